@@ -1,0 +1,196 @@
+"""Endpoint check benchmark on the cloud in a box: CloudPulse's paths side by side with the
+alternatives, in one run on one machine. Medians of N runs (the machine is noisy).
+
+    python bench/endpoint.py [--repeat 10] [--quick]
+
+(a) the endpoint check through the API of a warm server (POST, poll until finished)
+(b) the same probes in-process (warm connection)
+(c) the product spec's five CLI calls, one after another (openstack ... list)
+(d) `tempest run` of the endpoint tests
+(e) the slowest single API call alone, warm
+(f) `rally task start` of the endpoint task (one workload, existing users)
+and the server's idle RSS and CPU.  Needs the box up: tools/cloudbox/cloudbox.sh up.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import openstack.config
+import requests
+import yaml
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, TOP)
+
+from cloudpulse.checks import endpoint  # noqa: E402
+from cloudpulse import cloud  # noqa: E402
+from cloudpulse_rally import tasks  # noqa: E402
+from tests.integration import cloudbox  # noqa: E402
+
+BIN = os.path.dirname(sys.executable)
+
+
+def timed(func, repeat):
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        func()
+        samples.append(time.perf_counter() - t0)
+    return samples
+
+
+def median(samples):
+    return statistics.median(samples)
+
+
+def start_server(box, state, port):
+    conf = os.path.join(state, "cloudpulse.conf")
+    with open(conf, "w") as f:
+        f.write("[DEFAULT]\nstate_path = %s\n[api]\nport = %d\n[cloud]\ncloud = %s\n"
+                "clouds_file = %s\nhorizon_url = %s\ntimeout = 10\n[periodic]\n"
+                "endpoint_interval = -1\n" % (state, port, box.admin_cloud, box.clouds_yaml,
+                                              box.horizon_url))
+    proc = subprocess.Popen([os.path.join(BIN, "cloudpulse-server"), "--config-file", conf],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = "http://127.0.0.1:%d" % port
+    for _ in range(300):
+        try:
+            requests.get(url + "/cpulse/types", timeout=1)
+            return proc, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def api_check(url):
+    handle = requests.post(url + "/cpulse/check", json={"type": "endpoint"}).json()["handle"]
+    while True:
+        doc = requests.get(url + "/cpulse/result", params={"handle": handle}).json()
+        if doc["state"] == "finished":
+            assert doc["healthy"], doc["tests_failed"]
+            return
+        time.sleep(0.005)
+
+
+def slowest_call(conn, repeat):
+    calls = {
+        "keystone service list": lambda: list(conn.identity.services()),
+        "glance image list": lambda: endpoint._first(conn.image.images(limit=1)),
+        "cinder volume list": lambda: endpoint._first(
+            conn.block_storage.volumes(details=False, limit=1)),
+        "nova server list": lambda: endpoint._first(conn.compute.servers(details=False,
+                                                                         limit=1)),
+        "neutron network list": lambda: endpoint._first(conn.network.networks(limit=1)),
+    }
+    for call in calls.values():
+        call()  # warm: token, discovery
+    medians = {name: median(timed(call, repeat)) for name, call in calls.items()}
+    name = max(medians, key=medians.get)
+    return name, medians
+
+
+def proc_stats(pid):
+    with open("/proc/%d/status" % pid) as f:
+        rss = [int(line.split()[1]) for line in f if line.startswith("VmRSS")][0]
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return rss / 1024.0, ticks / os.sysconf("SC_CLK_TCK")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--slow-repeat", type=int, default=10,
+                        help="runs of the slow alternatives (c), (d), (f)")
+    args = parser.parse_args()
+    box = cloudbox.CloudBox()
+    box.up()
+    conn = cloud.connect(box.admin_cloud, box.clouds_yaml, timeout=10)
+    rows = []
+    with tempfile.TemporaryDirectory() as state:
+        proc, url = start_server(box, state, 9871)
+        try:
+            api_check(url)  # warm
+            a = timed(lambda: api_check(url), args.repeat)
+            time.sleep(2)
+            rss0, cpu0 = proc_stats(proc.pid)
+            time.sleep(10)
+            rss1, cpu1 = proc_stats(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait()
+
+        endpoint.run_endpoint_checks(conn, horizon_url=box.horizon_url)  # warm
+        b = timed(lambda: endpoint.run_endpoint_checks(conn, horizon_url=box.horizon_url),
+                  args.repeat)
+        e_name, e_medians = slowest_call(conn, args.repeat)
+
+        env = dict(os.environ, OS_CLIENT_CONFIG_FILE=box.clouds_yaml)
+        osc = os.path.join(BIN, "openstack")
+        five = [["service", "list"], ["image", "list"], ["volume", "list"], ["server", "list"],
+                ["network", "list"]]
+
+        def cli_five():
+            for cmd in five:
+                subprocess.run([osc, "--os-cloud", box.admin_cloud] + cmd, env=env, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        c = timed(cli_five, args.slow_repeat)
+
+        ws = os.path.join(state, "tempest")
+        subprocess.run([os.path.join(BIN, "cloudpulse-tempest-init"), "--cloud", box.admin_cloud,
+                        "--clouds-file", box.clouds_yaml, "--horizon-url", box.horizon_url, ws],
+                       check=True, stdout=subprocess.DEVNULL)
+        d = timed(lambda: subprocess.run(
+            [os.path.join(BIN, "tempest"), "run", "--regex", "cloudpulse_tempest", "--serial"],
+            cwd=ws, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            args.slow_repeat)
+
+        rally_dir = os.path.join(state, "rally")
+        os.makedirs(rally_dir)
+        rally_conf = os.path.join(rally_dir, "rally.conf")
+        with open(rally_conf, "w") as f:
+            f.write("[database]\nconnection = sqlite:///%s/rally.sqlite\n" % rally_dir)
+        rally = [os.path.join(BIN, "rally"), "--config-file", rally_conf]
+        subprocess.run(rally + ["db", "create"], check=True, stdout=subprocess.DEVNULL)
+        region = openstack.config.OpenStackConfig(
+            config_files=[box.clouds_yaml]).get_one(cloud=box.admin_cloud)
+        spec = os.path.join(rally_dir, "spec.json")
+        with open(spec, "w") as f:
+            json.dump(tasks.env_spec(region, is_admin=True), f)
+        subprocess.run(rally + ["env", "create", "--name", "bench", "--spec", spec], check=True,
+                       stdout=subprocess.DEVNULL)
+        task_args = os.path.join(rally_dir, "args.yaml")
+        with open(task_args, "w") as f:
+            yaml.safe_dump({"services": list(endpoint.SERVICES), "horizon_url": box.horizon_url,
+                            "timeout": 10}, f)
+        f_ = timed(lambda: subprocess.run(
+            rally + ["task", "start", os.path.join(TOP, "task_templates", "endpoint.yaml"),
+                     "--task-args-file", task_args], check=True, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL), args.slow_repeat)
+
+    e = e_medians[e_name]
+    rows = [("(a) endpoint check via the API, warm server", median(a), len(a)),
+            ("(b) the same probes in-process", median(b), len(b)),
+            ("(c) five `openstack ... list` CLI calls", median(c), len(c)),
+            ("(d) `tempest run` of the endpoint tests", median(d), len(d)),
+            ("(e) slowest single API call, warm: %s" % e_name, e, args.repeat),
+            ("(f) `rally task start` endpoint task", median(f_), len(f_))]
+    print("\n%-52s %10s %6s %10s" % ("path", "median s", "runs", "vs (e)"))
+    for name, value, n in rows:
+        print("%-52s %10.3f %6d %9.1fx" % (name, value, n, value / e))
+    print("\n(a)/(e) = %.2f (goal <= 2); (c)/(a) = %.0fx; (f)/(a) = %.0fx" % (
+        median(a) / e, median(c) / median(a), median(f_) / median(a)))
+    print("per-call medians (e): " + ", ".join("%s %.3f" % kv for kv in e_medians.items()))
+    print("server idle: RSS %.0f MiB, CPU %.2f%% over 10 s" % (
+        rss1, 100.0 * (cpu1 - cpu0) / 10.0))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Endpoint checks: every API answers with what it should, and Horizon lets a user log in.
+
+One probe per service.  A probe lists something cheap (limit=1, creates nothing) and,
+where the caller may see them, reads the service's own view of its components: a list
+that answers while nova-compute, cinder-volume or a neutron agent is down is a failure.
+Keystone goes first (one token, reused by every other probe); the rest run in parallel,
+each call bounded by the connection's timeout.
+
+The Rally scenario (cloudpulse_rally) and the Tempest tests (cloudpulse_tempest) are
+thin front ends over `run_endpoint_checks` and `endpoint_probes`.
+"""
+
+import html.parser
+import urllib.parse
+
+import openstack.exceptions
+import requests
+
+from cloudpulse.checks import runner
+from cloudpulse import cloud
+from cloudpulse import results
+
+CHECK_TYPE = results.CheckType.ENDPOINT
+
+# The services an endpoint check covers, in report order.
+SERVICES = ("keystone", "glance", "nova", "neutron", "cinder", "horizon")
+
+# Catalog service types that prove each API is registered.
+_CATALOG_TYPES = {
+    "keystone": ("identity",),
+    "glance": ("image",),
+    "nova": ("compute",),
+    "neutron": ("network",),
+    "cinder": ("block-storage", "volumev3", "volume"),
+}
+
+
+def check_name(service):
+    return "endpoint.%s" % service
+
+
+def _first(iterable):
+    # Only the first page is fetched: the sdk paginates lazily.
+    return next(iter(iterable), None)
+
+
+def _services_down(services):
+    """Nova/cinder os-services rows that are enabled but reported down."""
+    down = [s for s in services
+            if s.state == "down" and s.status == "enabled"]
+    return [("%s@%s" % (s.binary, s.host),
+             "%s@%s is down (last report %s)" % (s.binary, s.host, s.updated_at or "never"))
+            for s in down]
+
+
+def _verdict(problems, service):
+    """Fail naming the one blamed component, or the service when several are down."""
+    if not problems:
+        return runner.passed()
+    component = problems[0][0] if len(problems) == 1 else service
+    return runner.failed("; ".join(p[1] for p in problems), component=component)
+
+
+def _admin_only(func):
+    """Call an admin-only listing; None when this user may not see it (tenants)."""
+    try:
+        return list(func())
+    except openstack.exceptions.ForbiddenException:
+        return None
+
+
+def probe_keystone(conn):
+    conn.authorize()   # one token for every probe after this one
+    catalog = conn.config.get_service_catalog()
+    missing = [svc for svc, types in _CATALOG_TYPES.items()
+               if not any(catalog.get_endpoints(service_type=t) for t in types)]
+    services = _admin_only(conn.identity.services)
+    if services is not None and not services:
+        return runner.failed("keystone service list is empty")
+    if missing:
+        return runner.failed("no endpoint in the catalog for: %s" % ", ".join(missing))
+    return runner.passed()
+
+
+def probe_glance(conn):
+    _first(conn.image.images(limit=1))
+    return runner.passed()
+
+
+def probe_nova(conn):
+    _first(conn.compute.servers(details=False, limit=1))
+    services = _admin_only(conn.compute.services)
+    if services is None:
+        return runner.passed("service states not visible to this user")
+    return _verdict(_services_down(services), "nova")
+
+
+def probe_cinder(conn):
+    _first(conn.block_storage.volumes(details=False, limit=1))
+    services = _admin_only(conn.block_storage.services)
+    if services is None:
+        return runner.passed("service states not visible to this user")
+    return _verdict(_services_down(services), "cinder")
+
+
+def probe_neutron(conn):
+    _first(conn.network.networks(limit=1))
+    agents = _admin_only(conn.network.agents)
+    if agents is None:
+        return runner.passed("agent states not visible to this user")
+    dead = [a for a in agents if not a.is_alive and a.is_admin_state_up]
+    return _verdict([("%s@%s" % (a.binary or a.agent_type, a.host),
+                      "%s on %s is dead (last heartbeat %s)"
+                      % (a.agent_type, a.host, a.last_heartbeat_at or "never"))
+                     for a in dead], "neutron")
+
+
+class _LoginFormParser(html.parser.HTMLParser):
+    """Collects the inputs of Horizon's login form (CSRF token, region, domain...)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fields = {}
+        self.errors = []
+        self._in_error = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "input" and attrs.get("name"):
+            self.fields[attrs["name"]] = attrs.get("value") or ""
+        elif tag == "select" and attrs.get("name"):
+            self.fields.setdefault(attrs["name"], "")
+            self._select = attrs["name"]
+        elif tag == "option" and getattr(self, "_select", None):
+            if not self.fields[self._select] or "selected" in attrs:
+                self.fields[self._select] = attrs.get("value") or ""
+        elif "alert-danger" in (attrs.get("class") or "") or "error" in (attrs.get("class") or ""):
+            self._in_error = True
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag in ("div", "p", "span"):
+            self._in_error = False
+
+    def handle_data(self, data):
+        if self._in_error and data.strip():
+            self.errors.append(data.strip())
+
+
+def probe_horizon(conn, horizon_url, timeout):
+    if not horizon_url:
+        return runner.skipped("no horizon URL configured")
+    creds = cloud.password_credentials(conn)
+    if creds is None:
+        return runner.skipped("horizon login needs password credentials")
+    username, password, domain = creds
+    login_url = urllib.parse.urljoin(horizon_url.rstrip("/") + "/", "auth/login/")
+    with requests.Session() as http:
+        page = http.get(login_url, timeout=timeout)
+        if page.status_code != 200:
+            return runner.failed("login page %s: HTTP %s" % (login_url, page.status_code))
+        form = _LoginFormParser()
+        form.feed(page.text)
+        if "csrfmiddlewaretoken" not in form.fields:
+            return runner.failed("login page %s has no login form" % login_url)
+        data = dict(form.fields, username=username, password=password)
+        if "domain" in data:
+            data["domain"] = domain
+        resp = http.post(login_url, data=data, timeout=timeout, allow_redirects=False,
+                         headers={"Referer": login_url})
+    location = resp.headers.get("Location", "")
+    if resp.status_code in (301, 302, 303) and "/auth/login" not in location:
+        return runner.passed()
+    if resp.status_code == 200:
+        answer = _LoginFormParser()
+        answer.feed(resp.text)
+        reason = "; ".join(answer.errors) or "the login form came back"
+        return runner.failed("login as %s refused: %s" % (username, reason))
+    return runner.failed("login POST %s: HTTP %s" % (login_url, resp.status_code))
+
+
+def endpoint_probes(conn, services=SERVICES, horizon_url=None, timeout=10.0):
+    """The probes for the given services, keyed by service name, in report order."""
+    funcs = {
+        "keystone": lambda: probe_keystone(conn),
+        "glance": lambda: probe_glance(conn),
+        "nova": lambda: probe_nova(conn),
+        "neutron": lambda: probe_neutron(conn),
+        "cinder": lambda: probe_cinder(conn),
+        "horizon": lambda: probe_horizon(conn, horizon_url, timeout),
+    }
+    unknown = [s for s in services if s not in funcs]
+    if unknown:
+        raise ValueError("services: unknown %s (known: %s)"
+                         % (", ".join(unknown), ", ".join(SERVICES)))
+    return {s: runner.Probe(check_name(s), CHECK_TYPE, s, funcs[s])
+            for s in SERVICES if s in services}
+
+
+def run_endpoint_checks(conn, services=SERVICES, horizon_url=None, timeout=10.0):
+    """Keystone first (the token every other probe reuses), then the rest in parallel."""
+    probes = endpoint_probes(conn, services, horizon_url, timeout)
+    out = []
+    keystone = probes.pop("keystone", None)
+    if keystone is not None:
+        ks_result = runner.run_probe(keystone, timeout)
+        out.append(ks_result)
+        if ks_result.status != results.Status.PASSED and not _has_token(conn):
+            why = "keystone failed (%s)" % ks_result.details
+            return out + [runner.not_checked(p, why) for p in probes.values()]
+    return out + runner.run_parallel(probes.values(), timeout)
+
+
+def _has_token(conn):
+    # The identity plugin caches the token it got; no new request here.
+    return getattr(conn.session.auth, "auth_ref", None) is not None

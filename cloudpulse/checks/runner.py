@@ -1,0 +1,133 @@
+"""Running probes: timing, error mapping and bounded parallelism shared by every check type.
+
+A probe is a callable returning an `Outcome`.  `run_probe` turns it into a timed
+`CheckResult`, mapping the exceptions that clients raise (connection refused, timeouts,
+HTTP errors) to details a person on call can act on.  A probe that crashes is an
+ERROR of the check, never an exception escaping to the caller.
+"""
+
+import concurrent.futures
+import dataclasses
+import logging
+import time
+import typing
+
+from keystoneauth1 import exceptions as ksa_exc
+import openstack.exceptions
+import requests
+
+from cloudpulse import results
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    status: results.Status
+    component: typing.Optional[str] = None   # defaults to the probe's component
+    details: str = ""
+
+
+def passed(details=""):
+    return Outcome(results.Status.PASSED, details=details)
+
+
+def failed(details, component=None):
+    return Outcome(results.Status.FAILED, component=component, details=details)
+
+
+def skipped(details):
+    return Outcome(results.Status.SKIPPED, details=details)
+
+
+class ProbeFailure(Exception):
+    """Raised inside a probe when the component is unhealthy; the message is the details."""
+
+    def __init__(self, details, component=None):
+        super().__init__(details)
+        self.details = details
+        self.component = component
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    name: str                       # the check's stable name, e.g. "endpoint.glance"
+    check_type: results.CheckType
+    component: str
+    func: typing.Callable[[], Outcome]
+
+
+def describe_error(exc, timeout=None):
+    """One line naming what went wrong, for the clients' exceptions we know."""
+    if isinstance(exc, ProbeFailure):
+        return exc.details
+    if isinstance(exc, (ksa_exc.ConnectTimeout, requests.Timeout)):
+        url = getattr(getattr(exc, "request", None), "url", None)
+        return "timeout after %s s%s" % (timeout, " (%s)" % url if url else "")
+    if isinstance(exc, (ksa_exc.ConnectFailure, requests.ConnectionError)):
+        return "cannot connect: %s" % _first_line(exc)
+    if isinstance(exc, ksa_exc.EndpointNotFound):
+        return "no endpoint in the service catalog: %s" % _first_line(exc)
+    if isinstance(exc, ksa_exc.Unauthorized):
+        return "authentication failed: %s" % _first_line(exc)
+    if isinstance(exc, ksa_exc.HttpError):
+        return "HTTP %s: %s" % (exc.http_status, _first_line(exc.message or exc))
+    if isinstance(exc, openstack.exceptions.HttpException):
+        msg = exc.details or exc.message or ""
+        return "HTTP %s from %s: %s" % (exc.status_code, exc.url or "?", _first_line(msg))
+    if isinstance(exc, openstack.exceptions.SDKException):
+        return _first_line(exc)
+    return "%s: %s" % (type(exc).__name__, _first_line(exc))
+
+
+def _first_line(value):
+    text = str(value).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def run_probe(probe, timeout=None):
+    started_at = results.utcnow()
+    t0 = time.monotonic()
+    try:
+        outcome = probe.func()
+    except ProbeFailure as exc:
+        outcome = failed(exc.details, exc.component)
+    except Exception as exc:
+        # Client errors reaching here are the cloud's faults (refused, timeout, HTTP 5xx).
+        status = (results.Status.FAILED if _is_cloud_fault(exc)
+                  else results.Status.ERROR)
+        if status == results.Status.ERROR:
+            LOG.warning("probe %s crashed", probe.name, exc_info=True)
+        outcome = Outcome(status, details=describe_error(exc, timeout))
+    duration = time.monotonic() - t0
+    return results.CheckResult(
+        name=probe.name, check_type=probe.check_type,
+        component=outcome.component or probe.component, status=outcome.status,
+        details=outcome.details, duration=duration,
+        started_at=started_at, finished_at=results.utcnow())
+
+
+def _is_cloud_fault(exc):
+    return isinstance(exc, (ksa_exc.ClientException, openstack.exceptions.SDKException,
+                            requests.RequestException))
+
+
+def run_parallel(probes, timeout=None, max_workers=8):
+    """Run probes concurrently; results keep the probes' order."""
+    probes = list(probes)
+    if not probes:
+        return []
+    workers = max(1, min(max_workers, len(probes)))
+    with concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="cpulse-probe") as pool:
+        futures = [pool.submit(run_probe, p, timeout) for p in probes]
+        return [f.result() for f in futures]
+
+
+def not_checked(probe, why):
+    """Result for a probe that could not run because something it needs failed first."""
+    now = results.utcnow()
+    return results.CheckResult(
+        name=probe.name, check_type=probe.check_type, component=probe.component,
+        status=results.Status.ERROR, details="not checked: %s" % why,
+        started_at=now, finished_at=now)

@@ -1,0 +1,186 @@
+"""CloudPulse configuration (oslo.config), read from /etc/cloudpulse/cloudpulse.conf.
+
+The product spec's /etc/oscheck.conf interval keys (osendpoint, osoperator, osfunc,
+oscomp; values like 60s or 10m; -1 = never) are accepted as aliases.  Every value is
+validated when the configuration is loaded, so a bad one stops the server at start
+with the option's name rather than later in a background thread.
+"""
+
+import os
+import re
+
+from oslo_config import cfg
+from oslo_config import types
+
+from cloudpulse import results
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or invalid; the message names the option."""
+
+
+class Interval(types.ConfigType):
+    """A period in seconds written as 30, 30s, 10m, 2h or 1d; -1 (or "never") disables."""
+
+    _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    _RE = re.compile(r"^\s*(-?\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
+
+    def __init__(self, type_name="interval value"):
+        super().__init__(type_name=type_name)
+
+    def __call__(self, value):
+        if isinstance(value, int):
+            seconds = value
+        else:
+            text = str(value).strip().lower()
+            if text in ("never", "off"):
+                return -1
+            match = self._RE.match(text)
+            if not match:
+                raise ValueError("%r is not an interval: use seconds or 30s, 10m, 2h, 1d;"
+                                 " -1 means never" % value)
+            seconds = int(match.group(1)) * self._UNITS[match.group(2).lower()]
+        if seconds < 0 and seconds != -1:
+            raise ValueError("%r: an interval is positive, or -1 for never" % value)
+        if seconds == 0:
+            raise ValueError("%r: an interval of 0 would run without pause; use -1 "
+                             "for never" % value)
+        return seconds
+
+    def __repr__(self):
+        return "Interval"
+
+    def __eq__(self, other):
+        return self.__class__ == other.__class__
+
+    def _formatter(self, value):
+        return str(value)
+
+
+_DEFAULT_STATE_PATH = "/var/lib/cloudpulse"
+
+default_opts = [
+    cfg.StrOpt("state_path", default=_DEFAULT_STATE_PATH,
+               help="Directory for CloudPulse's state (the Rally database by default)."),
+    cfg.StrOpt("scenarios_dir",
+               help="Directory of the check suites (<type>.yaml); by default the "
+                    "scenarios/ shipped with CloudPulse."),
+    cfg.StrOpt("task_templates_dir",
+               help="Directory of the Rally task templates (<type>.yaml); by default "
+                    "the task_templates/ shipped with CloudPulse."),
+]
+
+api_opts = [
+    cfg.HostAddressOpt("host", default="127.0.0.1",
+                       help="Address the CloudPulse API listens on."),
+    cfg.PortOpt("port", default=9999, help="Port the CloudPulse API listens on."),
+    cfg.IntOpt("workers", default=2, min=1, max=32,
+               help="Check runs executed at the same time; more are queued."),
+]
+
+cloud_opts = [
+    cfg.StrOpt("cloud",
+               help="Name of the cloud in clouds.yaml to check; unset means the OS_* "
+                    "environment variables, as openstacksdk reads them."),
+    cfg.StrOpt("clouds_file",
+               help="clouds.yaml to read instead of openstacksdk's search path."),
+    cfg.StrOpt("region_name", help="Region to check (default: the cloud's)."),
+    cfg.FloatOpt("timeout", default=10.0, min=0.1,
+                 help="Seconds before one API call counts as failed ('timeout after N s')."),
+    cfg.URIOpt("horizon_url",
+               help="Dashboard URL (e.g. https://cloud.example.com/dashboard); the "
+                    "endpoint check logs in there. Unset: the horizon check is skipped."),
+]
+
+rally_opts = [
+    cfg.StrOpt("connection", secret=True,
+               help="Rally database URL; default sqlite:///<state_path>/rally.sqlite."),
+    cfg.StrOpt("env_name", default="cloudpulse",
+               help="Name of the Rally environment CloudPulse creates for the cloud."),
+]
+
+
+def _interval_opt(check_type, alias, default):
+    return cfg.Opt(
+        "%s_interval" % check_type, type=Interval(), default=default,
+        deprecated_opts=[cfg.DeprecatedOpt(alias, group="periodic"),
+                         cfg.DeprecatedOpt(alias, group="DEFAULT")],
+        help="How often the server runs the %s checks by itself (30s, 10m, 2h; "
+             "-1 = never). Alias: %s." % (check_type, alias))
+
+
+periodic_opts = [
+    _interval_opt("endpoint", "osendpoint", "5m"),
+    _interval_opt("operator", "osoperator", -1),
+    _interval_opt("functional", "osfunc", -1),
+    _interval_opt("comprehensive", "oscomp", -1),
+    _interval_opt("upgrade", "osupgrade", -1),
+]
+
+_GROUPS = [(None, default_opts), ("api", api_opts), ("cloud", cloud_opts),
+           ("rally", rally_opts), ("periodic", periodic_opts)]
+
+
+def list_opts():
+    """For oslo-config-generator (entry point oslo.config.opts = cloudpulse)."""
+    return [("DEFAULT" if g is None else g, opts) for g, opts in _GROUPS]
+
+
+def register_opts(conf):
+    for group, opts in _GROUPS:
+        conf.register_opts(opts, group=group)
+
+
+def _default_config_files():
+    files = cfg.find_config_files(project="cloudpulse")
+    if os.path.exists("/etc/oscheck.conf"):
+        files.append("/etc/oscheck.conf")
+    return files
+
+
+def load(args=None, default_config_files=None):
+    """A validated ConfigOpts; raises ConfigError naming the bad option."""
+    conf = cfg.ConfigOpts()
+    register_opts(conf)
+    try:
+        conf(args if args is not None else [], project="cloudpulse",
+             default_config_files=(default_config_files if default_config_files is not None
+                                   else _default_config_files()))
+    except (cfg.Error, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    validate(conf)
+    return conf
+
+
+def validate(conf):
+    """Read every option once so a bad value fails now, naming its group and option."""
+    for group, opts in _GROUPS:
+        section = conf if group is None else conf[group]
+        for opt in opts:
+            try:
+                getattr(section, opt.dest)
+            except (cfg.Error, ValueError) as exc:
+                raise ConfigError("[%s] %s: %s" % (group or "DEFAULT", opt.dest,
+                                                   _explain(exc))) from None
+
+
+def _explain(exc):
+    # oslo.config's message embeds a LocationInfo repr; keep the file and the reason.
+    text = str(exc)
+    if "is not valid: " not in text:
+        return text
+    reason = text.split("is not valid: ", 1)[1]
+    where = re.search(r"detail='([^']*)'", text)
+    return "%s (in %s)" % (reason, where.group(1)) if where else reason
+
+
+def rally_connection(conf):
+    return conf.rally.connection or "sqlite:///%s" % os.path.join(
+        conf.state_path, "rally.sqlite")
+
+
+def intervals(conf):
+    """{CheckType: seconds} for the types that run periodically."""
+    return {results.CheckType(t): getattr(conf.periodic, "%s_interval" % t.value)
+            for t in results.CheckType
+            if getattr(conf.periodic, "%s_interval" % t.value) != -1}

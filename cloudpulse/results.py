@@ -1,0 +1,170 @@
+"""The one result model: Rally/Tempest outcome -> stored result -> API JSON -> CLI.
+
+A check produces `CheckResult`s; a run of one or more check types (one handle) is a
+`CheckRun`.  Every layer converts to and from these classes with `to_dict()` /
+`from_dict()`; nothing else carries results.
+"""
+
+import dataclasses
+import datetime
+import enum
+import re
+import typing
+
+
+class CheckType(str, enum.Enum):
+    ENDPOINT = "endpoint"
+    OPERATOR = "operator"
+    FUNCTIONAL = "functional"
+    COMPREHENSIVE = "comprehensive"
+    UPGRADE = "upgrade"
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"      # the cloud is unhealthy: the check found a fault
+    SKIPPED = "skipped"    # not applicable here (no horizon, no admin rights, ...)
+    ERROR = "error"        # the check itself could not run (bad config, crash)
+
+
+class RunState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    # The server stopped while the run was in flight; its partial results are kept.
+    INTERRUPTED = "interrupted"
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _iso(ts):
+    return ts.isoformat(timespec="milliseconds") if ts else None
+
+
+def _parse_ts(value):
+    if value is None or isinstance(value, datetime.datetime):
+        return value
+    ts = datetime.datetime.fromisoformat(value)
+    return ts if ts.tzinfo else ts.replace(tzinfo=datetime.timezone.utc)
+
+
+# Secrets must never reach a result, a log line or an error message, even when a
+# library puts them in an exception text (URLs with credentials, token headers).
+_SECRET_PATTERNS = [
+    (re.compile(r"(?i)(password|passwd|secret|token|api[_-]?key)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",&;}]+"),
+     r"\1\2***"),
+    (re.compile(r"(?i)(x-(?:auth|subject)-token['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"), r"\1***"),
+    (re.compile(r"(://[^/\s:@]+:)[^/\s@]+@"), r"\1***@"),
+]
+
+
+def redact(text):
+    """Mask anything that looks like a secret in a free-form message."""
+    if not text:
+        return text
+    for pattern, repl in _SECRET_PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check against one component."""
+
+    name: str                   # stable id, e.g. "endpoint.glance"
+    check_type: CheckType
+    component: str              # what is blamed or proven: "glance", "nova-compute@host1"
+    status: Status
+    details: str = ""           # what a person on call can act on; empty when passed
+    duration: float = 0.0       # seconds
+    started_at: typing.Optional[datetime.datetime] = None
+    finished_at: typing.Optional[datetime.datetime] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "check_type", CheckType(self.check_type))
+        object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "details", redact(self.details or ""))
+        object.__setattr__(self, "started_at", _parse_ts(self.started_at))
+        object.__setattr__(self, "finished_at", _parse_ts(self.finished_at))
+
+    @property
+    def ok(self):
+        return self.status in (Status.PASSED, Status.SKIPPED)
+
+    def to_dict(self):
+        return {
+            "name": self.name,
+            "check_type": self.check_type.value,
+            "component": self.component,
+            "status": self.status.value,
+            "details": self.details,
+            "duration": round(self.duration, 4),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+        }
+
+    @classmethod
+    def from_dict(cls, data):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+@dataclasses.dataclass
+class CheckRun:
+    """One handle: the checks of one or more types started together."""
+
+    handle: str
+    check_types: typing.List[CheckType]
+    state: RunState = RunState.QUEUED
+    created_at: datetime.datetime = dataclasses.field(default_factory=utcnow)
+    finished_at: typing.Optional[datetime.datetime] = None
+    results: typing.List[CheckResult] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        self.check_types = [CheckType(t) for t in self.check_types]
+        self.state = RunState(self.state)
+        self.created_at = _parse_ts(self.created_at)
+        self.finished_at = _parse_ts(self.finished_at)
+
+    @property
+    def failed(self):
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def passed(self):
+        return [r for r in self.results if r.status == Status.PASSED]
+
+    @property
+    def skipped(self):
+        return [r for r in self.results if r.status == Status.SKIPPED]
+
+    @property
+    def healthy(self):
+        """True when the run finished and found nothing wrong."""
+        return (self.state == RunState.FINISHED and bool(self.results)
+                and not self.failed)
+
+    def to_api(self):
+        """The REST API's /cpulse/result document (the product spec's shape, plus detail)."""
+        return {
+            "handle": self.handle,
+            "timestamp": _iso(self.finished_at or self.created_at),
+            "state": self.state.value,
+            "check_types": [t.value for t in self.check_types],
+            "healthy": self.healthy,
+            "tests_failed": [{r.name: r.details} for r in self.failed],
+            "tests_passed": [r.name for r in self.passed],
+            "tests_skipped": [{r.name: r.details} for r in self.skipped],
+            "results": [r.to_dict() for r in self.results],
+            "created_at": _iso(self.created_at),
+            "finished_at": _iso(self.finished_at),
+        }
+
+    @classmethod
+    def from_api(cls, data):
+        return cls(handle=data["handle"], check_types=data["check_types"],
+                   state=data["state"], created_at=data["created_at"],
+                   finished_at=data.get("finished_at"),
+                   results=[CheckResult.from_dict(r) for r in data["results"]])

@@ -1,0 +1,1 @@
+"""CloudPulse's REST facade (Flask) and the `cpulse` CLI over it."""

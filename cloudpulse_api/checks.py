@@ -1,0 +1,46 @@
+"""POST /cpulse/check and GET /cpulse/result: start a check run, read it by handle."""
+
+import flask
+
+from cloudpulse_api import service as service_mod
+
+blueprint = flask.Blueprint("checks", __name__)
+
+
+def _service():
+    return flask.current_app.config["CHECK_SERVICE"]
+
+
+def _bad_request(message, **extra):
+    return flask.jsonify(error="Bad Request", message=message, **extra), 400
+
+
+@blueprint.post("/check")
+def start_check():
+    body = flask.request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _bad_request('body: expected a JSON object such as {"type": "endpoint"}')
+    if "type" not in body:
+        return _bad_request("type: missing")
+    try:
+        check_types = _service().parse_types(body["type"])
+    except service_mod.UnknownCheckType as exc:
+        return _bad_request(str(exc), allowed=exc.allowed)
+    handle = _service().submit(check_types)
+    return flask.jsonify(handle=handle), 202, {"Location": "/cpulse/result?handle=" + handle}
+
+
+@blueprint.get("/result")
+def get_result():
+    handle = flask.request.args.get("handle", "").strip()
+    if not handle:
+        return _bad_request("handle: missing query parameter")
+    run = _service().get(handle)
+    if run is None:
+        return flask.jsonify(error="Not Found", message="handle: no run %r" % handle), 404
+    return flask.jsonify(run.to_api())
+
+
+@blueprint.get("/types")
+def list_types():
+    return flask.jsonify(types=[t.value for t in _service().types] + [service_mod.ALL])

@@ -1,0 +1,153 @@
+"""`cpulse`: the command line over the CloudPulse API.
+
+    cpulse check endpoint            # prints the handle
+    cpulse check all --wait          # waits, prints the results, exit 1 if a check failed
+    cpulse result HANDLE [-f json]
+
+Server address: --url, else $CPULSE_URL, else `url` in the [cpulse] section of
+~/.cpulserc, else http://127.0.0.1:9999.
+Exit codes: 0 healthy, 1 a check failed, 2 usage or connection error, 3 still running.
+"""
+
+import argparse
+import configparser
+import json
+import os
+import sys
+import time
+
+import requests
+
+from cloudpulse import results
+
+DEFAULT_URL = "http://127.0.0.1:9999"
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_RUNNING = 0, 1, 2, 3
+
+
+class CliError(Exception):
+    pass
+
+
+def server_url(flag=None, rc_path="~/.cpulserc"):
+    if flag:
+        return flag
+    if os.environ.get("CPULSE_URL"):
+        return os.environ["CPULSE_URL"]
+    path = os.path.expanduser(rc_path)
+    if os.path.exists(path):
+        rc = configparser.ConfigParser()
+        try:
+            rc.read(path)
+        except configparser.Error as exc:
+            raise CliError("%s: %s" % (path, exc)) from None
+        if rc.has_option("cpulse", "url"):
+            return rc.get("cpulse", "url")
+    return DEFAULT_URL
+
+
+class Client:
+    def __init__(self, url, timeout=10.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method, path, **kwargs):
+        try:
+            resp = requests.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise CliError("cannot reach the CloudPulse API at %s: %s"
+                           % (self.url, type(exc).__name__)) from None
+        try:
+            body = resp.json()
+        except ValueError:
+            raise CliError("%s %s: HTTP %s, not a CloudPulse answer"
+                           % (method, path, resp.status_code)) from None
+        if resp.status_code >= 400:
+            raise CliError(body.get("message") or "HTTP %s" % resp.status_code)
+        return body
+
+    def check(self, check_type):
+        return self._call("POST", "/cpulse/check", json={"type": check_type})["handle"]
+
+    def result(self, handle):
+        return results.CheckRun.from_api(
+            self._call("GET", "/cpulse/result", params={"handle": handle}))
+
+    def wait(self, handle, timeout, poll=0.2):
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.result(handle)
+            if run.state in (results.RunState.FINISHED, results.RunState.INTERRUPTED):
+                return run
+            if time.monotonic() > deadline:
+                return run
+            time.sleep(poll)
+
+
+def format_table(run):
+    rows = [(r.name, r.component, r.status.value, "%.2f" % r.duration,
+             r.details) for r in run.results]
+    header = ("check", "component", "status", "seconds", "details")
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else \
+        [len(h) for h in header]
+    widths[-1] = len(header[-1])   # details is last and left unpadded
+    lines = ["handle %s  state %s  %s" % (run.handle, run.state.value,
+                                          "HEALTHY" if run.healthy else
+                                          ("UNHEALTHY" if run.failed else ""))]
+    fmt = "  ".join("{:<%d}" % w for w in widths[:-1]) + "  {}"
+    lines.append(fmt.format(*header))
+    lines.extend(fmt.format(*row) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _exit_code(run):
+    if run.state not in (results.RunState.FINISHED, results.RunState.INTERRUPTED):
+        return EXIT_RUNNING
+    return EXIT_OK if run.healthy else EXIT_FAILED
+
+
+def _print_run(run, fmt):
+    if fmt == "json":
+        print(json.dumps(run.to_api(), indent=2))
+    else:
+        print(format_table(run))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="cpulse", description=__doc__.split("\n")[0])
+    parser.add_argument("--url", help="CloudPulse API (default: $CPULSE_URL, ~/.cpulserc, "
+                                      + DEFAULT_URL + ")")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="start a check run and print its handle")
+    check.add_argument("type", help="endpoint, operator, functional, comprehensive, "
+                                    "upgrade or all")
+    check.add_argument("--wait", action="store_true", help="wait and print the results")
+    check.add_argument("--timeout", type=float, default=600.0,
+                       help="seconds to wait with --wait (default 600)")
+    check.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    result = sub.add_parser("result", help="print the results of a handle")
+    result.add_argument("handle")
+    result.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        client = Client(server_url(args.url))
+        if args.command == "check":
+            handle = client.check(args.type)
+            if not args.wait:
+                print(handle)
+                return EXIT_OK
+            run = client.wait(handle, args.timeout)
+        else:
+            run = client.result(args.handle)
+    except CliError as exc:
+        print("cpulse: %s" % exc, file=sys.stderr)
+        return EXIT_ERROR
+    _print_run(run, args.format)
+    return _exit_code(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The facade's engine room: start check runs in the background, answer by handle,
+and run each check type periodically at its configured interval."""
+
+import concurrent.futures
+import logging
+import threading
+import time
+
+from cloudpulse.checks import endpoint
+from cloudpulse import cloud
+from cloudpulse import results
+from cloudpulse import suites
+from cloudpulse_rally import tasks
+
+LOG = logging.getLogger(__name__)
+
+ALL = "all"
+
+
+
+def _endpoint_results(service, args):
+    return endpoint.run_endpoint_checks(
+        service.conn, services=args.get("services", endpoint.SERVICES),
+        horizon_url=args.get("horizon_url"), timeout=args["timeout"])
+
+
+# Light check types (they create nothing) run in-process on the server's warm connection
+# and are recorded into Rally: {type: function(service, task_args) -> [CheckResult]}.
+# The other types go through the Rally engine (contexts, cleanup).
+RECORDED = {results.CheckType.ENDPOINT: _endpoint_results}
+
+
+class UnknownCheckType(ValueError):
+    def __init__(self, value, allowed):
+        super().__init__("type: %r is not a check type; allowed: %s"
+                         % (value, ", ".join(allowed)))
+        self.allowed = allowed
+
+
+class CheckService:
+    def __init__(self, conf, connection=None):
+        self.conf = conf
+        self.types = suites.available_types(conf)
+        self.suites = {t: suites.load_suite(t, conf) for t in self.types}
+        self._validate_suites()
+        self.conn = connection or cloud.connect(
+            conf.cloud.cloud, conf.cloud.clouds_file, conf.cloud.timeout,
+            conf.cloud.region_name)
+        self.rally = tasks.RallyTasks(conf)
+        self.rally.ensure_env(tasks.env_spec(self.conn.config, self._is_admin()))
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=conf.api.workers, thread_name_prefix="cpulse-run")
+        self._stop = threading.Event()
+        self._periodic = None
+        self._recover()
+
+    def _validate_suites(self):
+        suite = self.suites.get(results.CheckType.ENDPOINT)
+        if suite is not None:
+            try:
+                endpoint.endpoint_probes(None, suite.get("services", endpoint.SERVICES))
+            except ValueError as exc:
+                raise suites.SuiteError("suite endpoint.yaml: %s" % exc) from None
+
+    def _is_admin(self):
+        try:
+            return "admin" in (self.conn.session.auth.get_access(self.conn.session).role_names)
+        except Exception:
+            LOG.warning("cannot tell whether the configured user is admin: keystone "
+                        "did not answer; assuming not")
+            return False
+
+    def _recover(self):
+        # Runs in flight when the previous server stopped: keep what they recorded.
+        for handle in self.rally.interrupted():
+            self.rally.mark_interrupted(handle, "the CloudPulse server stopped during the run")
+
+    # -- API -------------------------------------------------------------------------
+    def parse_types(self, value):
+        allowed = [t.value for t in self.types] + [ALL]
+        if value == ALL:
+            return list(self.types)
+        if isinstance(value, str) and value in allowed:
+            return [results.CheckType(value)]
+        raise UnknownCheckType(value, allowed)
+
+    def submit(self, check_types):
+        handle = self.rally.create_run(check_types)
+        self._pool.submit(self._execute, handle, check_types)
+        return handle
+
+    def get(self, handle):
+        return self.rally.get_run(handle)
+
+    def task_args(self, check_type):
+        args = dict(self.suites[check_type])
+        args.setdefault("timeout", self.conf.cloud.timeout)
+        args.setdefault("horizon_url", self.conf.cloud.horizon_url)
+        return args
+
+    def _execute(self, handle, check_types):
+        try:
+            engine_types = [t for t in check_types if t not in RECORDED]
+            for check_type in check_types:
+                if check_type in RECORDED:
+                    self._run_recorded(handle, check_type)
+            if engine_types:
+                # One Rally task per handle: the engine runs the remaining types in it.
+                self.rally.start_engine(
+                    handle, [(t, self.task_args(t)) for t in engine_types])
+            else:
+                self.rally.set_finished(handle)
+        except Exception:
+            LOG.exception("check run %s crashed", handle)
+            self.rally.mark_interrupted(handle, "the run crashed; see the server log")
+
+    def _run_recorded(self, handle, check_type):
+        args = self.task_args(check_type)
+        self.rally.set_running(handle)
+        started = time.time()
+        check_results = RECORDED[check_type](self, args)
+        self.rally.record(handle, check_type, args, check_results, started, time.time())
+
+    # -- periodic --------------------------------------------------------------------
+    def start_periodic(self, intervals):
+        """Submit each type every `intervals[type]` seconds until stop()."""
+        intervals = {t: s for t, s in intervals.items() if t in self.types}
+        if not intervals:
+            return
+
+        def loop():
+            due = {t: time.monotonic() + s for t, s in intervals.items()}
+            while not self._stop.is_set():
+                now = time.monotonic()
+                for t, when in due.items():
+                    if now >= when:
+                        handle = self.submit([t])
+                        LOG.info("periodic %s check started: %s", t.value, handle)
+                        due[t] = now + intervals[t]
+                self._stop.wait(max(0.1, min(due.values()) - time.monotonic()))
+
+        self._periodic = threading.Thread(target=loop, name="cpulse-periodic", daemon=True)
+        self._periodic.start()
+
+    def stop(self, wait=True):
+        self._stop.set()
+        self._pool.shutdown(wait=wait)

@@ -1,0 +1,99 @@
+"""CloudPulse results inside Rally: written as a Table output, read back from a task.
+
+A CloudPulse scenario stores its `CheckResult`s as one "complete" output table per
+iteration (visible in `rally task report` under Scenario Data).  `task_to_run` reads a
+Rally task (engine-run or recorded by the facade) back into the one result model.
+"""
+
+from cloudpulse import results
+
+OUTPUT_TITLE = "CloudPulse results"
+COLUMNS = ["name", "check_type", "component", "status", "details", "duration",
+           "started_at", "finished_at"]
+TAG = "cloudpulse"
+TYPE_TAG_PREFIX = "cloudpulse-type:"
+
+# Rally task statuses -> the run's state.
+_RUNNING = {"init", "validating", "validated", "running", "aborting", "soft_aborting"}
+
+
+def to_output(check_results):
+    """Rally `complete` output (Table chart) for a list of CheckResult."""
+    rows = []
+    for r in check_results:
+        d = r.to_dict()
+        rows.append([d[c] if d[c] is not None else "" for c in COLUMNS])
+    return {"title": OUTPUT_TITLE, "chart_plugin": "Table",
+            "description": "One row per check (CloudPulse result model)",
+            "data": {"cols": list(COLUMNS), "rows": rows}}
+
+
+def from_output(output):
+    cols = output["data"]["cols"]
+    return [results.CheckResult.from_dict(
+        {k: (v if v != "" or k == "details" else None) for k, v in zip(cols, row)})
+        for row in output["data"]["rows"]]
+
+
+def atomic_actions(check_results):
+    """One Rally atomic action per check, so the report times each probe."""
+    return [{"name": r.name, "children": [],
+             "started_at": r.started_at.timestamp(),
+             "finished_at": r.finished_at.timestamp(),
+             **({"failed": True} if not r.ok else {})}
+            for r in check_results if r.started_at and r.finished_at]
+
+
+def type_tags(check_types):
+    return [TAG] + [TYPE_TAG_PREFIX + t.value for t in check_types]
+
+
+def task_to_run(task):
+    """CheckRun from a detailed Rally task dict (rally.api task.get(..., detailed=True))."""
+    check_types = [t[len(TYPE_TAG_PREFIX):] for t in task.get("tags") or []
+                   if t.startswith(TYPE_TAG_PREFIX)]
+    status = task["status"]
+    if status in _RUNNING:
+        state = results.RunState.RUNNING if status != "init" else results.RunState.QUEUED
+    else:
+        state = results.RunState.FINISHED
+    run = results.CheckRun(handle=task["uuid"], check_types=check_types, state=state,
+                           created_at=task["created_at"],
+                           finished_at=task["updated_at"] if state == results.RunState.FINISHED
+                           else None)
+    for subtask in task.get("subtasks", []):
+        for workload in subtask.get("workloads", []):
+            run.results.extend(_workload_results(workload, check_types))
+    if status in ("crashed", "validation_failed", "aborted") and not run.results:
+        run.results.append(_task_error(task, check_types))
+    return run
+
+
+def _workload_results(workload, check_types):
+    out = []
+    for iteration in workload.get("data", []):
+        tables = [o for o in iteration.get("output", {}).get("complete", [])
+                  if o.get("title") == OUTPUT_TITLE]
+        for table in tables:
+            out.extend(from_output(table))
+        if iteration.get("error") and not tables:
+            # The scenario failed before it could report (e.g. no token at all).
+            etype, message = (iteration["error"] + ["", ""])[:2]
+            out.append(results.CheckResult(
+                name=workload["name"], check_type=_type_of(workload, check_types),
+                component=workload["name"], status=results.Status.ERROR,
+                details="%s: %s" % (etype, message)))
+    return out
+
+
+def _type_of(workload, check_types):
+    return check_types[0] if check_types else results.CheckType.ENDPOINT
+
+
+def _task_error(task, check_types):
+    info = task.get("validation_result") or {}
+    details = ("rally task %s: %s %s" % (task["status"], info.get("etype", ""),
+                                          info.get("msg", ""))).strip()
+    return results.CheckResult(
+        name="rally.task", check_type=check_types[0] if check_types else "endpoint",
+        component="rally", status=results.Status.ERROR, details=details)

@@ -1,0 +1,195 @@
+"""Rally as CloudPulse's engine and store: environment, tasks, results by handle.
+
+A handle IS a Rally task UUID, tagged `cloudpulse` and `cloudpulse-type:<type>`, so a
+run survives a server restart and `rally task report <handle>` shows it.
+
+Two ways a check type runs:
+- through the Rally engine (`rally.api` task.start of task_templates/<type>.yaml), for
+  checks that need Rally's contexts and cleanup (functional, comprehensive, upgrade);
+- recorded: light probes that create nothing (endpoint) run in-process on a warm
+  connection and are written into the same task as the engine would write them (one
+  subtask, one workload `CloudPulse.<type>`, one iteration with the results table), so
+  Rally's per-task fixed cost (seconds) stays off the lightweight path.
+"""
+
+import logging
+import os
+import threading
+import time
+
+from cloudpulse import conf as cp_conf
+from cloudpulse import results
+from cloudpulse import suites
+from cloudpulse_rally import report
+
+LOG = logging.getLogger(__name__)
+
+_API_LOCK = threading.Lock()
+_API = {}
+
+
+class RallyError(Exception):
+    """Rally could not be set up or could not run a task; the message says why."""
+
+
+def rally_api(connection, state_path):
+    """One rally.api.API per process (it configures Rally's global CONF), DB created."""
+    with _API_LOCK:
+        if connection in _API:
+            return _API[connection]
+        from rally import api as rally_api_mod
+        from rally.common import db
+        from rally import plugins
+
+        os.makedirs(state_path, exist_ok=True)
+        rally_conf = os.path.join(state_path, "rally.conf")
+        with open(rally_conf, "w") as f:
+            f.write("[database]\nconnection = %s\n" % connection)
+        os.chmod(rally_conf, 0o600)   # the URL may hold a DB password
+        api = rally_api_mod.API(config_file=rally_conf, skip_db_check=True)
+        if db.schema.schema_revision() is None:
+            db.schema.schema_create()
+        else:
+            db.schema.schema_upgrade()
+        plugins.load()   # SLA, runner and our own plugins, as the engine would have them
+        _API[connection] = api
+        return api
+
+
+def env_spec(cloud_region, is_admin):
+    """Rally existing@openstack spec from an openstacksdk CloudRegion."""
+    auth = cloud_region.config["auth"]
+    user = {"username": auth["username"], "password": auth["password"],
+            "project_name": auth.get("project_name"),
+            "user_domain_name": auth.get("user_domain_name", "Default"),
+            "project_domain_name": auth.get("project_domain_name", "Default")}
+    verify = cloud_region.config.get("verify", True)
+    spec = {"auth_url": auth["auth_url"],
+            "region_name": cloud_region.get_region_name(),
+            "endpoint_type": cloud_region.get_interface() or "public",
+            "https_insecure": not verify,
+            "https_cacert": cloud_region.config.get("cacert") or "",
+            "users": [user]}
+    if is_admin:
+        spec["admin"] = dict(user)
+    return {"existing@openstack": spec}
+
+
+class RallyTasks:
+    """The facade's view of Rally: create a run, execute it, read it back."""
+
+    def __init__(self, conf):
+        self.conf = conf
+        self.api = rally_api(cp_conf.rally_connection(conf), conf.state_path)
+        self.env_uuid = None
+
+    # -- environment ---------------------------------------------------------------
+    def ensure_env(self, spec):
+        """The Rally env for the checked cloud; a changed cloud gets a new env (history kept)."""
+        from rally import exceptions as rally_exc
+        from rally.env import env_mgr
+
+        name = self.conf.rally.env_name
+        try:
+            env = env_mgr.EnvManager.get(name)
+        except rally_exc.DBRecordNotFound:
+            env = None
+        if env is not None:
+            stored = {k: v for k, v in env.cached_data["spec"].items()
+                      if not k.startswith("!")}
+            if stored != spec:
+                old = "%s-%d" % (name, int(time.time()))
+                LOG.info("cloud credentials changed: Rally env %s renamed %s", name, old)
+                env.rename(old)
+                env = None
+        if env is None:
+            env = env_mgr.EnvManager.create(name, spec,
+                                            description="created by CloudPulse")
+        self.env_uuid = env.uuid
+        return env.uuid
+
+    # -- runs ------------------------------------------------------------------------
+    def create_run(self, check_types):
+        task = self.api.task.create(deployment=self.env_uuid,
+                                    tags=report.type_tags(check_types))
+        return task["uuid"]
+
+    def get_run(self, handle):
+        """The CheckRun of a handle, or None when no such CloudPulse task exists."""
+        from rally import exceptions as rally_exc
+        try:
+            task = self.api.task.get(handle, detailed=True)
+        except (rally_exc.DBRecordNotFound, rally_exc.NotFoundException):
+            return None
+        if report.TAG not in (task.get("tags") or []):
+            return None
+        return report.task_to_run(task)
+
+    def interrupted(self):
+        """Handles of CloudPulse tasks left unfinished by a previous server process."""
+        from rally.common import objects
+        return [t["uuid"] for t in objects.Task.list(tags=[report.TAG])
+                if t["status"] in ("init", "validating", "validated", "running")]
+
+    def mark_interrupted(self, handle, why):
+        from rally.common import objects
+        task = objects.Task.get(handle)
+        task.set_failed("Interrupted", why, "")
+
+    def render(self, check_type, task_args):
+        """The Rally task config (dict) of a check type's template with its arguments."""
+        import yaml
+        template_path, template = suites.load_template(check_type, self.conf)
+        rendered = self.api.task.render_template(
+            task_template=template, template_dir=os.path.dirname(template_path),
+            **task_args)
+        return yaml.safe_load(rendered)
+
+    def start_engine(self, handle, typed_args):
+        """Run the Rally tasks of [(check_type, task_args)] as one task, the handle's."""
+        from rally import exceptions as rally_exc
+        configs = [self.render(t, args) for t, args in typed_args]
+        config = dict(configs[0])
+        config["title"] = "CloudPulse %s checks" % ", ".join(t.value for t, _ in typed_args)
+        config["subtasks"] = [s for c in configs for s in c["subtasks"]]
+        try:
+            self.api.task.start(deployment=self.env_uuid, config=config, task=handle)
+        except rally_exc.RallyException as exc:
+            # Rally stores validation failures and crashes on the task itself.
+            LOG.warning("rally task %s failed: %s", handle, results.redact(str(exc)))
+
+    def record(self, handle, check_type, task_args, check_results, started, finished):
+        """Write one recorded workload into the handle's task (the light path)."""
+        from rally.common import objects
+        from rally.task import sla as rally_sla
+        task = objects.Task.get(handle)
+        sla_config = {"failure_rate": {"max": 0}}
+        subtask = task.add_subtask(title=check_type.value)
+        workload = subtask.add_workload(
+            name="CloudPulse.%s" % check_type.value,
+            description="recorded by the CloudPulse server", position=0,
+            runner={"times": 1, "concurrency": 1}, runner_type="constant",
+            contexts={}, hooks=[], sla=sla_config, args=task_args)
+        bad = [r for r in check_results if not r.ok]
+        iteration = {
+            "timestamp": started, "duration": finished - started, "idle_duration": 0.0,
+            "error": (["ChecksFailed", "; ".join("%s: %s" % (r.name, r.details)
+                                                  for r in bad), ""] if bad else []),
+            "output": {"additive": [], "complete": [report.to_output(check_results)]},
+            "atomic_actions": report.atomic_actions(check_results),
+        }
+        sla_checker = rally_sla.SLAChecker({"sla": sla_config})
+        sla_checker.add_iteration(iteration)
+        workload.add_workload_data(0, {"raw": [iteration]})
+        workload.set_results(
+            load_duration=finished - started, full_duration=finished - started,
+            start_time=started, contexts_results=[], sla_results=sla_checker.results())
+        subtask.update_status("finished")
+
+    def set_running(self, handle):
+        from rally.common import objects
+        objects.Task.get(handle).update_status("running")
+
+    def set_finished(self, handle):
+        from rally.common import objects
+        objects.Task.get(handle).update_status("finished")

@@ -1,0 +1,18 @@
+"""The [cloudpulse] option group of tempest.conf."""
+
+from oslo_config import cfg
+
+from cloudpulse.checks import endpoint
+
+cloudpulse_group = cfg.OptGroup(name="cloudpulse", title="CloudPulse health checks")
+
+CloudPulseGroup = [
+    cfg.ListOpt("endpoint_services", default=list(endpoint.SERVICES),
+                help="Services the endpoint tests probe (keystone, glance, nova, "
+                     "neutron, cinder, horizon); a test for another one is skipped."),
+    cfg.FloatOpt("timeout", default=10.0, min=0.1,
+                 help="Seconds before one API call counts as failed."),
+    cfg.StrOpt("horizon_url",
+               help="Dashboard URL for the login test; default [dashboard] "
+                    "dashboard_url; unset: the horizon test is skipped."),
+]

@@ -1,0 +1,117 @@
+"""`cloudpulse-tempest-init`: a Tempest workspace for the endpoint tests, from clouds.yaml.
+
+    cloudpulse-tempest-init --cloud mycloud [--horizon-url URL] ./tempest-ws
+    cd ./tempest-ws && tempest run --regex cloudpulse_tempest
+
+The workspace uses the cloud's existing user (pre-provisioned accounts file, no
+dynamic credentials), so running the tests creates nothing on the cloud.
+"""
+
+import argparse
+import configparser
+import os
+import subprocess
+import sys
+
+from keystoneauth1 import exceptions as ksa_exc
+import openstack.config
+import openstack.exceptions
+import yaml
+
+
+def tempest_conf(region, accounts_file, horizon_url=None, timeout=10.0, log_file=None):
+    """tempest.conf contents (a ConfigParser) for an openstacksdk CloudRegion."""
+    auth = region.config["auth"]
+    catalog_types = {"image": "glance", "compute": "nova", "network": "neutron",
+                     "volumev3": "cinder"}
+    conf = configparser.ConfigParser(interpolation=None)
+    conf["DEFAULT"] = {"log_file": log_file or "tempest.log", "debug": "false"}
+    conf["auth"] = {"use_dynamic_credentials": "false",
+                    "test_accounts_file": accounts_file,
+                    "default_credentials_domain_name": auth.get("user_domain_name", "Default"),
+                    "create_isolated_networks": "false"}
+    conf["identity"] = {"uri_v3": auth["auth_url"], "auth_version": "v3",
+                        "region": region.get_region_name() or "RegionOne",
+                        "v3_endpoint_type": region.get_interface() or "public",
+                        "disable_ssl_certificate_validation":
+                            str(not region.config.get("verify", True)).lower()}
+    if region.config.get("cacert"):
+        conf["identity"]["ca_certificates_file"] = region.config["cacert"]
+    conf["identity-feature-enabled"] = {"api_v2": "false", "api_v3": "true"}
+    conf["service_available"] = {name: "true" for name in catalog_types.values()}
+    conf["service_available"]["horizon"] = str(bool(horizon_url)).lower()
+    conf["validation"] = {"run_validation": "false"}
+    conf["cloudpulse"] = {"timeout": str(timeout)}
+    if horizon_url:
+        conf["dashboard"] = {"dashboard_url": horizon_url,
+                             "login_url": horizon_url.rstrip("/") + "/auth/login/"}
+        conf["cloudpulse"]["horizon_url"] = horizon_url
+    return conf
+
+
+def accounts(region, roles):
+    auth = region.config["auth"]
+    return [{"username": auth["username"], "password": auth["password"],
+             "project_name": auth.get("project_name"),
+             "domain_name": auth.get("user_domain_name", "Default"),
+             "roles": sorted(roles)}]
+
+
+def token_roles(region):
+    """The user's roles as keystone grants them (implied ones included), for Tempest's
+    pre-provisioned account allocation.  The tests run as 'primary' (a member); Tempest
+    never hands an account listed with the admin role to primary, so 'admin' is left out
+    of the list: the checks still run with the user's real rights (and, for an admin,
+    read service states)."""
+    session = region.get_session()
+    return [r for r in session.auth.get_access(session).role_names if r != "admin"]
+
+
+def init_workspace(directory, cloud=None, clouds_file=None, horizon_url=None, timeout=10.0):
+    """Create (or refresh) the workspace; returns the tempest.conf path."""
+    region = openstack.config.OpenStackConfig(
+        config_files=[clouds_file] if clouds_file else None).get_one(cloud=cloud)
+    directory = os.path.abspath(directory)
+    etc = os.path.join(directory, "etc")
+    if not os.path.exists(os.path.join(directory, ".stestr.conf")):
+        tempest = os.path.join(os.path.dirname(sys.executable), "tempest")
+        # A registry of its own: ~/.tempest/workspace.yaml would refuse a name twice.
+        subprocess.run([tempest, "init", "--workspace-path",
+                        os.path.join(directory, ".workspace.yaml"), directory], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.makedirs(etc, exist_ok=True)
+    accounts_file = os.path.join(etc, "accounts.yaml")
+    # Both files hold the password: readable by the owner only.
+    fd = os.open(accounts_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(accounts(region, token_roles(region)), f)
+    conf_path = os.path.join(etc, "tempest.conf")
+    fd = os.open(conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        tempest_conf(region, accounts_file, horizon_url, timeout,
+                     os.path.join(directory, "tempest.log")).write(f)
+    return conf_path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="cloudpulse-tempest-init",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("directory")
+    parser.add_argument("--cloud", help="clouds.yaml entry (default: OS_* variables)")
+    parser.add_argument("--clouds-file", help="clouds.yaml path")
+    parser.add_argument("--horizon-url", help="dashboard URL for the login test")
+    parser.add_argument("--timeout", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    try:
+        path = init_workspace(args.directory, args.cloud, args.clouds_file,
+                              args.horizon_url, args.timeout)
+    except (openstack.exceptions.ConfigException, ksa_exc.ClientException, KeyError,
+            OSError, subprocess.CalledProcessError) as exc:
+        print("cloudpulse-tempest-init: %s" % exc, file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

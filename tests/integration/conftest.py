@@ -1,0 +1,116 @@
+"""Fixtures over the cloud in a box (tools/cloudbox): real OpenStack services on 127.0.0.1.
+
+The box is started once per test session (fast when it is already up) and stopped at
+the end unless CLOUDBOX_KEEP=1.  Fault tests use `faults`, which heals everything it
+broke after the test and waits until the cloud reports healthy again.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cloudpulse.checks import endpoint
+from cloudpulse import cloud
+from tests.integration import cloudbox as cloudbox_mod
+
+TIMEOUT = 3.0   # per API call in the tests: a hung service must fail fast
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def box():
+    b = cloudbox_mod.CloudBox()
+    b.up()
+    yield b
+    if os.environ.get("CLOUDBOX_KEEP") != "1":
+        b.down()
+
+
+def wait_healthy(conn, timeout=120, services=endpoint.SERVICES, horizon_url=None):
+    """Until every endpoint check passes (after a fault is healed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = endpoint.run_endpoint_checks(conn, services=services, timeout=TIMEOUT,
+                                           horizon_url=horizon_url)
+        bad = [r for r in out if not r.ok]
+        if not bad:
+            return out
+        if time.monotonic() > deadline:
+            raise AssertionError("cloud not healthy after %ss: %s" % (
+                timeout, [(r.name, r.details) for r in bad]))
+        time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+def admin_conn(box):
+    conn = cloud.connect(box.admin_cloud, box.clouds_yaml, timeout=TIMEOUT)
+    wait_healthy(conn, horizon_url=box.horizon_url)
+    return conn
+
+
+@pytest.fixture(scope="session")
+def demo_conn(box):
+    return cloud.connect(box.demo_cloud, box.clouds_yaml, timeout=TIMEOUT)
+
+
+class Faults:
+    """Inject real faults; everything is healed when the test ends."""
+
+    def __init__(self, box):
+        self.box = box
+        self.stopped, self.hung = [], []
+
+    def stop(self, service):
+        self.stopped.append(service)
+        self.box.stop(service)
+
+    def hang(self, service):
+        self.hung.append(service)
+        self.box.hang(service)
+
+    def heal(self):
+        for service in self.hung:
+            self.box.resume(service)
+        for service in self.stopped:
+            self.box.start(service)
+
+
+@pytest.fixture
+def faults(box, admin_conn):
+    f = Faults(box)
+    yield f
+    f.heal()
+    if f.stopped or f.hung:
+        wait_healthy(admin_conn, timeout=180, horizon_url=box.horizon_url)
+
+
+def wait_for_result(produce, predicate, timeout, interval=1.0):
+    """Re-run `produce` until `predicate(result)`; the last result either way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = produce()
+        if predicate(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def by_name(check_results):
+    return {r.name: r for r in check_results}
+
+
+@pytest.fixture(scope="session")
+def venv_bin():
+    return os.path.dirname(sys.executable)
+
+
+def run_cmd(args, timeout=600, **kwargs):
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kwargs)
+

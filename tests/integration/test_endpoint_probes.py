@@ -1,0 +1,106 @@
+"""The endpoint probes against the real cloud in a box, healthy and with real faults."""
+
+import time
+
+from cloudpulse.checks import endpoint
+from cloudpulse import results
+from tests.integration.conftest import TIMEOUT, by_name, wait_for_result
+
+ALL = ["endpoint.%s" % s for s in endpoint.SERVICES]
+
+
+def _run(conn, box, **kwargs):
+    return endpoint.run_endpoint_checks(conn, timeout=TIMEOUT, horizon_url=box.horizon_url,
+                                        **kwargs)
+
+
+def test_healthy_cloud_all_pass_as_admin(admin_conn, box):
+    out = _run(admin_conn, box)
+    assert [r.name for r in out] == ALL
+    assert [(r.name, r.status.value, r.details) for r in out if r.status != "passed"] == []
+
+
+def test_healthy_cloud_all_pass_as_tenant(demo_conn, box):
+    out = by_name(_run(demo_conn, box))
+    assert all(r.status == results.Status.PASSED for r in out.values()), out
+    # A tenant may not read service states: said, not failed.
+    assert out["endpoint.nova"].details == "service states not visible to this user"
+
+
+def test_glance_stopped_fails_glance_only(admin_conn, box, faults):
+    faults.stop("glance")
+    out = by_name(_run(admin_conn, box))
+    assert out["endpoint.glance"].status == results.Status.FAILED
+    assert "cannot connect" in out["endpoint.glance"].details
+    assert out["endpoint.glance"].component == "glance"
+    assert [n for n, r in out.items() if not r.ok] == ["endpoint.glance"]
+
+
+def test_neutron_hung_fails_with_timeout_and_does_not_hang(admin_conn, box, faults):
+    faults.hang("neutron")
+    t0 = time.monotonic()
+    out = by_name(_run(admin_conn, box))
+    elapsed = time.monotonic() - t0
+    assert out["endpoint.neutron"].status == results.Status.FAILED
+    assert out["endpoint.neutron"].details.startswith("timeout after %s s" % TIMEOUT)
+    # Parallel probes: the hung API costs about one timeout, not one per service.
+    assert elapsed < 4 * TIMEOUT, elapsed
+    assert out["endpoint.nova"].ok and out["endpoint.glance"].ok
+
+
+def test_nova_compute_down_fails_nova_naming_the_host(admin_conn, box, faults):
+    faults.stop("nova-compute")
+    out = wait_for_result(lambda: by_name(_run(admin_conn, box, services=["keystone", "nova"])),
+                          lambda o: not o["endpoint.nova"].ok, timeout=60)
+    nova = out["endpoint.nova"]
+    assert nova.status == results.Status.FAILED
+    assert nova.component == "nova-compute@%s" % box.compute_host
+    assert "nova-compute@%s is down" % box.compute_host in nova.details
+
+
+def test_cinder_volume_down_fails_cinder(admin_conn, box, faults):
+    faults.stop("cinder-volume")
+    out = wait_for_result(lambda: by_name(_run(admin_conn, box, services=["cinder"])),
+                          lambda o: not o["endpoint.cinder"].ok, timeout=60)
+    cinder = out["endpoint.cinder"]
+    assert cinder.status == results.Status.FAILED
+    assert cinder.component.startswith("cinder-volume@")
+    assert "is down" in cinder.details
+
+
+def test_ovn_controller_hung_fails_neutron_naming_the_agent(admin_conn, box, faults):
+    faults.hang("ovn-controller")
+    out = wait_for_result(lambda: by_name(_run(admin_conn, box, services=["neutron"])),
+                          lambda o: not o["endpoint.neutron"].ok, timeout=90)
+    neutron = out["endpoint.neutron"]
+    assert neutron.status == results.Status.FAILED
+    assert "is dead" in neutron.details
+    assert box.compute_host in neutron.component
+
+
+def test_keystone_stopped_fails_keystone_and_checks_nothing_else(box, faults):
+    from cloudpulse import cloud
+    fresh = cloud.connect(box.admin_cloud, box.clouds_yaml, timeout=TIMEOUT)  # no token yet
+    faults.stop("keystone")
+    out = by_name(_run(fresh, box))
+    assert out["endpoint.keystone"].status == results.Status.FAILED
+    assert "cannot connect" in out["endpoint.keystone"].details
+    others = [r for n, r in out.items() if n != "endpoint.keystone"]
+    assert {r.status for r in others} == {results.Status.ERROR}
+    assert all(r.details.startswith("not checked: keystone failed") for r in others)
+
+
+def test_horizon_wrong_password_is_refused(box):
+    from cloudpulse import cloud
+    conn = cloud.connect(box.demo_cloud, box.clouds_yaml, timeout=TIMEOUT)
+    conn.config.config["auth"] = dict(conn.config.config["auth"], password="wrong-password")
+    out = endpoint.run_endpoint_checks(conn, services=["horizon"], horizon_url=box.horizon_url,
+                                       timeout=TIMEOUT)
+    assert out[0].status == results.Status.FAILED
+    assert out[0].details.startswith("login as demo refused")
+    assert "wrong-password" not in out[0].details
+
+
+def test_horizon_without_url_is_skipped(admin_conn):
+    out = endpoint.run_endpoint_checks(admin_conn, services=["horizon"], timeout=TIMEOUT)
+    assert out[0].status == results.Status.SKIPPED

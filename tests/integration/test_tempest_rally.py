@@ -1,0 +1,115 @@
+"""The endpoint checks through their front ends: `tempest run` and `rally task start`."""
+
+import json
+import os
+import re
+
+import openstack.config
+import pytest
+import yaml
+
+from cloudpulse import results
+from cloudpulse_rally import report
+from cloudpulse_rally import tasks
+from tests.integration.conftest import TIMEOUT, run_cmd, wait_for_result
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def tempest_ws(box, admin_conn, tmp_path_factory, venv_bin):
+    ws = tmp_path_factory.mktemp("tempest-ws")
+    res = run_cmd([os.path.join(venv_bin, "cloudpulse-tempest-init"), "--cloud", box.admin_cloud,
+                   "--clouds-file", box.clouds_yaml, "--horizon-url", box.horizon_url,
+                   "--timeout", str(TIMEOUT), str(ws)])
+    assert res.returncode == 0, res.stderr
+    return ws
+
+
+def _tempest_run(ws, venv_bin):
+    return run_cmd([os.path.join(venv_bin, "tempest"), "run", "--regex", "cloudpulse_tempest",
+                    "--serial"], cwd=str(ws))
+
+
+def _statuses(output):
+    """{test name: ok|FAILED|SKIPPED} from `tempest run`'s subunit-trace lines."""
+    found = {}
+    for m in re.finditer(r"\{\d+\} cloudpulse_tempest\.\S+\.(test_\w+) "
+                         r"\[[^\]]*\] \.\.\. (ok|FAILED|SKIPPED)", output):
+        found[m.group(1)] = m.group(2)
+    return found
+
+
+def test_tempest_run_healthy(tempest_ws, venv_bin):
+    res = _tempest_run(tempest_ws, venv_bin)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert _statuses(res.stdout) == {t: "ok" for t in (
+        "test_keystone", "test_glance", "test_nova", "test_neutron", "test_cinder",
+        "test_horizon_login")}
+    # Pre-provisioned credentials: tempest created no user or project.
+    assert "use_dynamic_credentials = false" in (tempest_ws / "etc" / "tempest.conf").read_text()
+
+
+def test_tempest_run_glance_stopped(tempest_ws, venv_bin, faults):
+    faults.stop("glance")
+    res = _tempest_run(tempest_ws, venv_bin)
+    assert res.returncode != 0
+    statuses = _statuses(res.stdout)
+    assert statuses["test_glance"] == "FAILED"
+    assert statuses["test_keystone"] == "ok" and statuses["test_nova"] == "ok"
+    assert "endpoint.glance failed (glance): cannot connect" in res.stdout
+
+
+@pytest.fixture(scope="module")
+def rally_env(box, admin_conn, tmp_path_factory, venv_bin):
+    """A Rally DB and env of our own for plain `rally` commands (not the server's)."""
+    state = tmp_path_factory.mktemp("rally")
+    conf = state / "rally.conf"
+    conf.write_text("[database]\nconnection = sqlite:///%s/rally.sqlite\n" % state)
+    rally = [os.path.join(venv_bin, "rally"), "--config-file", str(conf)]
+    assert run_cmd(rally + ["db", "create"]).returncode == 0
+    region = openstack.config.OpenStackConfig(
+        config_files=[box.clouds_yaml]).get_one(cloud=box.admin_cloud)
+    spec = state / "spec.json"
+    spec.write_text(json.dumps(tasks.env_spec(region, is_admin=True)))
+    res = run_cmd(rally + ["env", "create", "--name", "box", "--spec", str(spec)])
+    assert res.returncode == 0, res.stdout + res.stderr
+    return rally, state
+
+
+def _rally_task(rally_env, box, services=None):
+    rally, state = rally_env
+    args = yaml.safe_load(open(os.path.join(TOP, "scenarios", "endpoint.yaml")))
+    args.update(horizon_url=box.horizon_url, timeout=TIMEOUT)
+    if services:
+        args["services"] = services
+    args_file = state / "args.yaml"
+    args_file.write_text(yaml.safe_dump(args))
+    res = run_cmd(rally + ["task", "start", os.path.join(TOP, "task_templates", "endpoint.yaml"),
+                           "--task-args-file", str(args_file), "--tag", report.TAG,
+                           report.TYPE_TAG_PREFIX + "endpoint"])
+    uuid = re.search(r"Task +([0-9a-f-]{36}):? (started|finished|is)", res.stdout)
+    uuid = uuid or re.search(r"rally task report ([0-9a-f-]{36})", res.stdout)
+    assert uuid, res.stdout[-3000:] + res.stderr[-2000:]
+    api = tasks.rally_api("sqlite:///%s/rally.sqlite" % state, str(state))
+    return res, report.task_to_run(api.task.get(uuid.group(1), detailed=True))
+
+
+def test_rally_task_start_healthy(rally_env, box):
+    res, run = _rally_task(rally_env, box)
+    assert run.state == results.RunState.FINISHED
+    assert [r.name for r in run.results] == [
+        "endpoint.keystone", "endpoint.glance", "endpoint.nova", "endpoint.neutron",
+        "endpoint.cinder", "endpoint.horizon"]
+    assert run.healthy, run.to_api()["tests_failed"]
+
+
+def test_rally_task_start_nova_compute_down(rally_env, box, faults):
+    faults.stop("nova-compute")
+    res, run = wait_for_result(lambda: _rally_task(rally_env, box, ["keystone", "nova"]),
+                               lambda rr: not rr[1].healthy, timeout=60, interval=2)
+    assert run.to_api()["tests_failed"] == [
+        {"endpoint.nova": next(r.details for r in run.results if r.name == "endpoint.nova")}]
+    nova = [r for r in run.results if r.name == "endpoint.nova"][0]
+    assert nova.component == "nova-compute@%s" % box.compute_host
+    assert "is down" in nova.details
