@@ -116,31 +116,39 @@ def probe_neutron(conn):
 
 
 class _LoginFormParser(html.parser.HTMLParser):
-    """Collects the inputs of Horizon's login form (CSRF token, region, domain...)."""
+    """Collects the inputs of Horizon's login form (CSRF token, region, domain...) and
+    the error messages shown inside it ("Invalid credentials.")."""
 
     def __init__(self):
         super().__init__()
         self.fields = {}
         self.errors = []
+        self._in_form = False
         self._in_error = False
+        self._select = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "input" and attrs.get("name"):
+        css = attrs.get("class") or ""
+        if tag == "form":
+            self._in_form = True
+        elif tag == "input" and attrs.get("name"):
             self.fields[attrs["name"]] = attrs.get("value") or ""
         elif tag == "select" and attrs.get("name"):
-            self.fields.setdefault(attrs["name"], "")
             self._select = attrs["name"]
-        elif tag == "option" and getattr(self, "_select", None):
+            self.fields.setdefault(self._select, "")
+        elif tag == "option" and self._select:
             if not self.fields[self._select] or "selected" in attrs:
                 self.fields[self._select] = attrs.get("value") or ""
-        elif "alert-danger" in (attrs.get("class") or "") or "error" in (attrs.get("class") or ""):
+        elif self._in_form and ("alert-danger" in css or "error" in css.split()):
             self._in_error = True
 
     def handle_endtag(self, tag):
-        if tag == "select":
+        if tag == "form":
+            self._in_form = False
+        elif tag == "select":
             self._select = None
-        elif tag in ("div", "p", "span"):
+        elif tag == "div":
             self._in_error = False
 
     def handle_data(self, data):
