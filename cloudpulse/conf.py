@@ -100,6 +100,30 @@ rally_opts = [
 ]
 
 
+operator_opts = [
+    cfg.StrOpt("service_map",
+               help="Service map of the control plane: an inventory (hosts with address, "
+                    "roles) or `juju status --format yaml` output. Unset: the operator "
+                    "check type is not offered."),
+    cfg.StrOpt("known_hosts_file", default="/etc/cloudpulse/known_hosts",
+               help="SSH known_hosts file with every node's host key. A node whose key "
+                    "is missing or different is refused before authenticating."),
+    cfg.StrOpt("ssh_key_file", help="Private key for SSH (key-only; no password, no agent)."),
+    cfg.StrOpt("ssh_user", default="root",
+               help="SSH user when the service map gives none. Its ~/.my.cnf holds the "
+                    "Galera monitoring credentials."),
+    cfg.FloatOpt("connect_timeout", default=5.0, min=0.1,
+                 help="Seconds to connect and authenticate to one node."),
+    cfg.FloatOpt("command_timeout", default=20.0, min=0.1,
+                 help="Seconds before one command on a node counts as failed."),
+    cfg.IntOpt("max_parallel_nodes", default=8, min=1, max=256,
+               help="Nodes contacted at the same time."),
+    cfg.BoolOpt("strict_host_key_checking", default=True,
+                help="Set to false to accept unknown SSH host keys (logged as a warning "
+                     "at every run). Never do this outside a lab."),
+]
+
+
 def _interval_opt(check_type, alias, default):
     return cfg.Opt(
         "%s_interval" % check_type, type=Interval(), default=default,
@@ -118,7 +142,7 @@ periodic_opts = [
 ]
 
 _GROUPS = [(None, default_opts), ("api", api_opts), ("cloud", cloud_opts),
-           ("rally", rally_opts), ("periodic", periodic_opts)]
+           ("rally", rally_opts), ("operator", operator_opts), ("periodic", periodic_opts)]
 
 
 def list_opts():

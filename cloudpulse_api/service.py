@@ -7,6 +7,7 @@ import threading
 import time
 
 from cloudpulse.checks import endpoint
+from cloudpulse.checks import operator
 from cloudpulse import cloud
 from cloudpulse import results
 from cloudpulse import suites
@@ -24,10 +25,25 @@ def _endpoint_results(service, args):
         horizon_url=args.get("horizon_url"), timeout=args["timeout"])
 
 
+def _operator_results(service, args):
+    # The map loaded (and validated) at start; the server's connection serves the
+    # control-plane check (admin: compared with the map; otherwise skipped).
+    return operator.run_operator_checks(
+        service.operator_map, operator.settings_from_args(args),
+        checks=args.get("checks") or tuple(operator.CHECKS), api_connection=service.conn,
+        api_timeout=args["timeout"])
+
+
 # Light check types (they create nothing) run in-process on the server's warm connection
 # and are recorded into Rally: {type: function(service, task_args) -> [CheckResult]}.
 # The other types go through the Rally engine (contexts, cleanup).
-RECORDED = {results.CheckType.ENDPOINT: _endpoint_results}
+RECORDED = {results.CheckType.ENDPOINT: _endpoint_results,
+            results.CheckType.OPERATOR: _operator_results}
+
+# [operator] options passed to the operator suite's task arguments (suite values win).
+_OPERATOR_ARGS = ("service_map", "known_hosts_file", "ssh_key_file", "ssh_user",
+                  "connect_timeout", "command_timeout", "max_parallel_nodes",
+                  "strict_host_key_checking")
 
 
 class UnknownCheckType(ValueError):
@@ -43,6 +59,7 @@ class CheckService:
         self.types = suites.available_types(conf)
         self.suites = {t: suites.load_suite(t, conf) for t in self.types}
         self._validate_suites()
+        self.operator_map = self._load_operator_map()
         self.conn = connection or cloud.connect(
             conf.cloud.cloud, conf.cloud.clouds_file, conf.cloud.timeout,
             conf.cloud.region_name)
@@ -61,6 +78,25 @@ class CheckService:
                 endpoint.endpoint_probes(None, suite.get("services", endpoint.SERVICES))
             except ValueError as exc:
                 raise suites.SuiteError("suite endpoint.yaml: %s" % exc) from None
+
+    def _load_operator_map(self):
+        """The operator checks' service map, validated now: a bad one stops the server
+        with the key it is about; without one the operator type is not offered."""
+        if results.CheckType.OPERATOR not in self.types:
+            return None
+        args = self.task_args(results.CheckType.OPERATOR)
+        try:
+            operator.validate_checks(args.get("checks") or ())
+        except ValueError as exc:
+            raise suites.SuiteError("suite operator.yaml: %s" % exc) from None
+        if not args.get("service_map"):
+            LOG.info("operator checks not offered: no [operator] service_map")
+            self.types.remove(results.CheckType.OPERATOR)
+            return None
+        try:
+            return operator.servicemap.load(args["service_map"])
+        except operator.ServiceMapError as exc:
+            raise suites.SuiteError("[operator] %s" % exc) from None
 
     def _is_admin(self):
         try:
@@ -96,6 +132,10 @@ class CheckService:
         args = dict(self.suites[check_type])
         args.setdefault("timeout", self.conf.cloud.timeout)
         args.setdefault("horizon_url", self.conf.cloud.horizon_url)
+        if check_type == results.CheckType.OPERATOR:
+            for opt in _OPERATOR_ARGS:
+                if getattr(self.conf.operator, opt) is not None:
+                    args.setdefault(opt, getattr(self.conf.operator, opt))
         return args
 
     def _execute(self, handle, check_types):

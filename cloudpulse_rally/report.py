@@ -6,6 +6,7 @@ Rally task (engine-run or recorded by the facade) back into the one result model
 """
 
 from cloudpulse import results
+from cloudpulse_rally import operator_validators
 
 OUTPUT_TITLE = "CloudPulse results"
 COLUMNS = ["name", "check_type", "component", "status", "details", "duration",
@@ -64,6 +65,10 @@ def task_to_run(task):
     for subtask in task.get("subtasks", []):
         for workload in subtask.get("workloads", []):
             run.results.extend(_workload_results(workload, check_types))
+    if status in ("crashed", "validation_failed", "aborted") and not run.results:
+        # Operator checks are validators: their findings ride in the validation message.
+        run.results.extend(operator_validators.decode(
+            (task.get("validation_result") or {}).get("msg")))
     if status in ("crashed", "validation_failed", "aborted") and not run.results:
         run.results.append(_task_error(task, check_types))
     return run

@@ -17,6 +17,7 @@ import openstack.exceptions
 import requests
 
 from cloudpulse.checks import runner
+from cloudpulse.checks import service_states
 from cloudpulse import cloud
 from cloudpulse import results
 
@@ -44,13 +45,22 @@ def _first(iterable):
     return next(iter(iterable), None)
 
 
-def _services_down(services):
-    """Nova/cinder os-services rows that are enabled but reported down."""
-    down = [s for s in services
-            if s.state == "down" and s.status == "enabled"]
-    return [("%s@%s" % (s.binary, s.host),
-             "%s@%s is down (last report %s)" % (s.binary, s.host, s.updated_at or "never"))
-            for s in down]
+def _proxy(conn, service_type):
+    """The sdk proxy of a service.  When the service does not answer on first use, the
+    sdk's version discovery fails with a misleading "exists but does not have any
+    supported versions": ask the catalog URL directly to report the real cause
+    (refused, timeout, HTTP status)."""
+    try:
+        return getattr(conn, service_type.replace("-", "_"))
+    except (openstack.exceptions.NotSupported,
+            openstack.exceptions.ServiceDiscoveryException) as exc:
+        url = conn.endpoint_for(service_type)
+        if not url:
+            raise
+        resp = conn.session.get(url, authenticated=False, raise_exc=False,
+                                endpoint_filter=None)
+        raise runner.ProbeFailure("version discovery at %s failed: HTTP %s"
+                                  % (url, resp.status_code)) from exc
 
 
 def _verdict(problems, service):
@@ -74,7 +84,7 @@ def probe_keystone(conn):
     catalog = conn.config.get_service_catalog()
     missing = [svc for svc, types in _CATALOG_TYPES.items()
                if not any(catalog.get_endpoints(service_type=t) for t in types)]
-    services = _admin_only(conn.identity.services)
+    services = _admin_only(_proxy(conn, "identity").services)
     if services is not None and not services:
         return runner.failed("keystone service list is empty")
     if missing:
@@ -83,36 +93,35 @@ def probe_keystone(conn):
 
 
 def probe_glance(conn):
-    _first(conn.image.images(limit=1))
+    _first(_proxy(conn, "image").images(limit=1))
     return runner.passed()
 
 
 def probe_nova(conn):
-    _first(conn.compute.servers(details=False, limit=1))
-    services = _admin_only(conn.compute.services)
+    compute = _proxy(conn, "compute")
+    _first(compute.servers(details=False, limit=1))
+    services = _admin_only(compute.services)
     if services is None:
         return runner.passed("service states not visible to this user")
-    return _verdict(_services_down(services), "nova")
+    return _verdict(service_states.services_down(services), "nova")
 
 
 def probe_cinder(conn):
-    _first(conn.block_storage.volumes(details=False, limit=1))
-    services = _admin_only(conn.block_storage.services)
+    block_storage = _proxy(conn, "block-storage")
+    _first(block_storage.volumes(details=False, limit=1))
+    services = _admin_only(block_storage.services)
     if services is None:
         return runner.passed("service states not visible to this user")
-    return _verdict(_services_down(services), "cinder")
+    return _verdict(service_states.services_down(services), "cinder")
 
 
 def probe_neutron(conn):
-    _first(conn.network.networks(limit=1))
-    agents = _admin_only(conn.network.agents)
+    network = _proxy(conn, "network")
+    _first(network.networks(limit=1))
+    agents = _admin_only(network.agents)
     if agents is None:
         return runner.passed("agent states not visible to this user")
-    dead = [a for a in agents if not a.is_alive and a.is_admin_state_up]
-    return _verdict([("%s@%s" % (a.binary or a.agent_type, a.host),
-                      "%s on %s is dead (last heartbeat %s)"
-                      % (a.agent_type, a.host, a.last_heartbeat_at or "never"))
-                     for a in dead], "neutron")
+    return _verdict(service_states.dead_agents(agents), "neutron")
 
 
 class _LoginFormParser(html.parser.HTMLParser):

@@ -9,6 +9,7 @@ ERROR of the check, never an exception escaping to the caller.
 import concurrent.futures
 import dataclasses
 import logging
+import re
 import time
 import typing
 
@@ -61,11 +62,17 @@ def describe_error(exc, timeout=None):
     """One line naming what went wrong, for the clients' exceptions we know."""
     if isinstance(exc, ProbeFailure):
         return exc.details
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, openstack.exceptions.SDKException) and isinstance(
+            cause, ksa_exc.ClientException) and not isinstance(
+            exc, openstack.exceptions.HttpException):
+        exc = cause   # openstacksdk wraps keystoneauth's error (e.g. in authorize())
     if isinstance(exc, (ksa_exc.ConnectTimeout, requests.Timeout)):
-        url = getattr(getattr(exc, "request", None), "url", None)
+        url = getattr(getattr(exc, "request", None), "url", None) or _url_in(exc)
         return "timeout after %s s%s" % (timeout, " (%s)" % url if url else "")
     if isinstance(exc, (ksa_exc.ConnectFailure, requests.ConnectionError)):
-        return "cannot connect: %s" % _first_line(exc)
+        url = _url_in(exc)
+        return "cannot connect%s: %s" % (" to %s" % url if url else "", _socket_reason(exc))
     if isinstance(exc, ksa_exc.EndpointNotFound):
         return "no endpoint in the service catalog: %s" % _first_line(exc)
     if isinstance(exc, ksa_exc.Unauthorized):
@@ -78,6 +85,28 @@ def describe_error(exc, timeout=None):
     if isinstance(exc, openstack.exceptions.SDKException):
         return _first_line(exc)
     return "%s: %s" % (type(exc).__name__, _first_line(exc))
+
+
+_SOCKET_REASONS = [("Connection refused", "connection refused"),
+                   ("Name or service not known", "host name not found"),
+                   ("No route to host", "no route to host"),
+                   ("Network is unreachable", "network unreachable"),
+                   ("Connection reset", "connection reset"),
+                   ("RemoteDisconnected", "connection closed without a response"),
+                   ("CERTIFICATE_VERIFY_FAILED", "TLS certificate verification failed")]
+
+
+def _socket_reason(exc):
+    text = str(exc)
+    for needle, reason in _SOCKET_REASONS:
+        if needle in text:
+            return reason
+    return _first_line(text)[:200]
+
+
+def _url_in(exc):
+    match = re.search(r"(https?://[^\s:'\"]+(?::\d+)?[^\s:'\"]*)", str(exc))
+    return match.group(1) if match else None
 
 
 def _first_line(value):

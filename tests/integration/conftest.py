@@ -44,7 +44,7 @@ def wait_healthy(conn, timeout=120, services=endpoint.SERVICES, horizon_url=None
         if not bad:
             return out
         if time.monotonic() > deadline:
-            raise AssertionError("cloud not healthy after %ss: %s" % (
+            raise AssertionError("cloud not healthy %ss after the fault was healed: %s" % (
                 timeout, [(r.name, r.details) for r in bad]))
         time.sleep(1)
 

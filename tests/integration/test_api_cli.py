@@ -10,6 +10,7 @@ import time
 
 import pytest
 import requests
+import yaml
 
 from tests.integration.conftest import TIMEOUT, run_cmd
 
@@ -21,7 +22,7 @@ def _free_port():
 
 
 class Server:
-    def __init__(self, venv_bin, state, box, extra=""):
+    def __init__(self, venv_bin, state, box, periodic="endpoint_interval = -1\n"):
         self.venv_bin, self.state, self.box = venv_bin, state, box
         self.port = _free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -29,9 +30,9 @@ class Server:
         self.conf.write_text(
             "[DEFAULT]\nstate_path = %s\n[api]\nport = %d\n"
             "[cloud]\ncloud = %s\nclouds_file = %s\nhorizon_url = %s\ntimeout = %s\n"
-            "[periodic]\nendpoint_interval = -1\n%s"
+            "[periodic]\n%s"
             % (state, self.port, box.admin_cloud, box.clouds_yaml, box.horizon_url, TIMEOUT,
-               extra))
+               periodic))
         self.log = open(state / ("server-%d.log" % self.port), "w")
         self.proc = subprocess.Popen(
             [os.path.join(venv_bin, "cloudpulse-server"), "--config-file", str(self.conf)],
@@ -147,7 +148,7 @@ def test_cli_healthy_and_errors(server, venv_bin):
 
 def test_results_survive_a_restart_and_periodic_runs(venv_bin, state, box, admin_conn):
     # The product spec's alias (osendpoint) with a short interval: the server checks by itself.
-    first = Server(venv_bin, state, box, extra="osendpoint = 2s\n")
+    first = Server(venv_bin, state, box, periodic="osendpoint = 2s\n")
     handle = requests.post(first.url + "/cpulse/check", json={"type": "all"},
                            timeout=5).json()["handle"]
     before = _wait(first, handle)
@@ -164,4 +165,6 @@ def test_results_survive_a_restart_and_periodic_runs(venv_bin, state, box, admin
         assert after == before
     finally:
         again.stop()
-    assert "password" not in first.log_text().lower()
+    secret = yaml.safe_load(open(box.clouds_yaml))["clouds"][box.admin_cloud]["auth"]["password"]
+    assert secret not in first.log_text() + again.log_text()
+    assert secret not in json.dumps(after)

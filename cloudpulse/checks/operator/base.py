@@ -1,0 +1,120 @@
+"""What every operator check shares: the run's context, running one fixed command on
+many nodes at once, and turning findings per component into CheckResults."""
+
+import concurrent.futures
+import dataclasses
+import time
+import typing
+
+from cloudpulse.checks.operator import commands
+from cloudpulse.checks.operator import servicemap
+from cloudpulse.checks.operator import transport
+from cloudpulse import results
+
+CHECK_TYPE = results.CheckType.OPERATOR
+
+
+def check_name(check):
+    return "operator.%s" % check
+
+
+@dataclasses.dataclass
+class OperatorContext:
+    """One run: the map, its SSH connections (reused by every check) and, for the
+    control-plane check, an admin API connection (None: that check is skipped)."""
+    service_map: servicemap.ServiceMap
+    pool: transport.SessionPool
+    api_connection: typing.Any = None
+    api_timeout: float = 10.0
+
+    @property
+    def settings(self):
+        return self.pool.settings
+
+
+def run_on(ctx, nodes, command, service=None):
+    """{node name: CommandResult or Exception} for one fixed command on several nodes,
+    in parallel (bounded by max_parallel).  With `service`, the command runs inside the
+    service's container when the map says it is containerised."""
+    nodes = list(nodes)
+    if not nodes:
+        return {}
+
+    def one(node):
+        try:
+            session = ctx.pool.session(node)
+            stdin = None
+            cmd = command
+            svc = node.service(service) if service and node.runs(service) else None
+            if svc is not None and svc.manager in commands.CONTAINERS:
+                cmd, stdin = commands.in_container(svc.manager, command), svc.container + "\n"
+            return session.run(cmd, stdin_data=stdin)
+        except (transport.NodeUnreachable, transport.CommandTimeout) as exc:
+            return exc
+        except Exception as exc:   # paramiko channel errors mid-command
+            return transport.NodeUnreachable("%s: SSH command failed: %s: %s"
+                                             % (node.name, type(exc).__name__, exc))
+
+    workers = max(1, min(ctx.settings.max_parallel, len(nodes)))
+    with concurrent.futures.ThreadPoolExecutor(workers, "cpulse-op") as pool:
+        return dict(zip([n.name for n in nodes], pool.map(one, nodes)))
+
+
+def not_checked(exc):
+    return "not checked: %s" % exc
+
+
+_RANK = {results.Status.PASSED: 0, results.Status.SKIPPED: 1, results.Status.ERROR: 2,
+         results.Status.FAILED: 3}
+
+
+class Findings:
+    """What one check found, per component; the worst status wins, details accumulate."""
+
+    def __init__(self, check):
+        self.name = check_name(check)
+        self._status = {}
+        self._details = {}
+        self._started_at = results.utcnow()
+        self._t0 = time.monotonic()
+
+    def _add(self, component, status, detail):
+        current = self._status.get(component, results.Status.PASSED)
+        if _RANK[status] > _RANK[current]:
+            self._status[component] = status
+        else:
+            self._status.setdefault(component, current)
+        if detail and detail not in self._details.setdefault(component, []):
+            self._details[component].append(detail)
+
+    def ok(self, component, detail=""):
+        self._add(component, results.Status.PASSED, detail)
+
+    def fail(self, component, detail):
+        self._add(component, results.Status.FAILED, detail)
+
+    def error(self, component, detail):
+        self._add(component, results.Status.ERROR, detail)
+
+    def skip(self, component, detail):
+        self._add(component, results.Status.SKIPPED, detail)
+
+    def unreachable(self, component, exc):
+        """A node whose own view is missing: an error of this check, unless another
+        finding (a peer's view) already blames the component."""
+        self._add(component, results.Status.ERROR, not_checked(exc))
+
+    def results(self):
+        finished = results.utcnow()
+        duration = time.monotonic() - self._t0
+        out = []
+        for component, status in self._status.items():
+            details = self._details.get(component, [])
+            if status == results.Status.FAILED:
+                # Only the failures: "not checked" lines would blur who is blamed.
+                details = [d for d in details if not d.startswith("not checked:")] or details
+            out.append(results.CheckResult(
+                name=self.name, check_type=CHECK_TYPE, component=component, status=status,
+                details="; ".join(details), duration=duration,
+                started_at=self._started_at, finished_at=finished))
+        return out

@@ -1,0 +1,51 @@
+"""Every command the operator checks run over SSH: fixed strings, nothing interpolated.
+
+A value that has to reach a remote command (a container's name) is written to the
+command's stdin and read by `read -r`, so it is never parsed by a shell.
+"""
+
+LISTENING_TCP = "ss -ltnH"
+PROCESSES = "ps -eo pid=,comm=,args="
+SYSTEMD_UNITS = "systemctl list-units --type=service --all --no-legend --plain --no-pager"
+CONTAINERS = {
+    "docker": "docker ps --all --format '{{.Names}}\\t{{.State}}'",
+    "podman": "podman ps --all --format '{{.Names}}\\t{{.State}}'",
+}
+
+RABBIT_CLUSTER_STATUS_JSON = "rabbitmqctl cluster_status --formatter json"
+RABBIT_CLUSTER_STATUS = "rabbitmqctl cluster_status"   # before 3.8: Erlang terms
+
+# Credentials come from the SSH user's client config file (~/.my.cnf), never from here.
+GALERA_WSREP_STATUS = "mysql -N -B -e \"SHOW STATUS LIKE 'wsrep%'\""
+
+# The stats socket at the usual places (Debian/Ubuntu, RHEL, kolla-ansible).
+HAPROXY_SHOW_STAT = (
+    "for s in /run/haproxy/admin.sock /var/lib/haproxy/stats "
+    "/var/lib/kolla/haproxy/haproxy.sock; do if [ -S \"$s\" ]; then "
+    "echo 'show stat' | socat stdio \"UNIX-CONNECT:$s\"; exit $?; fi; done; "
+    "echo 'no HAProxy stats socket (/run/haproxy/admin.sock, /var/lib/haproxy/stats, "
+    "/var/lib/kolla/haproxy/haproxy.sock)' >&2; exit 3")
+
+# Pacemaker, newest first: 2.1 XML, older XML, then the text of pcs or crmsh.
+CRM_MON_XML = "crm_mon -1 --output-as=xml"
+CRM_MON_XML_OLD = "crm_mon -1 -X"
+PCS_STATUS = "pcs status"
+CRM_STATUS = "crm status"
+
+FIXED = frozenset([LISTENING_TCP, PROCESSES, SYSTEMD_UNITS, RABBIT_CLUSTER_STATUS_JSON,
+                   RABBIT_CLUSTER_STATUS, GALERA_WSREP_STATUS, HAPROXY_SHOW_STAT, CRM_MON_XML,
+                   CRM_MON_XML_OLD, PCS_STATUS, CRM_STATUS, *CONTAINERS.values()])
+
+_IN_CONTAINER = {
+    "docker": 'read -r container && exec docker exec "$container" %s',
+    "podman": 'read -r container && exec podman exec "$container" %s',
+}
+
+COMMAND_NOT_FOUND = 127
+
+
+def in_container(runtime, command):
+    """(command, stdin) running one of the fixed commands inside a container."""
+    if command not in FIXED:
+        raise ValueError("not one of the fixed operator commands: %r" % command)
+    return _IN_CONTAINER[runtime] % command

@@ -1,0 +1,89 @@
+"""Galera: `SHOW STATUS LIKE 'wsrep%'` on every database node.  Each node must be in the
+Primary component, ready, Synced, in a cluster of the expected size; a node missing from
+the Primary component's members (wsrep_incoming_addresses) is blamed by its peers too.
+Credentials come from the SSH user's ~/.my.cnf on the node, never from a command line."""
+
+from cloudpulse.checks.operator import base
+from cloudpulse.checks.operator import commands
+from cloudpulse.checks.operator import parsers
+
+CHECK = "galera"
+SERVICE = "galera"
+
+
+def component(node):
+    return "galera@%s" % node.name
+
+
+def gather(ctx, nodes):
+    """{node name: wsrep status dict | str (its failure) | Exception}."""
+    views = {}
+    for name, res in base.run_on(ctx, nodes, commands.GALERA_WSREP_STATUS, SERVICE).items():
+        if isinstance(res, Exception):
+            views[name] = res
+        elif res.exit_status != 0:
+            views[name] = "mysql on %s: %s" % (name, res.first_error_line)
+        else:
+            try:
+                views[name] = parsers.parse_wsrep_status(res.stdout)
+            except parsers.ParseError as exc:
+                views[name] = "%s: %s" % (name, exc)
+    return views
+
+
+def _own_problems(status, expected):
+    problems = []
+    if status.get("wsrep_cluster_status") != "Primary":
+        problems.append("wsrep_cluster_status=%s" % status.get("wsrep_cluster_status"))
+    if status.get("wsrep_ready") != "ON":
+        problems.append("wsrep_ready=%s" % status.get("wsrep_ready"))
+    if status.get("wsrep_local_state_comment") != "Synced":
+        problems.append("local state %s" % status.get("wsrep_local_state_comment"))
+    if status.get("wsrep_connected") == "OFF":
+        problems.append("wsrep_connected=OFF")
+    size = status.get("wsrep_cluster_size")
+    if problems and size is not None:
+        problems.append("sees %s of %d nodes" % (size, expected))
+    return problems
+
+
+def evaluate(smap, nodes, views):
+    found = base.Findings(CHECK)
+    expected = len(nodes)
+    primary = {n: v for n, v in views.items()
+               if isinstance(v, dict) and v.get("wsrep_cluster_status") == "Primary"}
+    members = {a for v in primary.values() for a in parsers.wsrep_member_addresses(v)}
+    sizes = sorted({int(v.get("wsrep_cluster_size") or 0) for v in primary.values()})
+    for node in nodes:
+        comp = component(node)
+        own = views.get(node.name)
+        if isinstance(own, Exception):
+            found.unreachable(comp, own)
+        elif isinstance(own, str):
+            found.fail(comp, own)
+        else:
+            problems = _own_problems(own, expected)
+            if problems:
+                state = "non-Primary" if own.get("wsrep_cluster_status") != "Primary" \
+                    else "not ready"
+                found.fail(comp, "galera@%s %s (%s)" % (node.name, state, ", ".join(problems)))
+        if members and node.address not in members:
+            names = sorted(smap.node_at(a).name if smap.node_at(a) else a for a in members)
+            found.fail(comp, "galera@%s not in the Primary component (cluster_size %s of %d, "
+                       "members %s, seen from %s)" % (node.name, "/".join(map(str, sizes)),
+                                                      expected, ", ".join(names),
+                                                      ", ".join(sorted(primary))))
+        found.ok(comp)
+    if primary and not members and sizes and sizes[0] < expected:
+        # The members' addresses are not the map's: the shortfall cannot be pinned.
+        found.fail("galera", "cluster_size %d of %d (members not identified)"
+                   % (sizes[0], expected))
+    if not primary and any(isinstance(v, dict) for v in views.values()):
+        found.fail("galera", "no node is in a Primary component: the cluster is down "
+                   "(bootstrap the most advanced node)")
+    return found
+
+
+def check(ctx):
+    nodes = ctx.service_map.nodes_running(SERVICE)
+    return evaluate(ctx.service_map, nodes, gather(ctx, nodes)).results()

@@ -1,0 +1,111 @@
+"""Services running and listening: per node, every service of the map has its ports
+listening (`ss -ltnH`) and its process alive (ps, systemd unit or container)."""
+
+from cloudpulse.checks.operator import base
+from cloudpulse.checks.operator import commands
+from cloudpulse.checks.operator import parsers
+
+CHECK = "services"
+_WILDCARDS = {"0.0.0.0", "::", "*"}
+# juju agent states of a healthy unit (1.x agent-state, 2.x juju-status)
+_JUJU_OK = {"started", "idle", "executing", "active", "unknown"}
+
+
+def _component(service, node):
+    return "%s@%s" % (service.name, node.name)
+
+
+def _port_listening(node, port, listeners):
+    # A VIP frontend on the same port (HAProxy) must not stand in for the service itself.
+    vips = {addr for s in node.services for addr, _ in s.listen}
+    return any(li.port == port and li.address not in vips for li in listeners)
+
+
+def _listen_ok(address, port, listeners):
+    return any(li.port == port and li.address in _WILDCARDS | {address} for li in listeners)
+
+
+def _alive(service, views):
+    """(alive, how) from the node's process table, systemd units or containers."""
+    if service.manager == "systemd":
+        active, sub = views["systemd"].get(service.unit, ("not-found", ""))
+        return active == "active" and sub in ("running", "exited"), \
+            "unit %s is %s%s" % (service.unit, active, "/" + sub if sub else "")
+    if service.manager in commands.CONTAINERS:
+        state = views[service.manager].get(service.container, "absent")
+        return state in ("running", "up"), "%s container %s is %s" % (
+            service.manager, service.container, state)
+    alive = sorted(set(service.processes) & views["processes"])
+    if alive:
+        return True, "%s alive" % alive[0]
+    return False, "no %s process" % " / ".join(service.processes)
+
+
+def _gather(ctx, nodes):
+    """Per node: the listeners and the process states the node's managers need."""
+    needed = {commands.LISTENING_TCP: nodes}
+    for n in nodes:
+        for s in n.services:
+            cmd = {"systemd": commands.SYSTEMD_UNITS, "process": commands.PROCESSES}.get(
+                s.manager) or commands.CONTAINERS[s.manager]
+            needed.setdefault(cmd, [])
+            if n not in needed[cmd]:
+                needed[cmd].append(n)
+    return {cmd: base.run_on(ctx, ns, cmd) for cmd, ns in needed.items()}
+
+
+_PARSE = {
+    commands.LISTENING_TCP: ("listeners", parsers.parse_ss_listeners),
+    commands.PROCESSES: ("processes",
+                         lambda t: parsers.process_names(parsers.parse_ps(t))),
+    commands.SYSTEMD_UNITS: ("systemd", parsers.parse_systemctl_units),
+    **{c: (runtime, parsers.parse_container_states) for runtime, c in commands.CONTAINERS.items()},
+}
+
+
+def check(ctx):
+    found = base.Findings(CHECK)
+    nodes = list(ctx.service_map.nodes)
+    outputs = _gather(ctx, nodes)
+    for node in nodes:
+        views, problem = {"processes": set(), "systemd": {}, "docker": {}, "podman": {}}, None
+        for cmd, per_node in outputs.items():
+            if node.name not in per_node:
+                continue
+            out = per_node[node.name]
+            key, parse = _PARSE[cmd]
+            if isinstance(out, Exception):
+                problem = out
+                break
+            if out.exit_status != 0:
+                problem = "%r failed on %s: %s" % (cmd.split()[0], node.name,
+                                                   out.first_error_line)
+                break
+            views[key] = parse(out.stdout)
+        for service in node.services:
+            component = _component(service, node)
+            if problem is not None:
+                if isinstance(problem, Exception):
+                    found.unreachable(component, problem)
+                else:
+                    found.error(component, problem)
+                continue
+            _judge(found, node, service, views, component)
+    return found.results()
+
+
+def _judge(found, node, service, views, component):
+    state = node.agent_states.get(service.name)
+    if state is not None and state not in _JUJU_OK:
+        found.fail(component, "juju agent-state %s" % state)
+    alive, how = _alive(service, views)
+    closed = [str(p) for p in service.ports if not _port_listening(node, p, views["listeners"])]
+    closed += ["%s:%d" % (a, p) for a, p in service.listen
+               if not _listen_ok(a, p, views["listeners"])]
+    if closed:
+        found.fail(component, "%s: port%s %s not listening on %s (%s)" % (
+            component, "s" if len(closed) > 1 else "", ", ".join(closed), node.name, how))
+    elif not alive:
+        found.fail(component, "%s: %s on %s" % (component, how, node.name))
+    else:
+        found.ok(component)

@@ -1,0 +1,202 @@
+"""SSH to the nodes: strict host keys, key-only, bounded in time, one connection per node
+and run.
+
+rally.utils.sshutils.SSH is the model (paramiko, exit status, a command deadline) but not
+used as is: it accepts any host key (AutoAddPolicy), connects with a fixed 1 s timeout,
+offers passwords, and cloudpulse/ does not import Rally (layering).
+
+Commands are the constants of `commands`: fixed strings.  A value that must reach a
+remote command (a container name) travels on stdin, never through the shell's parser.
+"""
+
+import concurrent.futures
+import dataclasses
+import logging
+import os
+import select
+import socket
+import threading
+import time
+
+import paramiko
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class SSHSettings:
+    known_hosts_file: str = "/etc/cloudpulse/known_hosts"
+    key_file: str = ""
+    user: str = "root"
+    connect_timeout: float = 5.0
+    command_timeout: float = 20.0
+    max_parallel: int = 8
+    strict_host_keys: bool = True
+
+
+class NodeUnreachable(Exception):
+    """SSH to a node failed; the message says why, for a person on call."""
+
+
+class HostKeyRejected(NodeUnreachable):
+    """The node's host key is unknown or changed: refused before authenticating."""
+
+
+class CommandTimeout(Exception):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandResult:
+    exit_status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def first_error_line(self):
+        for text in (self.stderr, self.stdout):
+            for line in text.splitlines():
+                if line.strip():
+                    return line.strip()
+        return "exit status %d" % self.exit_status
+
+
+class NodeSession:
+    """An authenticated SSH connection to one node; commands open channels on it."""
+
+    def __init__(self, node, client, settings):
+        self.node = node
+        self._client = client
+        self._settings = settings
+
+    def run(self, command, stdin_data=None, timeout=None):
+        timeout = timeout or self._settings.command_timeout
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise NodeUnreachable("%s: SSH connection lost" % self.node.name)
+        chan = transport.open_session(timeout=self._settings.connect_timeout)
+        try:
+            chan.exec_command(command)
+            if stdin_data is not None:
+                chan.sendall(stdin_data.encode())
+            chan.shutdown_write()
+            return self._collect(chan, command, timeout)
+        finally:
+            chan.close()
+
+    def _collect(self, chan, command, timeout):
+        deadline = time.monotonic() + timeout
+        out, err = bytearray(), bytearray()
+        while True:
+            while chan.recv_ready():
+                out += chan.recv(65536)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            if chan.exit_status_ready() and not chan.recv_ready() \
+                    and not chan.recv_stderr_ready():
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CommandTimeout("%r did not finish within %ss on %s"
+                                     % (command.split()[0], timeout, self.node.name))
+            select.select([chan], [], [], min(left, 0.5))
+        return CommandResult(chan.recv_exit_status(), out.decode("utf-8", "replace"),
+                             err.decode("utf-8", "replace"))
+
+    def close(self):
+        self._client.close()
+
+
+class SessionPool:
+    """The SSH connections of one run: opened once per node (in parallel, bounded),
+    reused by every check, closed at the end.  Failures are remembered, not retried."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._sessions = {}
+        self._errors = {}
+        if not settings.strict_host_keys:
+            LOG.warning("[operator] strict_host_key_checking = false: unknown SSH host keys "
+                        "are accepted; a man in the middle would not be noticed")
+
+    def connect_all(self, nodes):
+        """{node name: NodeSession or NodeUnreachable}, nodes contacted in parallel."""
+        todo = [n for n in nodes if n.name not in self._sessions and n.name not in self._errors]
+        if todo:
+            workers = max(1, min(self.settings.max_parallel, len(todo)))
+            with concurrent.futures.ThreadPoolExecutor(workers, "cpulse-ssh") as pool:
+                list(pool.map(self._connect_one, todo))
+        return {n.name: self._sessions.get(n.name) or self._errors[n.name] for n in nodes}
+
+    def session(self, node):
+        """The node's session; raises the NodeUnreachable its connection ended with."""
+        self.connect_all([node])
+        if node.name in self._errors:
+            raise self._errors[node.name]
+        return self._sessions[node.name]
+
+    def error(self, node):
+        return self._errors.get(node.name)
+
+    def _connect_one(self, node):
+        try:
+            session = NodeSession(node, self._open_client(node), self.settings)
+        except NodeUnreachable as exc:
+            with self._lock:
+                self._errors[node.name] = exc
+            return
+        with self._lock:
+            self._sessions[node.name] = session
+
+    def _open_client(self, node):
+        s = self.settings
+        client = paramiko.SSHClient()
+        if s.strict_host_keys:
+            if not os.path.isfile(s.known_hosts_file):
+                raise HostKeyRejected("%s: known_hosts file %s does not exist; refusing to "
+                                      "connect" % (node.name, s.known_hosts_file))
+            client.load_host_keys(s.known_hosts_file)
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        else:
+            client.set_missing_host_key_policy(paramiko.WarningPolicy())
+        key_file = node.ssh_key or s.key_file
+        where = "%s (%s:%s)" % (node.name, node.address, node.ssh_port)
+        try:
+            client.connect(
+                node.address, port=node.ssh_port, username=node.ssh_user or s.user,
+                key_filename=key_file or None, allow_agent=False, look_for_keys=False,
+                timeout=s.connect_timeout, banner_timeout=s.connect_timeout,
+                auth_timeout=s.connect_timeout)
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise HostKeyRejected("%s: host key CHANGED (got %s %s, known_hosts has another);"
+                                  " refusing to connect" % (where, exc.key.get_name(),
+                                                             exc.key.get_base64()[:16] + "..."))
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise NodeUnreachable("%s: SSH key refused (%s)" % (where, exc)) from None
+        except paramiko.SSHException as exc:
+            client.close()
+            if "not found in known_hosts" in str(exc):
+                raise HostKeyRejected("%s: host key not in %s; refusing to connect"
+                                      % (where, s.known_hosts_file)) from None
+            raise NodeUnreachable("%s: SSH failed: %s" % (where, exc)) from None
+        except (socket.timeout, TimeoutError):
+            client.close()
+            raise NodeUnreachable("%s unreachable over SSH: no answer within %ss"
+                                  % (where, s.connect_timeout)) from None
+        except (OSError, paramiko.ssh_exception.NoValidConnectionsError) as exc:
+            client.close()
+            reason = getattr(exc, "strerror", None) or str(exc)
+            if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+                reason = "connection refused"
+            raise NodeUnreachable("%s unreachable over SSH: %s" % (where, reason)) from None
+        return client
+
+    def close(self):
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+            self._errors = {}
+        for s in sessions:
+            s.close()

@@ -1,0 +1,21 @@
+"""The services' own view of their components, as their APIs report it: nova and cinder
+os-services, neutron agents.  Shared by the endpoint checks (any service down) and the
+operator control-plane check (compared with the service map)."""
+
+
+def services_down(services):
+    """Nova/cinder os-services rows that are enabled but reported down:
+    [(component, details)] with component "binary@host"."""
+    down = [s for s in services
+            if s.state == "down" and s.status == "enabled"]
+    return [("%s@%s" % (s.binary, s.host),
+             "%s@%s is down (last report %s)" % (s.binary, s.host, s.updated_at or "never"))
+            for s in down]
+
+
+def dead_agents(agents):
+    """Neutron agents administratively up whose heartbeat stopped: [(component, details)]."""
+    return [("%s@%s" % (a.binary or a.agent_type, a.host),
+             "%s on %s is dead (last heartbeat %s)"
+             % (a.agent_type, a.host, a.last_heartbeat_at or "never"))
+            for a in agents if not a.is_alive and a.is_admin_state_up]

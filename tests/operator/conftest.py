@@ -1,0 +1,110 @@
+"""The operator bed (tests/operator_bed/bed.sh): 3 namespaced nodes with sshd, RabbitMQ,
+Galera, corosync + pacemaker, HAProxy.  Built once per session (about 30 s; it installs
+its Debian packages itself), torn down at the end unless OPBED_KEEP=1.  Fault tests heal
+what they broke and wait until every check passes again before the next one."""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from cloudpulse.checks import operator
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BED_SH = os.path.join(os.path.dirname(HERE), "operator_bed", "bed.sh")
+BED_DIR = "/tmp/cpulse-opbed"
+MAP = os.path.join(HERE, "bed_map.yaml")
+SSH_CHECKS = ("services", "rabbitmq", "galera", "haproxy", "pacemaker")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tests/operator/" in str(item.fspath) and os.geteuid() != 0:
+            item.add_marker(pytest.mark.skip(
+                reason="the operator bed needs root (network namespaces, packages)"))
+
+
+class Bed:
+    dir = BED_DIR
+
+    def __init__(self):
+        self.service_map = operator.servicemap.load(MAP)
+        self.settings = self.ssh_settings()
+
+    def ssh_settings(self, **changes):
+        base = dict(known_hosts_file=os.path.join(BED_DIR, "ssh", "known_hosts"),
+                    key_file=os.path.join(BED_DIR, "ssh", "client_key"),
+                    connect_timeout=3.0, command_timeout=15.0)
+        base.update(changes)
+        return operator.SSHSettings(**base)
+
+    def bed(self, *args, check=True):
+        return subprocess.run([BED_SH, *map(str, args)], check=check, capture_output=True,
+                              text=True, timeout=300)
+
+    def sh(self, node, script, check=True):
+        """Run a shell script inside node N (all its namespaces), as the bed's admin."""
+        return self.bed("exec", node, "sh", "-c", script, check=check)
+
+    def run(self, checks=SSH_CHECKS, settings=None):
+        return operator.run_operator_checks(self.service_map, settings or self.settings,
+                                            checks=checks, api_timeout=3.0)
+
+    def wait(self, predicate, timeout, checks=SSH_CHECKS, what="condition"):
+        """Run the checks until predicate(results) holds; the results that satisfied it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.run(checks)
+            if predicate(out):
+                return out
+            if time.monotonic() > deadline:
+                raise AssertionError("%s not reached after %ss; last results:\n%s" % (
+                    what, timeout, "\n".join(describe(out))))
+            time.sleep(1)
+
+    def wait_healthy(self, timeout=180):
+        return self.wait(lambda out: all(r.ok for r in out), timeout, what="healthy bed")
+
+
+def describe(out):
+    return ["%s %s %s %s" % (r.name, r.component, r.status.value, r.details) for r in out]
+
+
+def blamed(out, name=None):
+    """{component: details} of every result that is not ok (of one check when named)."""
+    return {r.component: r.details for r in out
+            if not r.ok and (name is None or r.name == name)}
+
+
+@pytest.fixture(scope="session")
+def bed():
+    running = os.path.exists(os.path.join(BED_DIR, "n1", "anchor.pid"))
+    if running and os.environ.get("OPBED_KEEP") != "1":
+        subprocess.run([BED_SH, "down"], check=False, timeout=120)
+        running = False
+    # OPBED_KEEP=1: reuse a bed left up by a previous run, and leave it up.
+    up = subprocess.run([BED_SH, "up"], capture_output=True, text=True, timeout=900) \
+        if not running else subprocess.CompletedProcess([], 0)
+    if up.returncode != 0:
+        subprocess.run([BED_SH, "down"], check=False, timeout=120)
+        raise RuntimeError("operator bed did not come up:\n%s\n%s" % (up.stdout, up.stderr))
+    b = Bed()
+    try:
+        b.wait_healthy()
+        yield b
+    finally:
+        if os.environ.get("OPBED_KEEP") != "1":
+            subprocess.run([BED_SH, "down"], check=False, timeout=120)
+
+
+@pytest.fixture
+def healthy_bed(bed):
+    """The bed, healthy before the test and healed after it (the test's own heal steps
+    run first, registered with bed.heal.append)."""
+    bed.wait_healthy()
+    bed.heal = []
+    yield bed
+    for step in reversed(bed.heal):
+        step()
+    bed.wait_healthy()

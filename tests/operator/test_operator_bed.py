@@ -1,0 +1,213 @@
+"""Operator checks against the real bed: healthy first, then every fault of issue 3
+injected for real, asserting the exact check, component and node blamed."""
+
+import os
+import re
+
+from tests.operator.conftest import SSH_CHECKS, blamed, describe
+
+NODES = ("node1", "node2", "node3")
+
+
+def start_in_bg(bed, node, command):  # a daemon of the node, detached from this test
+    bed.sh(node, "nohup %s >/dev/null 2>&1 &" % command)
+
+
+def test_healthy_bed_every_check_passes_per_node_and_component(bed):
+    out = bed.wait_healthy()
+    names = {r.name for r in out}
+    assert names == {"operator.ssh"} | {"operator.%s" % c for c in SSH_CHECKS}
+    components = {(r.name, r.component) for r in out}
+    for n in NODES:
+        assert ("operator.ssh", "ssh@%s" % n) in components
+        assert ("operator.rabbitmq", "rabbitmq@%s" % n) in components
+        assert ("operator.galera", "galera@%s" % n) in components
+        assert ("operator.pacemaker", "pacemaker@%s" % n) in components
+        assert ("operator.haproxy", "haproxy@%s" % n) in components
+        assert ("operator.haproxy", "haproxy/keystone_api/%s" % n) in components
+        for svc in ("rabbitmq", "galera", "haproxy", "pacemaker", "corosync", "keystone"):
+            assert ("operator.services", "%s@%s" % (svc, n)) in components
+    assert all(r.status.value == "passed" for r in out), describe(out)
+    # the Galera monitoring password (the nodes' ~/.my.cnf) never shows
+    with open(os.path.join(bed.dir, "galera_monitor_password")) as f:
+        secret = f.read().strip()
+    assert not any(secret in r.details for r in out)
+
+
+def test_haproxy_backend_dead(healthy_bed):
+    bed = healthy_bed
+    bed.heal.append(lambda: bed.bed("start-keystone", 2))
+    bed.sh(2, "pkill -f '^keystone-wsgi-public'")
+    # each HAProxy notices after its own health checks (fall 2, inter 1s)
+    out = bed.wait(lambda o: "DOWN (L4CON" in blamed(o).get("haproxy/keystone_api/node2", "")
+                   and "node1, node2, node3" in blamed(o)["haproxy/keystone_api/node2"],
+                   20, what="haproxy server DOWN on every HAProxy")
+    bad = blamed(out, "operator.haproxy")
+    assert set(bad) == {"haproxy/keystone_api/node2"}, bad
+    assert "DOWN (L4CON" in bad["haproxy/keystone_api/node2"]
+    assert "on haproxy of node1, node2, node3" in bad["haproxy/keystone_api/node2"]
+    assert "direct GET http://198.18.10.12:5000/: cannot connect: Connection refused" \
+        in bad["haproxy/keystone_api/node2"]
+    services = blamed(out, "operator.services")
+    assert set(services) == {"keystone@node2"}, services
+    assert "port 5000 not listening on node2 (no keystone-wsgi-public" \
+        in services["keystone@node2"]
+
+
+def test_galera_node_killed(healthy_bed):
+    bed = healthy_bed
+    bed.heal.append(lambda: start_in_bg(bed, 3, "/usr/sbin/mariadbd --user=mysql"))
+    bed.sh(3, "pkill -KILL -x mariadbd")
+    out = bed.wait(lambda o: "galera@node3" in blamed(o, "operator.galera")
+                   and "not in the Primary component" in blamed(o)["galera@node3"],
+                   30, what="galera node3 out of the cluster")
+    bad = blamed(out, "operator.galera")
+    assert set(bad) == {"galera@node3"}, bad
+    assert "mysql on node3: ERROR 2002" in bad["galera@node3"]
+    assert "cluster_size 2 of 3, members node1, node2" in bad["galera@node3"]
+    assert set(blamed(out, "operator.services")) == {"galera@node3"}
+
+
+def test_node_partitioned_galera_non_primary_pacemaker_minority_then_rabbit_partition(
+        healthy_bed):
+    bed = healthy_bed
+    bed.heal.append(lambda: bed.bed("part", 1, "off"))
+    bed.bed("part", 1, "on")
+
+    def isolated(o):
+        bad = blamed(o)
+        return ("non-Primary" in bad.get("galera@node1", "")
+                and "WITHOUT quorum" in bad.get("pacemaker@node1", "")
+                and "not running" in bad.get("rabbitmq@node1", ""))
+    out = bed.wait(isolated, 60, what="node1 isolated")
+    galera = blamed(out, "operator.galera")
+    assert set(galera) == {"galera@node1"}, galera
+    assert "galera@node1 non-Primary (wsrep_cluster_status=non-Primary, wsrep_ready=OFF" \
+        in galera["galera@node1"]
+    pcmk = blamed(out, "operator.pacemaker")
+    assert set(pcmk) == {"pacemaker@node1"}, pcmk
+    assert "node1 in a partition WITHOUT quorum (online there: node1)" in pcmk["pacemaker@node1"]
+    assert "node1 OFFLINE (seen from node2, node3" in pcmk["pacemaker@node1"]
+    rabbit = blamed(out, "operator.rabbitmq")
+    assert set(rabbit) == {"rabbitmq@node1"}, rabbit
+    assert "rabbit@node1 not running (running 2 of 3 disk nodes, seen from node2, node3)" \
+        in rabbit["rabbitmq@node1"]
+
+    # Healing the network leaves RabbitMQ's partition recorded: node1 is blamed.
+    bed.bed("part", 1, "off")
+    bed.heal.append(lambda: bed.bed("restart-rabbit", 1))
+    out = bed.wait(lambda o: "partitioned from" in blamed(o).get("rabbitmq@node1", ""),
+                   60, checks=("rabbitmq",), what="rabbit partition recorded")
+    rabbit = blamed(out, "operator.rabbitmq")
+    assert set(rabbit) == {"rabbitmq@node1"}, rabbit
+    assert "rabbit@node1 partitioned from rabbit@node2, rabbit@node3" in rabbit["rabbitmq@node1"]
+
+
+def test_rabbit_app_stopped_and_its_port_not_listening(healthy_bed):
+    bed = healthy_bed
+    bed.heal.append(lambda: bed.sh(2, "rabbitmqctl -q start_app"))
+    bed.sh(2, "rabbitmqctl -q stop_app")
+    out = bed.run()
+    rabbit = blamed(out, "operator.rabbitmq")
+    assert set(rabbit) == {"rabbitmq@node2"}, rabbit
+    assert "rabbit app not running on node2" in rabbit["rabbitmq@node2"]
+    assert "rabbit@node2 not running (running 2 of 3 disk nodes, seen from node1, node3)" \
+        in rabbit["rabbitmq@node2"]
+    services = blamed(out, "operator.services")
+    assert services == {"rabbitmq@node2": "rabbitmq@node2: port 5672 not listening on node2 "
+                                          "(beam.smp alive)"}, services
+
+
+def test_rabbit_memory_alarm(healthy_bed):
+    bed = healthy_bed
+    bed.heal.append(lambda: bed.sh(3, "rabbitmqctl -q set_vm_memory_high_watermark 0.4"))
+    bed.sh(3, "rabbitmqctl -q set_vm_memory_high_watermark 0.0001")
+    out = bed.wait(lambda o: "rabbitmq@node3" in blamed(o, "operator.rabbitmq"), 30,
+                   checks=("rabbitmq",), what="memory alarm")
+    assert blamed(out, "operator.rabbitmq") == {
+        "rabbitmq@node3": "rabbit@node3 memory alarm (publishers blocked)"}
+
+
+def test_pacemaker_resource_failed(healthy_bed):
+    bed = healthy_bed
+    where = bed.sh(1, "crm_resource --resource vip --locate").stdout
+    node = re.search(r"running on: (node\d)", where).group(1)
+    bed.heal.append(lambda: bed.sh(1, "crm_resource --cleanup --resource vip"))
+    bed.sh(node[-1], "ip addr del 198.18.10.100/24 dev eth0")
+    out = bed.wait(lambda o: "pacemaker/vip@%s" % node in blamed(o, "operator.pacemaker"),
+                   30, checks=("pacemaker",), what="failed vip monitor")
+    bad = blamed(out, "operator.pacemaker")
+    assert set(bad) == {"pacemaker/vip@%s" % node}, bad
+    assert "failed action: vip monitor (every 5s) returned 'not running' on %s" % node \
+        in bad["pacemaker/vip@%s" % node]
+
+
+def test_pacemakerd_stopped(healthy_bed):
+    bed = healthy_bed
+    bed.heal.append(lambda: bed.bed("start-pacemaker", 2))
+    bed.sh(2, "pkill -TERM -x pacemakerd")
+    out = bed.wait(lambda o: "OFFLINE" in blamed(o).get("pacemaker@node2", "")
+                   and "not running" in blamed(o).get("pacemaker@node2", ""),
+                   40, checks=("pacemaker",), what="pacemakerd stopped on node2")
+    bad = blamed(out, "operator.pacemaker")
+    assert set(bad) == {"pacemaker@node2"}, bad
+    assert "pacemaker not running on node2 (crm_mon: Not connected" in bad["pacemaker@node2"]
+    assert "node2 OFFLINE (seen from node1, node3" in bad["pacemaker@node2"]
+
+
+def test_node_powered_off_ssh_unreachable_and_lost_by_every_cluster(healthy_bed):
+    bed = healthy_bed
+    bed.heal.append(lambda: bed.bed("boot", 3))
+    bed.bed("power-off", 3)
+
+    def lost(o):
+        bad = blamed(o)
+        return all(k in bad for k in ("ssh@node3", "pacemaker@node3", "rabbitmq@node3",
+                                      "galera@node3")) \
+            and "OFFLINE" in bad["pacemaker@node3"] and "not running" in bad["rabbitmq@node3"]
+    out = bed.wait(lost, 60, what="node3 lost by its peers")
+    assert blamed(out, "operator.ssh") == {
+        "ssh@node3": "node3 (198.18.10.13:22) unreachable over SSH: connection refused"} or \
+        "node3 (198.18.10.13:22) unreachable over SSH" in blamed(out)["ssh@node3"]
+    assert set(blamed(out, "operator.ssh")) == {"ssh@node3"}
+    assert set(blamed(out, "operator.pacemaker")) == {"pacemaker@node3"}
+    assert "node3 OFFLINE (seen from node1, node2" in blamed(out)["pacemaker@node3"]
+    assert set(blamed(out, "operator.rabbitmq")) == {"rabbitmq@node3"}
+    assert "seen from node1, node2" in blamed(out)["rabbitmq@node3"]
+    assert set(blamed(out, "operator.galera")) == {"galera@node3"}
+    assert "not in the Primary component" in blamed(out)["galera@node3"]
+    # every server of node3 is DOWN behind HAProxy, and blamed as node3's
+    assert {c for c in blamed(out, "operator.haproxy")} <= {
+        "haproxy@node3", "haproxy/keystone_api/node3", "haproxy/galera/node3"}
+    assert "haproxy/keystone_api/node3" in blamed(out, "operator.haproxy")
+
+
+def _sshd_accepted(bed, node):
+    with open(os.path.join(bed.dir, "n%d" % node, "sshd.log")) as f:
+        return f.read().count("Accepted publickey")
+
+
+def test_unknown_host_key_fails_and_does_not_authenticate(bed, tmp_path):
+    known = open(bed.settings.known_hosts_file).read().splitlines()
+    missing = tmp_path / "known_hosts_without_node2"
+    missing.write_text("\n".join(l for l in known if not l.startswith("198.18.10.12 ")) + "\n")
+    before = _sshd_accepted(bed, 2)
+    out = bed.run(checks=("rabbitmq",), settings=bed.ssh_settings(
+        known_hosts_file=str(missing)))
+    ssh = blamed(out, "operator.ssh")
+    assert ssh == {"ssh@node2": "node2 (198.18.10.12:22): host key not in %s; refusing to "
+                                "connect" % missing}, ssh
+    assert _sshd_accepted(bed, 2) == before   # no login happened on node2
+    # node2's own view is missing; its peers still vouch that its rabbit runs
+    rabbit2 = next(r for r in out if r.component == "rabbitmq@node2")
+    assert (rabbit2.status.value, rabbit2.details) == (
+        "passed", "rabbit@node2 running as seen from node1, node3 (own view unavailable)")
+
+    # A changed key (another node's key under node2's address) is refused the same way.
+    node1_key = next(l for l in known if l.startswith("198.18.10.11 ")).split(" ", 1)[1]
+    changed = tmp_path / "known_hosts_changed_node2"
+    changed.write_text("\n".join(l if not l.startswith("198.18.10.12 ")
+                                 else "198.18.10.12 " + node1_key for l in known) + "\n")
+    out = bed.run(checks=(), settings=bed.ssh_settings(known_hosts_file=str(changed)))
+    assert "host key CHANGED" in blamed(out, "operator.ssh")["ssh@node2"]
+    assert _sshd_accepted(bed, 2) == before

@@ -1,0 +1,132 @@
+"""Who the operator checks blame, from the views recorded on the bed's nodes during real
+faults (cross-checks between nodes), and the Rally validator round trip of results."""
+
+import os
+
+from cloudpulse.checks.operator import galera
+from cloudpulse.checks.operator import haproxy
+from cloudpulse.checks.operator import pacemaker
+from cloudpulse.checks.operator import parsers
+from cloudpulse.checks.operator import rabbitmq
+from cloudpulse.checks.operator import servicemap
+from cloudpulse.checks.operator import transport
+from cloudpulse import results
+from cloudpulse_rally import operator_validators
+from cloudpulse_rally import report
+
+DATA = os.path.join(os.path.dirname(__file__), "data", "operator")
+SMAP = servicemap.load(os.path.join(DATA, "inventory_bed.yaml"))
+NODES = list(SMAP.nodes)
+
+
+def read(name):
+    with open(os.path.join(DATA, name)) as f:
+        return f.read()
+
+
+def verdicts(found):
+    return {r.component: (r.status.value, r.details) for r in found.results()}
+
+
+def failed(found):
+    return {c: d for c, (s, d) in verdicts(found).items() if s == "failed"}
+
+
+def test_rabbit_partition_blames_the_node_cut_off_from_most_peers():
+    view = parsers.parse_rabbit_cluster_status(read("rmq_partition.json"))
+    views = {"node1": view, "node2": view,
+             "node3": transport.NodeUnreachable("node3 unreachable over SSH")}
+    bad = failed(rabbitmq.evaluate(SMAP, NODES, views))
+    assert set(bad) == {"rabbitmq@node3"}
+    assert "rabbit@node3 partitioned from rabbit@node1, rabbit@node2" in bad["rabbitmq@node3"]
+    assert "rabbit@node3 not running (running 2 of 3 disk nodes, seen from node1, node2)" \
+        in bad["rabbitmq@node3"]
+
+
+def test_rabbit_app_stopped_seen_by_itself_and_its_peers():
+    peers = parsers.parse_rabbit_cluster_status(read("rmq_partition.json").replace(
+        '"partitions":{"rabbit@node1":["rabbit@node3"],"rabbit@node2":["rabbit@node3"]}',
+        '"partitions":{}'))
+    views = {"node1": peers, "node2": peers, "node3": "rabbit app not running on node3"}
+    bad = failed(rabbitmq.evaluate(SMAP, NODES, views))
+    assert bad == {"rabbitmq@node3": "rabbit app not running on node3; rabbit@node3 not running"
+                                     " (running 2 of 3 disk nodes, seen from node1, node2)"}
+
+
+def test_rabbit_memory_alarm_blames_the_alarmed_node():
+    view = parsers.parse_rabbit_cluster_status(read("rabbit_cluster_status_memory_alarm.json"))
+    bad = failed(rabbitmq.evaluate(SMAP, NODES, {n.name: view for n in NODES}))
+    assert bad == {"rabbitmq@node3": "rabbit@node3 memory alarm (publishers blocked)"}
+
+
+def test_galera_non_primary_node_and_missing_member():
+    healthy = parsers.parse_wsrep_status(read("wsrep_healthy.txt"))
+    two = dict(healthy, wsrep_cluster_size="2",
+               wsrep_incoming_addresses="198.18.10.12:0,198.18.10.13:0")
+    views = {"node1": parsers.parse_wsrep_status(read("galera_nonprimary.txt")),
+             "node2": two, "node3": two}
+    bad = failed(galera.evaluate(SMAP, NODES, views))
+    assert set(bad) == {"galera@node1"}
+    assert bad["galera@node1"].startswith(
+        "galera@node1 non-Primary (wsrep_cluster_status=non-Primary, wsrep_ready=OFF, "
+        "local state Initialized, sees 1 of 3 nodes)")
+    assert "not in the Primary component (cluster_size 2 of 3, members node2, node3" \
+        in bad["galera@node1"]
+
+
+def test_haproxy_server_down_and_direct_probe():
+    rows = parsers.parse_haproxy_stat(read("haproxy_stat_healthy.csv").replace(
+        "keystone_api,node2,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP",
+        "keystone_api,node2,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN"))
+    direct = {"198.18.10.12:5000": "direct GET http://198.18.10.12:5000/: cannot connect"}
+    bad = failed(haproxy.evaluate(NODES[:2], {"node1": rows, "node2": rows}, direct))
+    assert set(bad) == {"haproxy/keystone_api/node2"}
+    assert bad["haproxy/keystone_api/node2"].startswith(
+        "direct GET http://198.18.10.12:5000/: cannot connect; haproxy/keystone_api/node2 DOWN")
+    assert "on haproxy of node1, node2" in bad["haproxy/keystone_api/node2"]
+
+
+def test_pacemaker_minority_partition_and_not_installed():
+    minority = parsers.parse_crm_mon_text(read("pcmk_partition_minority.txt"))
+    majority = parsers.parse_crm_mon_text(read("pcmk_partition_majority.txt"))
+    views = {"node1": minority, "node2": majority, "node3": majority}
+    bad = failed(pacemaker.evaluate(SMAP, NODES, views))
+    assert set(bad) == {"pacemaker@node1"}
+    assert "node1 in a partition WITHOUT quorum (online there: node1)" in bad["pacemaker@node1"]
+    assert "node1 OFFLINE (seen from node2, node3; DC node2)" in bad["pacemaker@node1"]
+    skipped = verdicts(pacemaker.evaluate(SMAP, NODES, {
+        n.name: pacemaker.NotInstalled("no crm_mon, pcs or crm on %s" % n.name) for n in NODES}))
+    assert {s for s, _ in skipped.values()} == {"skipped"}
+
+
+def test_pacemaker_failed_action_blames_resource_on_node():
+    healthy = parsers.parse_crm_mon_xml(read("crm_mon_healthy_2.1.xml"))
+    resfail = parsers.parse_crm_mon_text(read("pcmk_resfail.txt"))
+    resfail.quorum = True
+    bad = failed(pacemaker.evaluate(SMAP, NODES, {"node1": resfail, "node2": healthy,
+                                                  "node3": healthy}))
+    assert set(bad) == {"pacemaker/vip@node1"}
+    assert bad["pacemaker/vip@node1"].startswith(
+        "failed action: vip 5s-interval monitor returned 'not running' on node1")
+
+
+def test_validator_failure_message_carries_typed_results_back_through_report():
+    now = results.utcnow()
+    found = [results.CheckResult("operator.rabbitmq", "operator", "rabbitmq@node2", "failed",
+                                 "rabbit@node2 not running (running 2 of 3 disk nodes)",
+                                 0.4, now, now),
+             results.CheckResult("operator.rabbitmq", "operator", "rabbitmq@node1", "passed",
+                                 "", 0.4, now, now)]
+    # how Rally words a failed validation (engine + ValidatablePluginMixin)
+    msg = ("Input task is invalid!\n\nSubtask CloudPulse.operator[0] has wrong configuration"
+           "\n\nReason(s):\n Scenario plugin 'CloudPulse.operator' doesn't pass "
+           "cloudpulse_operator_rabbitmq@default validation. Details: rabbitmq@node2: down\n"
+           + operator_validators.encode(found))
+    task = {"uuid": "u", "status": "crashed", "tags": ["cloudpulse", "cloudpulse-type:operator"],
+            "created_at": "2026-11-24T16:00:00", "updated_at": "2026-11-24T16:00:01",
+            "validation_result": {"etype": "InvalidTaskConfig", "msg": msg},
+            "subtasks": []}
+    run = report.task_to_run(task)
+    assert [r.to_dict() for r in run.results] == [r.to_dict() for r in found]
+    assert run.to_api()["tests_failed"] == [
+        {"operator.rabbitmq": "rabbit@node2 not running (running 2 of 3 disk nodes)"}]

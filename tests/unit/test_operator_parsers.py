@@ -1,0 +1,152 @@
+"""Operator parsers on outputs recorded on the operator bed (RabbitMQ 3.10, MariaDB 10.11
+Galera 4, pacemaker 2.1.5, HAProxy 2.6) and on older formats (RabbitMQ before 3.8 Erlang
+terms, pacemaker 2.0 Master/Slave text)."""
+
+import os
+
+import pytest
+
+from cloudpulse.checks.operator import parsers
+
+DATA = os.path.join(os.path.dirname(__file__), "data", "operator")
+
+
+def read(name):
+    with open(os.path.join(DATA, name)) as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("fixture", ["rabbit_cluster_status_healthy.json", "rmq_healthy.json",
+                                     "rmq_healthy.txt",
+                                     "rabbit_cluster_status_3.6_healthy.txt"])
+def test_rabbit_healthy_in_every_format(fixture):
+    st = parsers.parse_rabbit_cluster_status(read(fixture))
+    assert len(st.disk_nodes) == 3
+    assert sorted(st.running_nodes) == sorted(st.disk_nodes)
+    assert st.partitions == {} and st.alarms == ()
+
+
+def test_rabbit_json_partition():
+    st = parsers.parse_rabbit_cluster_status(read("rmq_partition.json"))
+    assert st.running_nodes == ("rabbit@node2", "rabbit@node1")
+    assert st.partitions == {"rabbit@node1": ("rabbit@node3",),
+                             "rabbit@node2": ("rabbit@node3",)}
+
+
+def test_rabbit_memory_alarm_json_and_text_with_ansi():
+    assert parsers.parse_rabbit_cluster_status(
+        read("rabbit_cluster_status_memory_alarm.json")).alarms == (("rabbit@node3", "memory"),)
+    text = read("rabbit_cluster_status_memory_alarm.txt")
+    assert "\x1b[" in text
+    assert parsers.parse_rabbit_cluster_status(text).alarms == (("rabbit@node3", "memory"),)
+
+
+def test_rabbit_text_partition():
+    st = parsers.parse_rabbit_cluster_status("Cluster status of node rabbit@node1 ...\n"
+                                             + read("rmq_partition.txt"))
+    assert st.partitions == {"rabbit@node1": ("rabbit@node3",),
+                             "rabbit@node2": ("rabbit@node3",)}
+    assert st.running_nodes == ("rabbit@node1", "rabbit@node2")
+
+
+def test_rabbit_pre_3_8_erlang_terms_node_down():
+    st = parsers.parse_rabbit_cluster_status(read("rabbit_cluster_status_3.6_node_down.txt"))
+    assert st.disk_nodes == ("rabbit@node1", "rabbit@node2", "rabbit@node3")
+    assert st.running_nodes == ("rabbit@node3", "rabbit@node2")
+
+
+def test_rabbit_pre_3_8_erlang_terms_ram_nodes_partition_alarm():
+    st = parsers.parse_rabbit_cluster_status(
+        read("rabbit_cluster_status_3.6_partition_alarm.txt"))
+    assert st.disk_nodes == ("rabbit@node1",)
+    assert st.ram_nodes == ("rabbit@node3", "rabbit@node2")
+    assert st.partitions == {"rabbit@node1": ("rabbit@node3",),
+                             "rabbit@node2": ("rabbit@node3",)}
+    assert st.alarms == (("rabbit@node2", "memory"),)
+
+
+def test_rabbit_garbage_is_a_parse_error():
+    with pytest.raises(parsers.ParseError):
+        parsers.parse_rabbit_cluster_status(read("rabbit_cluster_status_app_stopped_self.err"))
+
+
+def test_wsrep_healthy_and_non_primary():
+    st = parsers.parse_wsrep_status(read("wsrep_healthy.txt"))
+    assert (st["wsrep_cluster_status"], st["wsrep_ready"], st["wsrep_cluster_size"],
+            st["wsrep_local_state_comment"]) == ("Primary", "ON", "3", "Synced")
+    assert sorted(parsers.wsrep_member_addresses(st)) == [
+        "198.18.10.11", "198.18.10.12", "198.18.10.13"]
+    bad = parsers.parse_wsrep_status(read("galera_nonprimary.txt"))
+    assert bad["wsrep_cluster_status"] == "non-Primary" and bad["wsrep_ready"] == "OFF"
+    with pytest.raises(parsers.ParseError):
+        parsers.parse_wsrep_status("")
+
+
+def test_haproxy_show_stat_full_csv_with_addresses():
+    rows = parsers.parse_haproxy_stat(read("haproxy_stat_healthy.csv"))
+    servers = [(r.proxy, r.server, r.status, r.address) for r in rows if r.is_server]
+    assert ("keystone_api", "node2", "UP", "198.18.10.12:5000") in servers
+    assert len(servers) == 6
+    assert {r.status for r in rows if r.server == "FRONTEND"} == {"OPEN"}
+
+
+def test_haproxy_show_stat_faulty_older_columns():
+    rows = parsers.parse_haproxy_stat(read("stat_faulty.csv"))
+    down = [(r.proxy, r.server, r.check_status, r.check_desc) for r in rows
+            if r.status == "DOWN"]
+    assert down == [("be_api", "web2", "L4CON", "Connection refused"),
+                    ("galera", "node2", "L4CON", "Connection refused")]
+
+
+def test_ss_and_ps_recorded_on_node2():
+    listeners = parsers.parse_ss_listeners(read("ss_listen_node2.txt"))
+    assert parsers.Listener("198.18.10.100", 5000) in listeners
+    assert parsers.Listener("*", 5672) in listeners
+    assert parsers.Listener("::", 4369) in listeners
+    names = parsers.process_names(parsers.parse_ps(read("ps_node2.txt")))
+    assert {"beam.smp", "mariadbd", "pacemakerd", "corosync", "haproxy",
+            "keystone-wsgi-public"} <= names
+
+
+def test_crm_mon_xml_2_1_healthy_and_older_X():
+    for fixture in ("crm_mon_healthy_2.1.xml", "crm_mon_healthy.xml"):
+        st = parsers.parse_crm_mon_xml(read(fixture))
+        assert st.connected and st.quorum and st.dc == "node3"
+        assert st.online == ["node1", "node2", "node3"]
+        assert (st.offline, st.stopped, st.failed, st.failed_actions) == ([], [], [], [])
+
+
+def test_crm_mon_xml_node_offline_clone_instances_are_not_stopped_resources():
+    st = parsers.parse_crm_mon_xml(read("crm_mon_node3_offline_2.1.xml"))
+    assert st.offline == ["node3"] and st.stopped == []
+
+
+@pytest.mark.parametrize("fixture", ["crm_mon_pacemaker_down_2.1.xml", "pcmk_down.xml"])
+def test_crm_mon_xml_pacemaker_not_running(fixture):
+    st = parsers.parse_crm_mon_xml(read(fixture))
+    assert not st.connected
+
+
+def test_crm_mon_text_2_1_faults():
+    assert parsers.parse_crm_mon_text(read("pcmk_nodedown.txt")).offline == ["node3"]
+    minority = parsers.parse_crm_mon_text(read("pcmk_partition_minority.txt"))
+    assert minority.quorum is False and minority.online == ["node1"]
+    assert parsers.parse_crm_mon_text(read("pcmk_resfail.txt")).failed_actions == [
+        ("vip", "node1", "5s-interval monitor returned 'not running'")]
+    assert parsers.parse_crm_mon_text(read("pcmk_unclean.txt")).unclean == ["node3"]
+
+
+@pytest.mark.parametrize("fixture", ["pcs_status_healthy.txt", "crm_status_healthy.txt",
+                                     "pcmk_healthy.txt"])
+def test_pcs_and_crm_status_healthy(fixture):
+    st = parsers.parse_crm_mon_text(read(fixture))
+    assert st.quorum and st.online == ["node1", "node2", "node3"] and not st.failed_actions
+
+
+def test_crm_mon_text_pacemaker_2_0_master_slave_wording():
+    st = parsers.parse_crm_mon_text(read("crm_mon_2.0_master_slave.txt"))
+    assert st.dc == "node1" and st.quorum
+    assert st.offline == ["node3"]
+    assert st.failed_actions == [("galera", "node2", "monitor (every 10s) returned 'not running'")]
+    nq = parsers.parse_crm_mon_text(read("crm_mon_2.0_no_quorum.txt"))
+    assert nq.quorum is False and nq.unclean == ["node3"] and "node2" in nq.offline

@@ -1,0 +1,91 @@
+"""Service map loading: the inventory and juju status formats, and errors naming the key."""
+
+import os
+
+import pytest
+import yaml
+
+from cloudpulse.checks.operator import servicemap
+
+DATA = os.path.join(os.path.dirname(__file__), "data", "operator")
+
+
+def test_inventory_of_the_bed():
+    smap = servicemap.load(os.path.join(DATA, "inventory_bed.yaml"))
+    assert [n.name for n in smap.nodes] == ["node1", "node2", "node3"]
+    n2 = smap.nodes[1]
+    assert (n2.address, n2.ssh_user, n2.ssh_port) == ("198.18.10.12", "root", 22)
+    assert n2.service("keystone").processes == ("keystone-wsgi-public",)
+    assert n2.service("rabbitmq").ports == (5672, 25672)       # role default
+    assert n2.service("haproxy").listen == (("198.18.10.100", 5000), ("198.18.10.100", 3306))
+    assert [n.name for n in smap.nodes_running("pacemaker")] == ["node1", "node2", "node3"]
+    assert smap.node_named("rabbit@node3").name == "node3"
+    assert smap.node_at("198.18.10.11").name == "node1"
+
+
+def test_controller_role_defaults():
+    smap = servicemap.from_dict({"hosts": {"c1": {"address": "10.0.0.1",
+                                                  "roles": ["controller"]}}})
+    ports = {s.name: s.ports for s in smap.nodes[0].services}
+    assert ports == {"keystone": (5000,), "glance": (9292,), "nova": (8774,),
+                     "neutron": (9696,), "cinder": (8776,), "placement": (8778,),
+                     "rabbitmq": (5672, 25672), "galera": (3306, 4567), "memcached": (11211,),
+                     "haproxy": ()}
+
+
+def test_juju_status_1_x():
+    smap = servicemap.load(os.path.join(DATA, "juju_status_1.x.yaml"))
+    by_name = {n.name: n for n in smap.nodes}
+    assert set(by_name) == {"controller1", "compute1"}
+    ctl = by_name["controller1"]
+    assert ctl.address == "10.20.0.11"
+    assert {s.name for s in ctl.services} == {"keystone", "pacemaker", "corosync", "rabbitmq"}
+    assert ctl.agent_states["rabbitmq"] == "error"
+    assert by_name["compute1"].runs("nova-compute")
+
+
+BAD_MAPS = [
+    ({"hosts": {"node1": {"roles": ["rabbitmq"]}}}, "hosts.node1.address: missing"),
+    ({"hosts": {"node1": {"address": "10.0.0.1", "roles": ["rabit"]}}},
+     "hosts.node1.roles[0]: unknown role 'rabit'"),
+    ({"hosts": {"node1": {"address": "10.0.0.1", "roles": []}}}, "hosts.node1.roles: empty"),
+    ({"hosts": {"node1": {"address": "10.0.0.1; rm -rf /", "roles": ["galera"]}}},
+     "hosts.node1.address: '10.0.0.1; rm -rf /' is not an IP address or host name"),
+    ({"hosts": {"node1": {"address": "10.0.0.1", "roles": ["galera"], "ssh_port": 70000}}},
+     "hosts.node1.ssh_port: 70000 is not a TCP port"),
+    ({"hosts": {"node1": {"address": "10.0.0.1", "role": ["galera"]}}},
+     "hosts.node1.role: unknown key"),
+    ({"services": {"keystone": {"ports": ["5000"]}}, "hosts": {"n": {"address": "10.0.0.1",
+                                                                     "roles": ["keystone"]}}},
+     "services.keystone.ports[0]: '5000' is not a TCP port"),
+    ({"services": {"rabbitmq": {"manager": "docker", "container": "rabbit$(id)"}},
+      "hosts": {"n": {"address": "10.0.0.1", "roles": ["rabbitmq"]}}},
+     "services.rabbitmq.container: 'rabbit$(id)' is not a container name"),
+    ({"services": {"haproxy": {"listen": ["198.18.10.100"]}},
+      "hosts": {"n": {"address": "10.0.0.1", "roles": ["haproxy"]}}},
+     "services.haproxy.listen[0]: '198.18.10.100': expected 'address:port'"),
+    ({"hosts": {"a": {"address": "10.0.0.1", "roles": ["galera"]},
+                "b": {"address": "10.0.0.1", "roles": ["galera"]}}},
+     "hosts.b.address: 10.0.0.1 is also hosts.a's"),
+    ({"nodes": []}, "hosts: missing"),
+    ({"machines": {}, "services": {"keystone": {"units": {"keystone/0": {
+        "agent-state": "started"}}}}}, "services.keystone.units.keystone/0.public-address: "
+                                       "missing"),
+]
+
+
+@pytest.mark.parametrize("data,message", BAD_MAPS)
+def test_bad_map_names_the_key(data, message):
+    with pytest.raises(servicemap.ServiceMapError) as err:
+        servicemap.from_dict(data)
+    assert message in str(err.value)
+
+
+def test_bad_file_names_the_file(tmp_path):
+    path = tmp_path / "map.yaml"
+    path.write_text(yaml.safe_dump({"hosts": {"node1": {"roles": ["galera"]}}}))
+    with pytest.raises(servicemap.ServiceMapError) as err:
+        servicemap.load(str(path))
+    assert str(err.value) == "service map %s: hosts.node1.address: missing" % path
+    with pytest.raises(servicemap.ServiceMapError, match="No such file"):
+        servicemap.load(str(tmp_path / "absent.yaml"))
