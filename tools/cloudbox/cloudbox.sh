@@ -1,0 +1,603 @@
+#!/bin/bash
+# CloudPulse test harness "cloud in a box": real OpenStack services (PyPI, one venv)
+# plus MariaDB, RabbitMQ, Open vSwitch (userspace datapath) and OVN, all private to
+# $CLOUDBOX_DIR and listening on 127.0.0.1 only.  See README.md.
+#
+#   cloudbox.sh install               venv (+ Debian packages) from requirements/constraints
+#   cloudbox.sh up                    start (fast no-op when already up and healthy)
+#   cloudbox.sh down                  stop everything this box started, by PID
+#   cloudbox.sh status                one line per service; exit 0 only if all healthy
+#   cloudbox.sh stop|start|hang|resume SERVICE    fault hooks
+#   cloudbox.sh horizon-login [USER]  real Horizon login (CSRF form POST)
+#   cloudbox.sh services              list the service names
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+D=${CLOUDBOX_DIR:-/tmp/cpulse-box}
+D=${D%/}
+VENV=${CLOUDBOX_VENV:-/root/.cache/cloudpulse/cloud-venv}
+V=$VENV/bin
+DBCACHE=${CLOUDBOX_DBCACHE:-/root/.cache/cloudpulse/cloudbox-dbcache}
+BOX_HOST=${CLOUDBOX_HOST:-cloudbox}          # nova host == OVN chassis hostname/system-id
+MYSQL_PORT=${CLOUDBOX_MYSQL_PORT:-13306}
+RABBIT_PORT=${CLOUDBOX_RABBIT_PORT:-15673}
+RABBIT_DIST_PORT=${CLOUDBOX_RABBIT_DIST_PORT:-25673}
+EPMD_PORT=${CLOUDBOX_EPMD_PORT:-14369}
+HORIZON_PORT=8080
+BREX_CIDR=198.19.0.1/24                      # br-ex host side (198.18.0.0/15 only)
+STOP_WAIT=${CLOUDBOX_STOP_WAIT:-10}          # seconds between SIGTERM and SIGKILL
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+
+# ------------------------------------------------------------------ services
+INFRA=(mariadb rabbitmq ovsdb-server ovs-vswitchd ovn-nb ovn-sb ovn-northd)
+APIS=(keystone glance neutron placement nova-api cinder-api horizon)
+WORKERS=(nova-conductor nova-scheduler nova-compute cinder-scheduler cinder-volume ovn-controller)
+OPENSTACK=("${APIS[@]}" nova-conductor nova-scheduler nova-compute cinder-scheduler cinder-volume)
+ALL=("${INFRA[@]}" ovn-controller "${OPENSTACK[@]}")
+declare -A PORT=([keystone]=5000 [glance]=9292 [neutron]=9696 [placement]=8778
+                 [nova-api]=8774 [cinder-api]=8776 [horizon]=$HORIZON_PORT)
+declare -A URLPATH=([keystone]=/v3 [horizon]=/auth/login/)
+
+T0=$(date +%s.%N)
+ts() { printf '[%6.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | bc)" "$*"; }
+die() { echo "cloudbox: $*" >&2; exit 1; }
+is_service() { local s; for s in "${ALL[@]}" epmd; do [ "$s" = "$1" ] && return 0; done; return 1; }
+
+ovs_env() {
+  export OVS_RUNDIR=$D/ovs/run OVS_DBDIR=$D/ovs/db OVS_LOGDIR=$D/log OVS_SYSCONFDIR=$D/ovs/etc
+  export OVN_RUNDIR=$D/ovn/run OVN_DBDIR=$D/ovn/db OVN_LOGDIR=$D/log OVN_SYSCONFDIR=$D/ovn/etc
+}
+vsctl() { ovs-vsctl --db="unix:$D/ovs/run/db.sock" --timeout=10 "$@"; }
+sqlq() { timeout 10 mariadb --no-defaults -S "$D/mysql/run/mysqld.sock" -uroot -N -B -e "$1" 2>/dev/null; }
+
+# ------------------------------------------------------------ process control
+# pid of a service's leader; fails when gone or when the pid was reused (start time differs)
+starttime() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+pidof_svc() {
+  local p
+  [ -s "$D/run/$1.pid" ] || return 1
+  p=$(cat "$D/run/$1.pid")
+  if [ -s "$D/run/$1.start" ] && [ "$(starttime "$p")" != "$(cat "$D/run/$1.start")" ]; then return 1; fi
+  echo "$p"
+}
+# state of a service's leader process: R (running/sleeping), T (stopped), - (gone)
+pstate() {
+  local p s; p=$(pidof_svc "$1" 2>/dev/null) || { echo -; return; }
+  s=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -c1) || { echo -; return; }
+  case "$s" in T|t) echo T;; Z|X|"") echo -;; *) echo R;; esac
+}
+alive() { [ "$(pstate "$1")" != - ]; }
+group_pids() { ps -e -o pid=,pgid=,stat= | awk -v g="$1" '$2==g && $3 !~ /^Z/ {print $1}'; }
+# all descendants of a pid (erlang port programs, for one, run in sessions of their own)
+descendants() {
+  ps -e -o pid=,ppid= | awk -v r="$1" '{kids[$2] = kids[$2] " " $1}
+    END { q = r; while (q != "") { n = split(q, a, " "); q = "";
+          for (i = 1; i <= n; i++) { m = split(kids[a[i]], k, " ");
+            for (j = 1; j <= m; j++) { print k[j]; q = q " " k[j] } } } }'
+}
+
+# spawn NAME [ENV=VAL...] CMD...: run in a new session (own process group), pid file
+# written by the process itself, stdio to the log, detached from the caller's pipes.
+spawn() {
+  local name=$1; shift
+  rm -f "$D/run/$name.pid" "$D/run/$name.start"
+  setsid bash -c 'echo $$ > "$0"; exec env "$@"' "$D/run/$name.pid" "$@" \
+      >>"$D/log/$name.out" 2>&1 </dev/null 9>&- &
+  local i
+  for i in $(seq 200); do
+    if [ -s "$D/run/$name.pid" ]; then starttime "$(cat "$D/run/$name.pid")" > "$D/run/$name.start"; return 0; fi
+    sleep 0.01
+  done
+  die "could not start $name"
+}
+
+# stop_groups NAME...: SIGTERM (+SIGCONT for hung ones) to each whole process group,
+# wait up to STOP_WAIT s, then SIGKILL what is left of the group.
+stop_groups() {
+  local n p pgs=() i left tree=()
+  for n in "$@"; do
+    p=$(pidof_svc "$n" 2>/dev/null) || continue
+    [ -n "$(group_pids "$p")" ] || { rm -f "$D/run/$n.pid" "$D/run/$n.start"; continue; }
+    tree+=($(descendants "$p"))
+    kill -TERM -- "-$p" 2>/dev/null || true
+    kill -CONT -- "-$p" 2>/dev/null || true
+    pgs+=("$n:$p")
+  done
+  for i in $(seq $((STOP_WAIT * 5))); do
+    left=0
+    for n in "${pgs[@]}"; do [ -n "$(group_pids "${n#*:}")" ] && left=1; done
+    [ $left = 0 ] && break
+    sleep 0.2
+  done
+  for n in "${pgs[@]}"; do
+    p=${n#*:}
+    if [ -n "$(group_pids "$p")" ]; then
+      echo "  ${n%%:*}: SIGKILL to process group $p"
+      kill -KILL -- "-$p" 2>/dev/null || true
+    fi
+  done
+  for n in "${pgs[@]}"; do
+    for i in $(seq 25); do [ -z "$(group_pids "${n#*:}")" ] && break; sleep 0.2; done
+    rm -f "$D/run/${n%%:*}.pid" "$D/run/${n%%:*}.start"
+  done
+  for p in "${tree[@]}"; do   # children that left the process group
+    [ -d "/proc/$p" ] && kill -KILL "$p" 2>/dev/null || true
+  done
+}
+
+gunicorn_args() {  # NAME PORT
+  echo "$V/gunicorn --no-control-socket -k gthread -w 1 --threads 4 --keep-alive 0" \
+       "--timeout 300 --graceful-timeout 3 -b 127.0.0.1:$2 --pythonpath $HERE" \
+       "--worker-tmp-dir $D/tmp/gunicorn --error-logfile $D/log/$1-gunicorn.log" \
+       "--access-logfile $D/log/$1-access.log --name cloudbox-$1 cbwsgi:application"
+}
+
+# launch SERVICE: the one command line of each service (start == restart the same way)
+launch() {
+  local n=$1 gargs
+  gargs=$(gunicorn_args "$n" "${PORT[$n]:-0}")
+  case "$n" in
+    mariadb) spawn mariadb mariadbd --defaults-file="$D/etc/mysql/my.cnf" ;;
+    epmd)    spawn epmd epmd -address 127.0.0.1 -port "$EPMD_PORT" ;;
+    rabbitmq)
+      spawn rabbitmq HOME="$D/rabbit/home" RABBITMQ_NODENAME=cloudbox@localhost \
+        RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$RABBIT_PORT" \
+        RABBITMQ_DIST_PORT="$RABBIT_DIST_PORT" ERL_EPMD_ADDRESS=127.0.0.1 ERL_EPMD_PORT="$EPMD_PORT" \
+        RABBITMQ_MNESIA_BASE="$D/rabbit/mnesia" RABBITMQ_LOG_BASE="$D/rabbit/log" \
+        RABBITMQ_ENABLED_PLUGINS_FILE="$D/etc/rabbit/enabled_plugins" \
+        RABBITMQ_CONFIG_FILE="$D/etc/rabbit/rabbitmq" \
+        RABBITMQ_ADVANCED_CONFIG_FILE="$D/etc/rabbit/advanced.config" \
+        RABBITMQ_CONF_ENV_FILE="$D/etc/rabbit/rabbitmq-env.conf" \
+        RABBITMQ_PID_FILE="$D/rabbit/rabbit.pid" /usr/lib/rabbitmq/bin/rabbitmq-server ;;
+    ovsdb-server)
+      ovs_env; spawn ovsdb-server ovsdb-server "$D/ovs/db/conf.db" --remote="punix:$D/ovs/run/db.sock" \
+        --unixctl="$D/ovs/run/ovsdb-server.ctl" --log-file="$D/log/ovsdb-server.log" ;;
+    ovs-vswitchd)
+      ovs_env; spawn ovs-vswitchd ovs-vswitchd "unix:$D/ovs/run/db.sock" \
+        --unixctl="$D/ovs/run/ovs-vswitchd.ctl" --log-file="$D/log/ovs-vswitchd.log" ;;
+    ovn-nb)
+      ovs_env; spawn ovn-nb ovsdb-server "$D/ovn/db/ovnnb_db.db" --remote="punix:$D/ovn/run/ovnnb_db.sock" \
+        --unixctl="$D/ovn/run/ovnnb_db.ctl" --log-file="$D/log/ovn-nb.log" ;;
+    ovn-sb)
+      ovs_env; spawn ovn-sb ovsdb-server "$D/ovn/db/ovnsb_db.db" --remote="punix:$D/ovn/run/ovnsb_db.sock" \
+        --unixctl="$D/ovn/run/ovnsb_db.ctl" --log-file="$D/log/ovn-sb.log" ;;
+    ovn-northd)
+      ovs_env; spawn ovn-northd ovn-northd --ovnnb-db="unix:$D/ovn/run/ovnnb_db.sock" \
+        --ovnsb-db="unix:$D/ovn/run/ovnsb_db.sock" --unixctl="$D/ovn/run/ovn-northd.ctl" \
+        --log-file="$D/log/ovn-northd.log" ;;
+    ovn-controller)   # refuses --unixctl: its socket is $OVN_RUNDIR/ovn-controller.<pid>.ctl
+      ovs_env; spawn ovn-controller ovn-controller "unix:$D/ovs/run/db.sock" \
+        --log-file="$D/log/ovn-controller.log" ;;
+    keystone)
+      spawn keystone CLOUDBOX_SERVICE=keystone CLOUDBOX_WSGI_MODULE=keystone.wsgi.api \
+        OS_KEYSTONE_CONFIG_FILES="$D/etc/keystone/keystone.conf" $gargs ;;
+    glance)
+      spawn glance CLOUDBOX_SERVICE=glance-api CLOUDBOX_WSGI_MODULE=glance.wsgi.api \
+        OS_GLANCE_CONFIG_DIR="$D/etc/glance" $gargs ;;
+    neutron)
+      spawn neutron CLOUDBOX_SERVICE=neutron-api CLOUDBOX_WSGI_MODULE=neutron.wsgi.api \
+        ASGI_WORKERS=1 TMPDIR="$D/tmp/neutron" \
+        OS_NEUTRON_CONFIG_FILES="$D/etc/neutron/neutron.conf;$D/etc/neutron/plugins/ml2/ml2_conf.ini" $gargs ;;
+    placement)
+      spawn placement CLOUDBOX_SERVICE=placement-api CLOUDBOX_WSGI_MODULE=placement.wsgi.api \
+        OS_PLACEMENT_CONFIG_DIR="$D/etc/placement" $gargs ;;
+    nova-api)
+      local ncd=$D/etc/nova-api; [ -d "$ncd" ] || ncd=$D/etc/nova
+      spawn nova-api CLOUDBOX_SERVICE=nova-api CLOUDBOX_WSGI_MODULE=nova.wsgi.osapi_compute \
+        OS_NOVA_CONFIG_DIR="$ncd" $gargs ;;
+    cinder-api)
+      spawn cinder-api CLOUDBOX_SERVICE=cinder-api CLOUDBOX_WSGI_MODULE=cinder.wsgi.api \
+        CLOUDBOX_WSGI_ARGS="--config-file $D/etc/cinder/cinder.conf --log-file $D/log/cinder-api.log" $gargs ;;
+    horizon)
+      spawn horizon CLOUDBOX_SERVICE=horizon CLOUDBOX_WSGI_MODULE=openstack_dashboard.wsgi \
+        PYTHONPATH="$D/horizon" $gargs ;;
+    nova-conductor|nova-scheduler|nova-compute)
+      spawn "$n" "$V/$n" --config-file "$D/etc/nova/nova.conf" ;;
+    cinder-scheduler|cinder-volume)
+      spawn "$n" "$V/$n" --config-file "$D/etc/cinder/cinder.conf" ;;
+    *) die "unknown service $n" ;;
+  esac
+}
+
+# ------------------------------------------------------------------- health
+http_code() { curl -s -o /dev/null -m "${2:-5}" -w '%{http_code}' "$1" 2>/dev/null || true; }
+ovn_controller_ctl() { echo "$D/ovn/run/ovn-controller.$(pidof_svc ovn-controller 2>/dev/null).ctl"; }
+hb_age() {  # seconds since the last heartbeat of a nova/cinder service (DB servicegroup)
+  local db=nova; case "$1" in cinder-*) db=cinder;; esac
+  sqlq "SELECT TIMESTAMPDIFF(SECOND, COALESCE(MAX(updated_at), MAX(created_at)), UTC_TIMESTAMP())
+        FROM $db.services WHERE \`binary\`='$1' AND deleted=0"
+}
+
+# check NAME: prints a detail, returns 0 when the service answers
+check() {
+  local n=$1 st code out age
+  st=$(pstate "$n")
+  [ "$st" = - ] && { echo "not running"; return 1; }
+  [ "$st" = T ] && { echo "hung (SIGSTOP, pid $(pidof_svc "$n"))"; return 1; }
+  case "$n" in
+    mariadb)
+      timeout 5 mariadb-admin --no-defaults -S "$D/mysql/run/mysqld.sock" -uroot --connect-timeout=3 ping \
+        >/dev/null 2>&1 && { echo "127.0.0.1:$MYSQL_PORT"; return 0; }
+      echo "no answer"; return 1 ;;
+    rabbitmq)   # a garbage greeting is answered with the AMQP protocol header
+      out=$(timeout 4 bash -c "exec 3<>/dev/tcp/127.0.0.1/$RABBIT_PORT; printf 'HELO\r\n\r\n' >&3; head -c 4 <&3" 2>/dev/null || true)
+      [ "$out" = AMQP ] && { echo "127.0.0.1:$RABBIT_PORT"; return 0; }
+      echo "no AMQP answer on 127.0.0.1:$RABBIT_PORT"; return 1 ;;
+    ovsdb-server|ovs-vswitchd)
+      ovs-appctl --timeout=3 -t "$D/ovs/run/$n.ctl" version >/dev/null 2>&1 && { echo ok; return 0; }
+      echo "no answer"; return 1 ;;
+    ovn-nb|ovn-sb)
+      local f=ovnnb_db; [ "$n" = ovn-sb ] && f=ovnsb_db
+      ovs-appctl --timeout=3 -t "$D/ovn/run/$f.ctl" version >/dev/null 2>&1 && { echo ok; return 0; }
+      echo "no answer"; return 1 ;;
+    ovn-northd)
+      out=$(ovn-appctl --timeout=3 -t "$D/ovn/run/ovn-northd.ctl" status 2>/dev/null || true)
+      [[ "$out" == *active* ]] && { echo "$out"; return 0; }
+      echo "no answer ($out)"; return 1 ;;
+    ovn-controller)
+      out=$(ovn-appctl --timeout=3 -t "$(ovn_controller_ctl)" connection-status 2>/dev/null || true)
+      [ "$out" = connected ] && { echo "SB connected, chassis $BOX_HOST"; return 0; }
+      echo "SB ${out:-no answer}"; return 1 ;;
+    nova-*|cinder-*)
+      if [ -n "${PORT[$n]:-}" ]; then
+        code=$(http_code "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]:-/}")
+        [[ "$code" =~ ^[234] ]] && { echo "http://127.0.0.1:${PORT[$n]} ($code)"; return 0; }
+        echo "http://127.0.0.1:${PORT[$n]} answered ${code:-000}"; return 1
+      fi
+      age=$(hb_age "$n")
+      [[ "$age" =~ ^-?[0-9]+$ ]] && [ "$age" -le 10 ] && { echo "heartbeat ${age}s ago"; return 0; }
+      echo "heartbeat ${age:-none} s ago"; return 1 ;;
+    *)
+      code=$(http_code "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]:-/}")
+      [[ "$code" =~ ^[234] ]] && { echo "http://127.0.0.1:${PORT[$n]} ($code)"; return 0; }
+      echo "http://127.0.0.1:${PORT[$n]} answered ${code:-000}"; return 1 ;;
+  esac
+}
+
+# status [-q]: all checks in parallel; exit 0 only if all healthy
+cmd_status() {
+  local quiet=${1:-} n rc=0 dir
+  [ -d "$D/run" ] || { [ "$quiet" ] || echo "cloudbox: not up ($D/run missing)"; return 1; }
+  dir=$(mktemp -d "$D/tmp/status.XXXXXX")
+  for n in "${ALL[@]}"; do
+    ( if out=$(check "$n"); then echo "OK   $out"; else echo "FAIL $out"; fi > "$dir/$n" ) &
+  done
+  wait
+  for n in "${ALL[@]}"; do
+    [ "$quiet" ] || printf '%-17s %s\n' "$n" "$(cat "$dir/$n")"
+    [[ "$(cat "$dir/$n")" == OK* ]] || rc=1
+  done
+  rm -rf "$dir"
+  return $rc
+}
+
+# wait_healthy TIMEOUT NAME...: until every named service passes its check
+wait_healthy() {
+  local timeout=$1 t0=$SECONDS n pending said=$SECONDS; shift
+  while :; do
+    pending=()
+    for n in "$@"; do check "$n" >/dev/null 2>&1 || pending+=("$n"); done
+    [ ${#pending[@]} = 0 ] && return 0
+    if (( SECONDS - said >= 15 )); then echo "  still waiting for: ${pending[*]}"; said=$SECONDS; fi
+    if (( SECONDS - t0 > timeout )); then
+      for n in "${pending[@]}"; do echo "  $n: $(check "$n")"; done
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# ---------------------------------------------------------------- OVS / OVN
+start_ovs_ovn() {
+  ovs_env
+  mkdir -p "$D"/ovs/{db,run,etc} "$D"/ovn/{db,run,etc}
+  ovsdb-tool create "$D/ovs/db/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  launch ovsdb-server
+  wait_sock "$D/ovs/run/db.sock"
+  vsctl --no-wait init
+  # userspace TSO must be on BEFORE ovs-vswitchd starts (else veth TCP checksums break)
+  vsctl --no-wait set Open_vSwitch . other_config:userspace-tso-enable=true \
+    external_ids:system-id="$BOX_HOST" external_ids:hostname="$BOX_HOST" \
+    external_ids:ovn-remote="unix:$D/ovn/run/ovnsb_db.sock" external_ids:ovn-encap-type=geneve \
+    external_ids:ovn-encap-ip=127.0.0.1 external_ids:ovn-bridge=br-int \
+    external_ids:ovn-bridge-mappings=public:br-ex external_ids:ovn-cms-options=enable-chassis-as-gw
+  launch ovs-vswitchd
+  vsctl -- --may-exist add-br br-int -- set Bridge br-int datapath_type=netdev fail-mode=secure
+  vsctl -- --may-exist add-br br-ex -- set Bridge br-ex datapath_type=netdev
+  echo "br-int br-ex" > "$D/run/bridges"
+  ip addr replace "$BREX_CIDR" dev br-ex
+  ip link set br-ex up
+  ovsdb-tool create "$D/ovn/db/ovnnb_db.db" /usr/share/ovn/ovn-nb.ovsschema
+  ovsdb-tool create "$D/ovn/db/ovnsb_db.db" /usr/share/ovn/ovn-sb.ovsschema
+  launch ovn-nb; launch ovn-sb
+  wait_sock "$D/ovn/run/ovnnb_db.sock"; wait_sock "$D/ovn/run/ovnsb_db.sock"
+  launch ovn-northd
+  launch ovn-controller
+}
+wait_sock() { local i; for i in $(seq 500); do [ -S "$1" ] && return 0; sleep 0.02; done; die "no socket $1"; }
+
+# ------------------------------------------------------------------ install
+cmd_install() {
+  "$HERE/../install-system-packages.sh"
+  local want stamp="$VENV/.cloudbox-constraints.sha256" py
+  want=$(cat "$HERE/requirements.txt" "$HERE/constraints.txt" | sha256sum | cut -d' ' -f1)
+  if [ -x "$V/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ "${1:-}" != --force ]; then
+    echo "cloudbox: venv $VENV matches constraints.txt"; return 0
+  fi
+  py=${CLOUDBOX_PYTHON:-$(command -v python3.11 || command -v python3)}
+  if [ -x "$V/python" ] && [ ! -f "$stamp" ] && [ "${1:-}" != --force ]; then
+    # a venv made elsewhere: adopt it if it is exactly the pinned set
+    if diff <("$V/pip" freeze 2>/dev/null | grep -viE '^(pip|setuptools|wheel)==' | sort -f) \
+            <(grep -v '^#' "$HERE/constraints.txt" | sort -f) >/dev/null; then
+      echo "$want" > "$stamp"; echo "cloudbox: adopted $VENV (identical to constraints.txt)"; return 0
+    fi
+  fi
+  if [ -x "$V/python" ]; then
+    [ -f "$D/run/ready" ] && alive keystone && die "the box is running from $VENV: cloudbox.sh down first"
+    echo "cloudbox: recreating $VENV (constraints changed)"; rm -rf "$VENV"
+  fi
+  local t=$SECONDS
+  "$py" -m venv "$VENV"
+  "$V/pip" install -q --upgrade pip
+  "$V/pip" install -q -r "$HERE/requirements.txt" -c "$HERE/constraints.txt"
+  echo "$want" > "$stamp"
+  echo "cloudbox: venv $VENV installed in $((SECONDS - t)) s"
+}
+
+# --------------------------------------------------------------------- down
+cmd_down() {
+  local quiet=${1:-} n p ns left
+  [ -d "$D/run" ] || { [ "$quiet" ] || echo "cloudbox: nothing to stop"; return 0; }
+  rm -f "$D/run/ready"
+  stop_groups "${OPENSTACK[@]}"
+  [ "$quiet" ] || ts "OpenStack services stopped"
+  # namespaces by convention named cbx-* (instances plugged by tests)
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^cbx-' || true); do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  # ovn-controller first (it would re-create br-int), then the bridges, then the rest
+  stop_groups ovn-controller
+  if [ -f "$D/run/bridges" ] && alive ovsdb-server && alive ovs-vswitchd; then
+    for p in $(vsctl list-ports br-int 2>/dev/null || true); do
+      ip link del "$p" 2>/dev/null || true
+    done
+    vsctl -- --if-exists del-br br-ex -- --if-exists del-br br-int >/dev/null 2>&1 || true
+  fi
+  stop_groups ovn-northd ovn-nb ovn-sb ovs-vswitchd
+  stop_groups ovsdb-server rabbitmq
+  stop_groups epmd mariadb
+  [ "$quiet" ] || ts "OVS/OVN, RabbitMQ, MariaDB stopped"
+  for n in br-ex br-int; do
+    [ -f "$D/run/bridges" ] && ip link show "$n" >/dev/null 2>&1 && ip link del "$n" 2>/dev/null || true
+  done
+  rm -f "$D/run/bridges"
+  # a daemon still running on this box's own files is ours too (clients that merely
+  # point at $D/clouds.yaml are not touched)
+  left=$(ps -e -o pid=,args= | grep -E -- "$D/(etc|ovs|ovn|rabbit|mysql)/" | grep -v -e grep -e "cloudbox.sh" \
+         | awk '{print $1}' || true)
+  for p in $left; do kill -KILL "$p" 2>/dev/null || true; done
+  [ "$quiet" ] || echo "cloudbox: down (no process left from $D)"
+}
+
+# ----------------------------------------------------------------------- up
+db_cache_key() {
+  cat "$HERE/constraints.txt" "$HERE/configs.sh" "$HERE/ks_setup.py" "$HERE/cloudbox.sh" \
+    | sha256sum | cut -c1-16
+}
+
+write_clouds_yaml() {
+  local c u p
+  {
+    echo "clouds:"
+    for c in admin demo; do
+      u=$c; p=$c
+      cat <<EOF
+  cloudbox-$c:
+    auth:
+      auth_url: http://127.0.0.1:5000/v3
+      username: $u
+      password: "$PW"
+      project_name: $p
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+    identity_api_version: 3
+    interface: public
+EOF
+    done
+  } > "$D/clouds.yaml"
+  chmod 600 "$D/clouds.yaml"
+  echo "http://127.0.0.1:$HORIZON_PORT" > "$D/horizon_url"
+  for c in admin demo; do
+    cat > "$D/$c-openrc" <<EOF
+export OS_AUTH_URL=http://127.0.0.1:5000/v3 OS_IDENTITY_API_VERSION=3 OS_REGION_NAME=RegionOne
+export OS_USERNAME=$c OS_PASSWORD='$PW' OS_PROJECT_NAME=$c
+export OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default
+EOF
+  done
+}
+
+cold_start() {
+  local key cache hit=0 pids=() p
+  T0=$(date +%s.%N)
+  cmd_down -q
+  if [ -e "$D" ]; then
+    [ -f "$D/.cloudbox" ] || [ -z "$(ls -A "$D")" ] || die "$D exists and is not a cloudbox dir; refusing to wipe it"
+    rm -rf "$D"
+  fi
+  mkdir -p "$D"/{run,log,tmp}; touch "$D/.cloudbox"
+  key=$(db_cache_key); cache=$DBCACHE/$key
+  if [ -z "${CLOUDBOX_NO_DBCACHE:-}" ] && [ -f "$cache/dump.sql.gz" ] && [ -f "$cache/password" ]; then hit=1; fi
+  if [ $hit = 1 ]; then PW=$(cat "$cache/password")
+  else PW=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | cut -c1-20); fi
+  HORIZON_SECRET=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | cut -c1-40)
+  ( umask 077; echo "$PW" > "$D/password" )
+  # shellcheck source=configs.sh
+  . "$HERE/configs.sh"
+  write_configs
+  write_clouds_yaml
+  ts "configs written in $D (db cache: $([ $hit = 1 ] && echo "hit $key" || echo "miss $key"))"
+
+  # MariaDB (own datadir) and RabbitMQ (own epmd) in the background
+  mkdir -p "$D"/mysql/{data,run}; chown -R mysql:mysql "$D/mysql"
+  (
+    mariadb-install-db --defaults-file="$D/etc/mysql/my.cnf" --skip-test-db >"$D/log/mariadb-install.log" 2>&1
+    launch mariadb
+    for _ in $(seq 300); do sqlq "select 1" >/dev/null && break; sleep 0.1; done
+    sqlq "CREATE USER 'cloudbox'@'127.0.0.1' IDENTIFIED BY '$PW';
+          GRANT ALL ON *.* TO 'cloudbox'@'127.0.0.1';
+          CREATE DATABASE IF NOT EXISTS keystone; CREATE DATABASE IF NOT EXISTS glance;
+          CREATE DATABASE IF NOT EXISTS neutron; CREATE DATABASE IF NOT EXISTS placement;
+          CREATE DATABASE IF NOT EXISTS nova_api; CREATE DATABASE IF NOT EXISTS nova;
+          CREATE DATABASE IF NOT EXISTS nova_cell0; CREATE DATABASE IF NOT EXISTS cinder;" \
+      || { echo "mariadb setup failed"; exit 1; }
+  ) & local mdb=$!
+  launch epmd; launch rabbitmq
+  start_ovs_ovn
+  ts "OVS (netdev datapath) + OVN NB/SB/northd/controller started"
+  wait $mdb || die "MariaDB did not come up (see $D/log/mariadb*.log)"
+  ts "MariaDB up (127.0.0.1:$MYSQL_PORT)"
+
+  local KM="$V/keystone-manage --config-file $D/etc/keystone/keystone.conf"
+  local NM="$V/nova-manage --config-file $D/etc/nova/nova.conf"
+  if [ $hit = 1 ]; then
+    gunzip -c "$cache/dump.sql.gz" | timeout 300 mariadb --no-defaults -S "$D/mysql/run/mysqld.sock" -uroot \
+      || die "restoring the db cache failed"
+    tar -C "$D/etc/keystone" -xf "$cache/keystone-keys.tar"
+    ts "databases restored from the cache"
+    for p in "${OPENSTACK[@]}"; do launch "$p"; done
+  else
+    ( $KM db_sync && $KM fernet_setup --keystone-user root --keystone-group root &&
+      $KM credential_setup --keystone-user root --keystone-group root &&
+      $KM bootstrap --bootstrap-password "$PW" --bootstrap-admin-url http://127.0.0.1:5000/v3 \
+        --bootstrap-internal-url http://127.0.0.1:5000/v3 --bootstrap-public-url http://127.0.0.1:5000/v3 \
+        --bootstrap-region-id RegionOne ) > "$D/log/sync-keystone.log" 2>&1 & local ks=$!
+    "$V/glance-manage" --config-file "$D/etc/glance/glance-api.conf" db_sync > "$D/log/sync-glance.log" 2>&1 & pids+=($!)
+    "$V/neutron-db-manage" --config-file "$D/etc/neutron/neutron.conf" \
+      --config-file "$D/etc/neutron/plugins/ml2/ml2_conf.ini" upgrade heads > "$D/log/sync-neutron.log" 2>&1 & pids+=($!)
+    "$V/placement-manage" --config-file "$D/etc/placement/placement.conf" db sync > "$D/log/sync-placement.log" 2>&1 & pids+=($!)
+    ( $NM api_db sync && $NM cell_v2 map_cell0 \
+        --database_connection "mysql+pymysql://cloudbox:$PW@127.0.0.1:$MYSQL_PORT/nova_cell0" &&
+      $NM cell_v2 create_cell --name cell1 && $NM db sync ) > "$D/log/sync-nova.log" 2>&1 & pids+=($!)
+    "$V/cinder-manage" --config-file "$D/etc/cinder/cinder.conf" db sync > "$D/log/sync-cinder.log" 2>&1 & pids+=($!)
+    wait $ks || die "keystone db_sync/bootstrap failed (see $D/log/sync-keystone.log)"
+    ts "keystone db_sync + bootstrap done"
+    launch keystone
+    wait_healthy 120 keystone || die "keystone did not answer"
+    ts "keystone answering"
+    CLOUDBOX_PASSWORD=$PW "$V/python" "$HERE/ks_setup.py" > "$D/log/ks_setup.log" 2>&1 \
+      || die "keystone setup failed (see $D/log/ks_setup.log)"
+    ts "keystone projects/users/services/endpoints created"
+    for p in "${pids[@]}"; do wait "$p" || die "a db sync failed (see $D/log/sync-*.log)"; done
+    ts "all db syncs done"
+    if [ -z "${CLOUDBOX_NO_DBCACHE:-}" ]; then   # snapshot before any service writes
+      mkdir -p "$cache.tmp"
+      mariadb-dump --no-defaults -S "$D/mysql/run/mysqld.sock" -uroot --single-transaction \
+        --databases keystone glance neutron placement nova_api nova nova_cell0 cinder \
+        | gzip -1 > "$cache.tmp/dump.sql.gz"
+      tar -C "$D/etc/keystone" -cf "$cache.tmp/keystone-keys.tar" fernet-keys credential-keys
+      ( umask 077; echo "$PW" > "$cache.tmp/password" )
+      rm -rf "$cache"; mv "$cache.tmp" "$cache"
+      find "$DBCACHE" -mindepth 1 -maxdepth 1 ! -name "$key" -exec rm -rf {} +   # older keys
+      ts "database snapshot cached in $cache"
+    fi
+    for p in "${OPENSTACK[@]}"; do [ "$p" = keystone ] || launch "$p"; done
+  fi
+  ts "all OpenStack services launched"
+  wait_healthy 180 rabbitmq "${APIS[@]}" || die "APIs did not come up (logs in $D/log)"
+  ts "all APIs answering"
+
+  # nova-compute registered -> map the host into cell1
+  local i
+  for i in $(seq 120); do
+    [ "$(sqlq "SELECT count(*) FROM nova.compute_nodes WHERE deleted=0")" -ge 1 ] 2>/dev/null && break
+    sleep 1
+  done
+  for i in $(seq 30); do
+    $NM cell_v2 discover_hosts > "$D/log/discover_hosts.log" 2>&1 || true
+    [ "$(sqlq "SELECT count(*) FROM nova_api.host_mappings WHERE host='$BOX_HOST'")" -ge 1 ] 2>/dev/null && break
+    sleep 1
+  done
+  [ "$(sqlq "SELECT count(*) FROM nova_api.host_mappings WHERE host='$BOX_HOST'")" -ge 1 ] \
+    || die "nova-compute host $BOX_HOST never got mapped"
+  ts "nova-compute registered and host $BOX_HOST mapped to cell1"
+  wait_healthy 120 "${ALL[@]}" || die "not all services healthy"
+  ts "all services healthy (status checks)"
+  OS_CLIENT_CONFIG_FILE="$D/clouds.yaml" "$V/python" "$HERE/verify.py" 90 "$BOX_HOST" \
+    || die "API verification failed"
+  ts "API checks passed (admin + demo; compute/volume services up; OVN agent alive)"
+  local hl=()
+  for u in admin demo; do
+    "$V/python" "$HERE/horizon_login.py" "http://127.0.0.1:$HORIZON_PORT" "$u" "$PW" & hl+=($!)
+  done
+  for p in "${hl[@]}"; do wait "$p" || die "horizon login failed"; done
+  ts "horizon login OK (admin, demo)"
+  touch "$D/run/ready"
+  ts "READY  clouds.yaml: $D/clouds.yaml  horizon: $(cat "$D/horizon_url")"
+}
+
+cmd_up() {
+  local n
+  if [ -f "$D/run/ready" ] && cmd_status -q; then
+    ts "cloudbox already up and healthy ($D)"; return 0
+  fi
+  if [ -f "$D/run/ready" ] && alive mariadb && alive ovsdb-server && [ -f "$D/clouds.yaml" ]; then
+    # warm repair: resume hung services, restart dead ones
+    for n in "${ALL[@]}" epmd; do
+      case "$(pstate "$n")" in
+        T) echo "  resuming $n"; kill -CONT -- "-$(pidof_svc "$n")" ;;
+        -) echo "  restarting $n"; stop_groups "$n"; launch "$n" ;;
+      esac
+    done
+    if wait_healthy 120 "${ALL[@]}"; then ts "cloudbox repaired and healthy"; return 0; fi
+    echo "cloudbox: repair failed, cold start"
+  fi
+  cold_start
+}
+
+# -------------------------------------------------------------- fault hooks
+need_service() {
+  [ -n "${1:-}" ] || die "missing SERVICE (one of: ${ALL[*]})"
+  is_service "$1" || die "unknown service '$1' (one of: ${ALL[*]})"
+}
+cmd_stop() { need_service "${1:-}"; stop_groups "$1"; echo "cloudbox: $1 stopped"; }
+cmd_start() {
+  need_service "${1:-}"
+  local t=$SECONDS
+  case "$(pstate "$1")" in
+    T) kill -CONT -- "-$(pidof_svc "$1")" ;;
+    -) stop_groups "$1"; launch "$1" ;;
+  esac
+  [ "${CLOUDBOX_NO_WAIT:-}" ] && { echo "cloudbox: $1 launched"; return 0; }
+  wait_healthy "${CLOUDBOX_START_TIMEOUT:-120}" "$1" || die "$1 did not become healthy"
+  echo "cloudbox: $1 started and healthy in $((SECONDS - t)) s"
+}
+cmd_hang() {
+  need_service "${1:-}"; alive "$1" || die "$1 is not running"
+  kill -STOP -- "-$(pidof_svc "$1")"; echo "cloudbox: $1 hung (SIGSTOP to process group $(pidof_svc "$1"))"
+}
+cmd_resume() {
+  need_service "${1:-}"; alive "$1" || die "$1 is not running"
+  kill -CONT -- "-$(pidof_svc "$1")"; echo "cloudbox: $1 resumed"
+}
+
+# ------------------------------------------------------------------------ main
+with_lock() { mkdir -p "$(dirname "$D")"; exec 9>"$D.lock"; flock -w 900 9 || die "lock $D.lock busy"; }
+cmd=${1:-help}; shift || true
+case "$cmd" in
+  install) with_lock; cmd_install "$@" ;;
+  up)      [ -x "$V/python" ] || die "no venv at $VENV: run '$0 install' first"; with_lock; cmd_up ;;
+  down)    with_lock; cmd_down ;;
+  status)  cmd_status ;;
+  stop)    with_lock; cmd_stop "$@" ;;
+  start)   with_lock; cmd_start "$@" ;;
+  hang)    cmd_hang "$@" ;;
+  resume)  cmd_resume "$@" ;;
+  horizon-login)
+    u=${1:-admin}
+    "$V/python" "$HERE/horizon_login.py" "$(cat "$D/horizon_url")" "$u" "$(cat "$D/password")" ;;
+  services) printf '%s\n' "${ALL[@]}" ;;
+  help|-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown command '$cmd' (install|up|down|status|stop|start|hang|resume|horizon-login|services)" ;;
+esac
