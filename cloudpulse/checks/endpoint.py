@@ -71,20 +71,12 @@ def _verdict(problems, service):
     return runner.failed("; ".join(p[1] for p in problems), component=component)
 
 
-def _admin_only(func):
-    """Call an admin-only listing; None when this user may not see it (tenants)."""
-    try:
-        return list(func())
-    except openstack.exceptions.ForbiddenException:
-        return None
-
-
 def probe_keystone(conn):
     conn.authorize()   # one token for every probe after this one
     catalog = conn.config.get_service_catalog()
     missing = [svc for svc, types in _CATALOG_TYPES.items()
                if not any(catalog.get_endpoints(service_type=t) for t in types)]
-    services = _admin_only(_proxy(conn, "identity").services)
+    services = service_states.admin_listing(conn, _proxy(conn, "identity").services)
     if services is not None and not services:
         return runner.failed("keystone service list is empty")
     if missing:
@@ -100,7 +92,7 @@ def probe_glance(conn):
 def probe_nova(conn):
     compute = _proxy(conn, "compute")
     _first(compute.servers(details=False, limit=1))
-    services = _admin_only(compute.services)
+    services = service_states.admin_listing(conn, compute.services)
     if services is None:
         return runner.passed("service states not visible to this user")
     return _verdict(service_states.services_down(services), "nova")
@@ -109,7 +101,7 @@ def probe_nova(conn):
 def probe_cinder(conn):
     block_storage = _proxy(conn, "block-storage")
     _first(block_storage.volumes(details=False, limit=1))
-    services = _admin_only(block_storage.services)
+    services = service_states.admin_listing(conn, block_storage.services)
     if services is None:
         return runner.passed("service states not visible to this user")
     return _verdict(service_states.services_down(services), "cinder")
@@ -118,7 +110,7 @@ def probe_cinder(conn):
 def probe_neutron(conn):
     network = _proxy(conn, "network")
     _first(network.networks(limit=1))
-    agents = _admin_only(network.agents)
+    agents = service_states.admin_listing(conn, network.agents)
     if agents is None:
         return runner.passed("agent states not visible to this user")
     return _verdict(service_states.dead_agents(agents), "neutron")

@@ -2,6 +2,26 @@
 os-services, neutron agents.  Shared by the endpoint checks (any service down) and the
 operator control-plane check (compared with the service map)."""
 
+import openstack.exceptions
+
+
+def can_read_states(conn):
+    """Whether this user may read service and agent states (the admin role).  Asked of the
+    token, not of the listings: neutron answers a tenant's agent list with an empty list
+    rather than 403, which would read as "no agents"."""
+    access = conn.session.auth.get_access(conn.session)   # cached token, no request
+    return "admin" in access.role_names
+
+
+def admin_listing(conn, func):
+    """An admin-only listing, or None when this user may not read it."""
+    if not can_read_states(conn):
+        return None
+    try:
+        return list(func())
+    except openstack.exceptions.ForbiddenException:
+        return None
+
 
 def services_down(services):
     """Nova/cinder os-services rows that are enabled but reported down:

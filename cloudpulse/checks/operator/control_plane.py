@@ -92,6 +92,9 @@ def check(ctx):
         found.skip("control_plane", "no admin API connection (the operator check runs "
                    "without cloud credentials)")
         return found.results()
+    if not service_states.can_read_states(conn):
+        found.skip("control_plane", "service and agent states need admin credentials")
+        return found.results()
     for part in (_nova, _neutron, _cinder):
         part(found, ctx.service_map, conn)
     for api in ("nova", "neutron", "cinder"):
