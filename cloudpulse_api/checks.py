@@ -6,6 +6,8 @@ from cloudpulse_api import service as service_mod
 
 blueprint = flask.Blueprint("checks", __name__)
 
+MAX_WAIT = 120   # seconds a GET /cpulse/result?wait= may hold its request
+
 
 def _service():
     return flask.current_app.config["CHECK_SERVICE"]
@@ -35,7 +37,13 @@ def get_result():
     handle = flask.request.args.get("handle", "").strip()
     if not handle:
         return _bad_request("handle: missing query parameter")
-    run = _service().get(handle)
+    try:
+        wait = float(flask.request.args.get("wait", 0))
+    except ValueError:
+        return _bad_request("wait: seconds to wait for the run to finish, e.g. wait=30")
+    if not 0 <= wait <= MAX_WAIT:
+        return _bad_request("wait: between 0 and %d seconds" % MAX_WAIT)
+    run = _service().get(handle, wait)
     if run is None:
         return flask.jsonify(error="Not Found", message="handle: no run %r" % handle), 404
     return flask.jsonify(run.to_api())

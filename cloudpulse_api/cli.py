@@ -50,9 +50,10 @@ class Client:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
-    def _call(self, method, path, **kwargs):
+    def _call(self, method, path, timeout=None, **kwargs):
         try:
-            resp = requests.request(method, self.url + path, timeout=self.timeout, **kwargs)
+            resp = requests.request(method, self.url + path, timeout=timeout or self.timeout,
+                                    **kwargs)
         except requests.RequestException as exc:
             raise CliError("cannot reach the CloudPulse API at %s: %s"
                            % (self.url, type(exc).__name__)) from None
@@ -68,19 +69,20 @@ class Client:
     def check(self, check_type):
         return self._call("POST", "/cpulse/check", json={"type": check_type})["handle"]
 
-    def result(self, handle):
+    def result(self, handle, wait=0.0):
         return results.CheckRun.from_api(
-            self._call("GET", "/cpulse/result", params={"handle": handle}))
+            self._call("GET", "/cpulse/result", params={"handle": handle, "wait": wait},
+                       timeout=self.timeout + wait))
 
-    def wait(self, handle, timeout, poll=0.2):
+    def wait(self, handle, timeout):
+        """Long-poll the server (it answers as soon as the run finishes) until timeout."""
         deadline = time.monotonic() + timeout
         while True:
-            run = self.result(handle)
-            if run.state in (results.RunState.FINISHED, results.RunState.INTERRUPTED):
+            left = deadline - time.monotonic()
+            run = self.result(handle, wait=max(0.0, min(60.0, left)))
+            if run.state in (results.RunState.FINISHED, results.RunState.INTERRUPTED) \
+                    or time.monotonic() >= deadline:
                 return run
-            if time.monotonic() > deadline:
-                return run
-            time.sleep(poll)
 
 
 def format_table(run):

@@ -69,6 +69,7 @@ class CheckService:
             max_workers=conf.api.workers, thread_name_prefix="cpulse-run")
         self._stop = threading.Event()
         self._periodic = None
+        self._done = {}   # handle -> Event, for runs started by this process
         self._recover()
 
     def _validate_suites(self):
@@ -122,10 +123,16 @@ class CheckService:
 
     def submit(self, check_types):
         handle = self.rally.create_run(check_types)
+        self._done[handle] = threading.Event()
         self._pool.submit(self._execute, handle, check_types)
         return handle
 
-    def get(self, handle):
+    def get(self, handle, wait=0.0):
+        """The run of a handle; with wait, first up to `wait` seconds for it to finish
+        (a long poll: the client learns the result the moment it is recorded)."""
+        done = self._done.get(handle)
+        if wait > 0 and done is not None:
+            done.wait(wait)
         return self.rally.get_run(handle)
 
     def task_args(self, check_type):
@@ -153,6 +160,8 @@ class CheckService:
         except Exception:
             LOG.exception("check run %s crashed", handle)
             self.rally.mark_interrupted(handle, "the run crashed; see the server log")
+        finally:
+            self._done.pop(handle).set()
 
     def _run_recorded(self, handle, check_type):
         args = self.task_args(check_type)

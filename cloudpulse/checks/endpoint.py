@@ -89,31 +89,32 @@ def probe_glance(conn):
     return runner.passed()
 
 
+def _list_then_states(conn, service, first_page, states, problems, what="service states"):
+    """The API lists (one page), then, for a user allowed to, the service's own view of
+    its components: any problem found there fails the check."""
+    _first(first_page())
+    rows = service_states.admin_listing(conn, states)
+    if rows is None:
+        return runner.passed("%s not visible to this user" % what)
+    return _verdict(problems(rows), service)
+
+
 def probe_nova(conn):
     compute = _proxy(conn, "compute")
-    _first(compute.servers(details=False, limit=1))
-    services = service_states.admin_listing(conn, compute.services)
-    if services is None:
-        return runner.passed("service states not visible to this user")
-    return _verdict(service_states.services_down(services), "nova")
+    return _list_then_states(conn, "nova", lambda: compute.servers(details=False, limit=1),
+                             compute.services, service_states.services_down)
 
 
 def probe_cinder(conn):
-    block_storage = _proxy(conn, "block-storage")
-    _first(block_storage.volumes(details=False, limit=1))
-    services = service_states.admin_listing(conn, block_storage.services)
-    if services is None:
-        return runner.passed("service states not visible to this user")
-    return _verdict(service_states.services_down(services), "cinder")
+    volume = _proxy(conn, "block-storage")
+    return _list_then_states(conn, "cinder", lambda: volume.volumes(details=False, limit=1),
+                             volume.services, service_states.services_down)
 
 
 def probe_neutron(conn):
     network = _proxy(conn, "network")
-    _first(network.networks(limit=1))
-    agents = service_states.admin_listing(conn, network.agents)
-    if agents is None:
-        return runner.passed("agent states not visible to this user")
-    return _verdict(service_states.dead_agents(agents), "neutron")
+    return _list_then_states(conn, "neutron", lambda: network.networks(limit=1),
+                             network.agents, service_states.dead_agents, "agent states")
 
 
 class _LoginFormParser(html.parser.HTMLParser):
@@ -208,19 +209,20 @@ def endpoint_probes(conn, services=SERVICES, horizon_url=None, timeout=10.0):
 
 
 def run_endpoint_checks(conn, services=SERVICES, horizon_url=None, timeout=10.0):
-    """Keystone first (the token every other probe reuses), then the rest in parallel."""
+    """Authenticate once (the token every probe reuses; no request when the connection
+    already holds a valid one), then every probe in parallel.  Without a token, keystone
+    is the one blamed and the other services are not checked."""
     probes = endpoint_probes(conn, services, horizon_url, timeout)
-    out = []
-    keystone = probes.pop("keystone", None)
-    if keystone is not None:
-        ks_result = runner.run_probe(keystone, timeout)
-        out.append(ks_result)
-        if ks_result.status != results.Status.PASSED and not _has_token(conn):
-            why = "keystone failed (%s)" % ks_result.details
-            return out + [runner.not_checked(p, why) for p in probes.values()]
-    return out + runner.run_parallel(probes.values(), timeout)
+    if "keystone" in probes and not _has_token(conn):
+        first = runner.run_probe(probes.pop("keystone"), timeout)
+        if first.status != results.Status.PASSED and not _has_token(conn):
+            why = "keystone failed (%s)" % first.details
+            return [first] + [runner.not_checked(p, why) for p in probes.values()]
+        return [first] + runner.run_parallel(probes.values(), timeout)
+    return runner.run_parallel(probes.values(), timeout)
 
 
 def _has_token(conn):
     # The identity plugin caches the token it got; no new request here.
-    return getattr(conn.session.auth, "auth_ref", None) is not None
+    ref = getattr(conn.session.auth, "auth_ref", None)
+    return ref is not None and not ref.will_expire_soon(30)

@@ -14,11 +14,8 @@ class ChecksFailed(rally_exc.RallyException):
     msg_fmt = "%(summary)s"
 
 
-class CheckScenario(scenario.OpenStackScenario):
-    """Base of CloudPulse scenarios; not a plugin itself (no configure())."""
-
-    def connection(self, timeout):
-        return connection_for(self.context["user"]["credential"], timeout)
+class ResultReporter:
+    """Mixin for Rally scenarios that report CheckResults."""
 
     def report(self, check_results):
         """Record results in Rally; the iteration fails when a check did not pass."""
@@ -28,6 +25,13 @@ class CheckScenario(scenario.OpenStackScenario):
         if bad:
             raise ChecksFailed(summary="; ".join(
                 "%s: %s" % (r.name, r.details) for r in bad))
+
+
+class CheckScenario(ResultReporter, scenario.OpenStackScenario):
+    """Base of CloudPulse scenarios that act as the cloud's user; not a plugin itself."""
+
+    def connection(self, timeout):
+        return connection_for(self.context["user"]["credential"], timeout)
 
 
 def connection_for(credential, timeout):

@@ -16,10 +16,9 @@ from cloudpulse_rally.scenarios import base
 @validation.add("cloudpulse_subset", param_name="checks", values=tuple(operator.CHECKS))
 @validation.add("number", param_name="timeout", minval=0.1, nullable=True)
 @scenario.configure(name="CloudPulse.operator", platform="openstack")
-class Operator(scenario.Scenario):
+class Operator(base.ResultReporter, scenario.Scenario):
     # Not an OpenStackScenario: that one requires user credentials (users context) and
     # the operator checks need none; the control-plane part uses the admin when given.
-    report = base.CheckScenario.report
 
     def run(self, service_map, checks=tuple(operator.CHECKS),
             known_hosts_file="/etc/cloudpulse/known_hosts", ssh_key_file=None,

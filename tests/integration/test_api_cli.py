@@ -104,6 +104,18 @@ def test_bad_check_requests_are_400_naming_the_field(server, body, field):
         assert resp.json()["allowed"] == ["endpoint", "all"]
 
 
+def test_long_poll_returns_the_finished_run(server):
+    handle = requests.post(server.url + "/cpulse/check", json={"type": "endpoint"},
+                           timeout=5).json()["handle"]
+    doc = requests.get(server.url + "/cpulse/result", params={"handle": handle, "wait": 30},
+                       timeout=35).json()
+    assert doc["state"] == "finished" and doc["healthy"]
+    for bad in ("soon", "-1", "1000"):
+        resp = requests.get(server.url + "/cpulse/result",
+                            params={"handle": handle, "wait": bad}, timeout=5)
+        assert resp.status_code == 400 and resp.json()["message"].startswith("wait:")
+
+
 def test_unknown_handle_is_404_json(server):
     resp = requests.get(server.url + "/cpulse/result", params={"handle": "no-such"}, timeout=5)
     assert resp.status_code == 404 and resp.json()["message"].startswith("handle:")
