@@ -164,8 +164,11 @@ def test_node_powered_off_ssh_unreachable_and_lost_by_every_cluster(healthy_bed)
         bad = blamed(o)
         return all(k in bad for k in ("ssh@node3", "pacemaker@node3", "rabbitmq@node3",
                                       "galera@node3")) \
-            and "OFFLINE" in bad["pacemaker@node3"] and "not running" in bad["rabbitmq@node3"]
-    out = bed.wait(lost, 60, what="node3 lost by its peers")
+            and "node3 OFFLINE (seen from node1, node2" in bad["pacemaker@node3"] \
+            and "not running" in bad["rabbitmq@node3"]
+    # Both peers must have noticed: corosync on each of them declares node3 lost on its own
+    # token timeout, a second or two apart.
+    out = bed.wait(lost, 60, what="node3 lost by both of its peers")
     assert blamed(out, "operator.ssh") == {
         "ssh@node3": "node3 (198.18.10.13:22) unreachable over SSH: connection refused"} or \
         "node3 (198.18.10.13:22) unreachable over SSH" in blamed(out)["ssh@node3"]
