@@ -205,6 +205,5 @@ def rally_connection(conf):
 
 def intervals(conf):
     """{CheckType: seconds} for the types that run periodically."""
-    return {results.CheckType(t): getattr(conf.periodic, "%s_interval" % t.value)
-            for t in results.CheckType
-            if getattr(conf.periodic, "%s_interval" % t.value) != -1}
+    every = {t: getattr(conf.periodic, "%s_interval" % t.value) for t in results.CheckType}
+    return {t: seconds for t, seconds in every.items() if seconds != -1}

@@ -7,6 +7,7 @@ import threading
 import time
 
 from cloudpulse.checks import endpoint
+from cloudpulse.checks import service_states
 from cloudpulse.checks import operator
 from cloudpulse import cloud
 from cloudpulse import results
@@ -101,7 +102,7 @@ class CheckService:
 
     def _is_admin(self):
         try:
-            return "admin" in (self.conn.session.auth.get_access(self.conn.session).role_names)
+            return service_states.can_read_states(self.conn)
         except Exception:
             LOG.warning("cannot tell whether the configured user is admin: keystone "
                         "did not answer; assuming not")

@@ -12,6 +12,7 @@ OUTPUT_TITLE = "CloudPulse results"
 COLUMNS = ["name", "check_type", "component", "status", "details", "duration",
            "started_at", "finished_at"]
 TAG = "cloudpulse"
+INTERRUPTED = "Interrupted"   # the error type of runs the server could not finish
 TYPE_TAG_PREFIX = "cloudpulse-type:"
 
 # Rally task statuses -> the run's state.
@@ -56,11 +57,13 @@ def task_to_run(task):
     status = task["status"]
     if status in _RUNNING:
         state = results.RunState.RUNNING if status != "init" else results.RunState.QUEUED
+    elif (task.get("validation_result") or {}).get("etype") == INTERRUPTED:
+        state = results.RunState.INTERRUPTED
     else:
         state = results.RunState.FINISHED
     run = results.CheckRun(handle=task["uuid"], check_types=check_types, state=state,
                            created_at=task["created_at"],
-                           finished_at=task["updated_at"] if state == results.RunState.FINISHED
+                           finished_at=task["updated_at"] if status not in _RUNNING
                            else None)
     for subtask in task.get("subtasks", []):
         for workload in subtask.get("workloads", []):

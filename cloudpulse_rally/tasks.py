@@ -134,7 +134,7 @@ class RallyTasks:
     def mark_interrupted(self, handle, why):
         from rally.common import objects
         task = objects.Task.get(handle)
-        task.set_failed("Interrupted", why, "")
+        task.set_failed(report.INTERRUPTED, why, "")
 
     def render(self, check_type, task_args):
         """The Rally task config (dict) of a check type's template with its arguments."""

@@ -54,6 +54,7 @@ def test_crashed_task_without_workload_data_reports_the_rally_error():
     task = _task(status="crashed")
     task["validation_result"] = {"etype": "Interrupted", "msg": "the server stopped"}
     run = report.task_to_run(task)
+    assert run.state == results.RunState.INTERRUPTED
     assert run.results[0].status == results.Status.ERROR
     assert "Interrupted the server stopped" in run.results[0].details
 
