@@ -26,6 +26,19 @@ def _listing(found, api, func):
     return None
 
 
+def _registered(found, smap, services, binary, api):
+    """(node, component, rows) for every node the map gives `binary`; a node with no row
+    in the API's service list is a failure."""
+    for node in smap.nodes_running(binary):
+        comp = "%s@%s" % (binary, node.hostname)
+        rows = [s for s in services if s.binary == binary
+                and _short(s.host) == _short(node.hostname)]
+        if not rows:
+            found.fail(comp, "%s (node %s in the service map) is not registered in %s"
+                       % (comp, node.name, api))
+        yield node, comp, rows
+
+
 def _nova(found, smap, conn):
     services = _listing(found, "nova", conn.compute.services)
     hypervisors = _listing(found, "nova", lambda: conn.compute.hypervisors(details=True))
@@ -33,13 +46,8 @@ def _nova(found, smap, conn):
         return
     for comp, detail in service_states.services_down(services):
         found.fail(comp, detail)
-    for node in smap.nodes_running("nova-compute"):
-        comp = "nova-compute@%s" % node.hostname
-        rows = [s for s in services if s.binary == "nova-compute"
-                and _short(s.host) == _short(node.hostname)]
+    for node, comp, rows in _registered(found, smap, services, "nova-compute", "nova"):
         if not rows:
-            found.fail(comp, "%s (node %s in the service map) is not registered in nova"
-                       % (comp, node.name))
             continue
         for s in rows:
             if s.status != "enabled":
@@ -75,13 +83,7 @@ def _cinder(found, smap, conn):
         return
     for comp, detail in service_states.services_down(services):
         found.fail(comp, detail)
-    for node in smap.nodes_running("cinder-volume"):
-        comp = "cinder-volume@%s" % node.hostname
-        rows = [s for s in services if s.binary == "cinder-volume"
-                and _short(s.host) == _short(node.hostname)]
-        if not rows:
-            found.fail(comp, "%s (node %s in the service map) is not registered in cinder"
-                       % (comp, node.name))
+    for _node, comp, _rows in _registered(found, smap, services, "cinder-volume", "cinder"):
         found.ok(comp)
 
 
