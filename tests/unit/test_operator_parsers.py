@@ -6,7 +6,13 @@ import os
 
 import pytest
 
+from cloudpulse.checks.operator import base
+from cloudpulse.checks.operator import commands
+from cloudpulse.checks.operator import pacemaker
 from cloudpulse.checks.operator import parsers
+from cloudpulse.checks.operator import servicemap
+from cloudpulse.checks.operator import services
+from cloudpulse.checks.operator import transport
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "operator")
 
@@ -150,3 +156,111 @@ def test_crm_mon_text_pacemaker_2_0_master_slave_wording():
     assert st.failed_actions == [("galera", "node2", "monitor (every 10s) returned 'not running'")]
     nq = parsers.parse_crm_mon_text(read("crm_mon_2.0_no_quorum.txt"))
     assert nq.quorum is False and nq.unclean == ["node3"] and "node2" in nq.offline
+
+
+# -- containers and systemd units, recorded for real (podman 4.3.1 on Debian 12, see
+# data/operator/podman4.3_README.txt; systemd 252.39 booted by systemd-nspawn in a
+# debootstrapped bookworm with stand-in units: cinder-volume ExecStart=/bin/false (failed),
+# nova-compute sleep (running), nova-api enabled then stopped (inactive), neutron-ovs-cleanup
+# oneshot RemainAfterExit (active/exited)) --------------------------------------------------
+
+def _judge_all(smap, views):
+    """The services check's verdict per component for one node's parsed views."""
+    found = base.Findings(services.CHECK)
+    node = smap.nodes[0]
+    for svc in node.services:
+        services._judge(found, node, svc, views, services._component(svc, node))
+    return {r.component: (r.status.value, r.details) for r in found.results()}
+
+
+def _views(**parsed):
+    views = {"processes": set(), "systemd": {}, "docker": {}, "podman": {}, "listeners": []}
+    views.update(parsed)
+    return views
+
+
+def test_podman_4_3_ps_prints_the_status_not_the_state():
+    # podman 4.3's {{.State}} is "Up 43 seconds ago" / "Exited (0) ..." / "Paused" / "Created".
+    assert parsers.parse_container_states(read("podman4.3_ps_all.txt")) == {
+        "nova_compute": "running", "cinder_volume": "exited", "glance_api": "paused",
+        "neutron_server": "created", "placement_api": "exited"}
+    assert parsers.parse_container_states("nova_compute\trunning\n") == {
+        "nova_compute": "running"}    # docker's one-word state
+
+
+def test_services_podman_containers_blamed_by_state():
+    smap = servicemap.from_dict({
+        "services": {name: {"manager": "podman", "ports": []} for name in (
+            "nova-compute", "cinder-volume", "glance", "neutron", "placement", "cinder")},
+        "hosts": {"node1": {"address": "198.18.10.11", "services": [
+            "nova-compute", "cinder-volume", "glance", "neutron", "placement", "cinder"]}}})
+    verdicts = _judge_all(smap, _views(
+        podman=parsers.parse_container_states(read("podman4.3_ps_all.txt"))))
+    assert verdicts == {
+        "nova-compute@node1": ("passed", ""),
+        "cinder-volume@node1": (
+            "failed", "cinder-volume@node1: podman container cinder_volume is exited on node1"),
+        "glance@node1": ("failed", "glance@node1: podman container glance_api is paused on node1"),
+        "neutron@node1": (
+            "failed", "neutron@node1: podman container neutron_server is created on node1"),
+        "placement@node1": (
+            "failed", "placement@node1: podman container placement_api is exited on node1"),
+        "cinder@node1": ("failed", "cinder@node1: podman container cinder_api is absent on node1"),
+    }
+
+
+def test_podman_exec_outputs():
+    # ps inside the running container, through commands.in_container (exit status 0)
+    # (busybox's ps shows its own applet as "{ps}" beside "ps")
+    assert {"sleep", "ps"} <= parsers.process_names(
+        parsers.parse_ps(read("podman4.3_exec_ps_running.txt")))
+    # a tool missing from the image: podman exits 127, read as "not installed" like a shell's
+    missing = transport.CommandResult(commands.COMMAND_NOT_FOUND, "",
+                                      read("podman4.3_exec_not_found.txt"))
+    assert not pacemaker._usable(missing)
+    # exited, paused (255) and absent (125) containers: the error line names why
+    for fixture, status, line in [
+            ("podman4.3_exec_exited.txt", 255, "Error: can only create exec sessions on "
+             "running containers: container state improper"),
+            ("podman4.3_exec_paused.txt", 255, "Error: can only create exec sessions on "
+             "running containers: container state improper"),
+            ("podman4.3_exec_no_such_container.txt", 125,
+             'Error: no container with name or ID "cinder_api" found: no such container')]:
+        assert transport.CommandResult(status, "", read(fixture)).first_error_line == line
+    # the HAProxy socket loop is a compound command: it runs under the container's sh -c,
+    # so a container without a stats socket answers with the loop's own message (exit 3),
+    # not with the outer shell's syntax error
+    assert transport.CommandResult(3, "", read("podman4.3_exec_haproxy_show_stat.txt")) \
+        .first_error_line.startswith("no HAProxy stats socket (/run/haproxy/admin.sock")
+
+
+def test_systemd_252_list_units():
+    units = parsers.parse_systemctl_units(read("systemd252_list_units.txt"))
+    assert len(units) == 69
+    assert units["cinder-volume.service"] == ("failed", "failed")
+    assert units["nova-compute.service"] == ("active", "running")
+    assert units["nova-api.service"] == ("inactive", "dead")
+    assert units["neutron-ovs-cleanup.service"] == ("active", "exited")
+    assert units["NetworkManager.service"] == ("inactive", "dead")    # LOAD not-found
+
+
+def test_services_systemd_units_blamed_by_state():
+    smap = servicemap.from_dict({
+        "services": {
+            "nova-compute": {"manager": "systemd"},
+            "cinder-volume": {"manager": "systemd"},
+            "neutron-agent": {"manager": "systemd", "unit": "neutron-ovs-cleanup.service"},
+            "nova": {"manager": "systemd", "ports": []},
+            "glance": {"manager": "systemd", "ports": []}},
+        "hosts": {"node1": {"address": "198.18.10.11", "services": [
+            "nova-compute", "cinder-volume", "neutron-agent", "nova", "glance"]}}})
+    verdicts = _judge_all(smap, _views(
+        systemd=parsers.parse_systemctl_units(read("systemd252_list_units.txt"))))
+    assert verdicts == {
+        "nova-compute@node1": ("passed", ""),
+        "neutron-agent@node1": ("passed", ""),     # oneshot, active/exited
+        "cinder-volume@node1": (
+            "failed", "cinder-volume@node1: unit cinder-volume.service is failed/failed on node1"),
+        "nova@node1": ("failed", "nova@node1: unit nova-api.service is inactive/dead on node1"),
+        "glance@node1": ("failed", "glance@node1: unit glance-api.service is not-found on node1"),
+    }

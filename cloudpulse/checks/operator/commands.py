@@ -4,6 +4,8 @@ A value that has to reach a remote command (a container's name) is written to th
 command's stdin and read by `read -r`, so it is never parsed by a shell.
 """
 
+import shlex
+
 LISTENING_TCP = "ss -ltnH"
 PROCESSES = "ps -eo pid=,comm=,args="
 SYSTEMD_UNITS = "systemctl list-units --type=service --all --no-legend --plain --no-pager"
@@ -36,9 +38,11 @@ FIXED = frozenset([LISTENING_TCP, PROCESSES, SYSTEMD_UNITS, RABBIT_CLUSTER_STATU
                    RABBIT_CLUSTER_STATUS, GALERA_WSREP_STATUS, HAPROXY_SHOW_STAT, CRM_MON_XML,
                    CRM_MON_XML_OLD, PCS_STATUS, CRM_STATUS, *CONTAINERS.values()])
 
+# The fixed command runs under the container's own sh -c, so a compound one (the HAProxy
+# socket loop) is parsed inside the container, not by the outer shell.
 _IN_CONTAINER = {
-    "docker": 'read -r container && exec docker exec "$container" %s',
-    "podman": 'read -r container && exec podman exec "$container" %s',
+    "docker": 'read -r container && exec docker exec "$container" sh -c %s',
+    "podman": 'read -r container && exec podman exec "$container" sh -c %s',
 }
 
 COMMAND_NOT_FOUND = 127
@@ -48,4 +52,4 @@ def in_container(runtime, command):
     """(command, stdin) running one of the fixed commands inside a container."""
     if command not in FIXED:
         raise ValueError("not one of the fixed operator commands: %r" % command)
-    return _IN_CONTAINER[runtime] % command
+    return _IN_CONTAINER[runtime] % shlex.quote(command)

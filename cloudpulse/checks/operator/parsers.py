@@ -93,12 +93,16 @@ def parse_systemctl_units(text):
 
 
 def parse_container_states(text):
-    """`docker|podman ps --all --format '{{.Names}}\t{{.State}}'`: {name: state}."""
+    """`docker|podman ps --all --format '{{.Names}}\t{{.State}}'`: {name: state}.
+    Docker prints the state ("running", "exited"); podman 4.3 (Debian 12) prints the status
+    ("Up 43 seconds ago", "Exited (0) 43 seconds ago", "Paused", "Created"): its first word
+    is the state, "up" meaning running."""
     states = {}
     for line in text.splitlines():
         if "\t" in line:
             name, state = line.split("\t", 1)
-            states[name.strip()] = state.strip().lower()
+            state = (state.split() or [""])[0].lower()
+            states[name.strip()] = "running" if state == "up" else state
     return states
 
 
