@@ -137,7 +137,10 @@ def test_pacemaker_resource_failed(healthy_bed):
     out = bed.wait(lambda o: "pacemaker/vip@%s" % node in blamed(o, "operator.pacemaker"),
                    30, checks=("pacemaker",), what="failed vip monitor")
     bad = blamed(out, "operator.pacemaker")
-    assert set(bad) == {"pacemaker/vip@%s" % node}, bad
+    # Caught while pacemaker recovers it, the VIP may also be stopped everywhere for a moment:
+    # that is blamed on the resource itself, never on another node.
+    assert "pacemaker/vip@%s" % node in bad and set(bad) <= {
+        "pacemaker/vip@%s" % node, "pacemaker/vip"}, bad
     assert "failed action: vip monitor (every 5s) returned 'not running' on %s" % node \
         in bad["pacemaker/vip@%s" % node]
 

@@ -73,3 +73,6 @@ def test_rally_task_healthy_then_a_validator_failure_both_typed(healthy_bed, tmp
     assert "rabbit app not running on node2" in failed["operator.rabbitmq"]
     bad = {r["component"] for r in run["results"] if r["status"] == "failed"}
     assert bad == {"rabbitmq@node2"}, run["results"]
+    # the checks that passed are reported too, though validation stopped the task
+    passed = {r["component"] for r in run["results"] if r["status"] == "passed"}
+    assert {"galera@node3", "pacemaker@node1"} <= passed, run["results"]
