@@ -135,11 +135,6 @@ class CloudBox:
         return (self.state_dir / "horizon_url").read_text().strip()
 
     @property
-    def compute_host(self) -> str:
-        """nova-compute's / cinder's host name, also the OVN chassis name."""
-        return self.env.get("CLOUDBOX_HOST", "cloudbox")
-
-    @property
     def password(self) -> str:
         """The box's one generated password (admin, demo, service users)."""
         return (self.state_dir / "password").read_text().strip()

@@ -7,6 +7,7 @@ import time
 import typing
 
 from cloudpulse.checks.operator import commands
+from cloudpulse.checks.operator import parsers
 from cloudpulse.checks.operator import servicemap
 from cloudpulse.checks.operator import transport
 from cloudpulse import results
@@ -58,6 +59,28 @@ def run_on(ctx, nodes, command, service=None):
     workers = max(1, min(ctx.settings.max_parallel, len(nodes)))
     with concurrent.futures.ThreadPoolExecutor(workers, "cpulse-op") as pool:
         return dict(zip([n.name for n in nodes], pool.map(one, nodes)))
+
+
+def node_views(outputs, parse, what, known_failure=None, empty_is_error=False):
+    """Each node's own view from run_on's outputs: {node name: parsed output | str (why
+    the node has no view, naming it) | Exception (unreachable)}.  `known_failure(name,
+    result)` may word a failure the tool signals in its own way (RabbitMQ's stopped app)."""
+    views = {}
+    for name, res in outputs.items():
+        known = None if isinstance(res, Exception) or known_failure is None \
+            else known_failure(name, res)
+        if isinstance(res, Exception):
+            views[name] = res
+        elif known:
+            views[name] = known
+        elif res.exit_status != 0 or (empty_is_error and not res.stdout.strip()):
+            views[name] = "%s on %s: %s" % (what, name, res.first_error_line)
+        else:
+            try:
+                views[name] = parse(res.stdout)
+            except parsers.ParseError as exc:
+                views[name] = "%s on %s: %s" % (what, name, exc)
+    return views
 
 
 def not_checked(exc):

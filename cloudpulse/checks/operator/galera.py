@@ -17,18 +17,8 @@ def component(node):
 
 def gather(ctx, nodes):
     """{node name: wsrep status dict | str (its failure) | Exception}."""
-    views = {}
-    for name, res in base.run_on(ctx, nodes, commands.GALERA_WSREP_STATUS, SERVICE).items():
-        if isinstance(res, Exception):
-            views[name] = res
-        elif res.exit_status != 0:
-            views[name] = "mysql on %s: %s" % (name, res.first_error_line)
-        else:
-            try:
-                views[name] = parsers.parse_wsrep_status(res.stdout)
-            except parsers.ParseError as exc:
-                views[name] = "%s: %s" % (name, exc)
-    return views
+    return base.node_views(base.run_on(ctx, nodes, commands.GALERA_WSREP_STATUS, SERVICE),
+                           parsers.parse_wsrep_status, "mysql")
 
 
 def _own_problems(status, expected):

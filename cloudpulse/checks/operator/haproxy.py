@@ -30,18 +30,9 @@ def server_component(proxy, server):
 
 def gather(ctx, nodes):
     """{node name: [HAProxyRow] | str (its failure) | Exception}."""
-    views = {}
-    for name, res in base.run_on(ctx, nodes, commands.HAPROXY_SHOW_STAT, SERVICE).items():
-        if isinstance(res, Exception):
-            views[name] = res
-        elif res.exit_status != 0 or not res.stdout.strip():
-            views[name] = "haproxy stats socket on %s: %s" % (name, res.first_error_line)
-        else:
-            try:
-                views[name] = parsers.parse_haproxy_stat(res.stdout)
-            except parsers.ParseError as exc:
-                views[name] = "haproxy on %s: %s" % (name, exc)
-    return views
+    return base.node_views(base.run_on(ctx, nodes, commands.HAPROXY_SHOW_STAT, SERVICE),
+                           parsers.parse_haproxy_stat, "haproxy stats socket",
+                           empty_is_error=True)
 
 
 def probe_server(address, timeout):

@@ -35,22 +35,14 @@ def gather(ctx, nodes):
     older = [n for n in nodes if not isinstance(out[n.name], Exception)
              and _older_cli(out[n.name])]
     out.update(base.run_on(ctx, older, commands.RABBIT_CLUSTER_STATUS, SERVICE))
-    views = {}
-    for name, res in out.items():
-        if isinstance(res, Exception):
-            views[name] = res
-        elif _app_stopped(res):
-            views[name] = "rabbit app not running on %s (rabbitmqctl: the 'rabbit' app is " \
-                          "stopped)" % name
-        elif res.exit_status != 0:
-            views[name] = "rabbitmqctl cluster_status failed on %s: %s" % (
-                name, res.first_error_line)
-        else:
-            try:
-                views[name] = parsers.parse_rabbit_cluster_status(res.stdout)
-            except parsers.ParseError as exc:
-                views[name] = "%s: %s" % (name, exc)
-    return views
+    return base.node_views(out, parsers.parse_rabbit_cluster_status,
+                           "rabbitmqctl cluster_status", known_failure=_app_stopped_view)
+
+
+def _app_stopped_view(name, res):
+    if _app_stopped(res):
+        return "rabbit app not running on %s (rabbitmqctl: the 'rabbit' app is stopped)" % name
+    return None
 
 
 def _rabbit_name(smap, node, views):
