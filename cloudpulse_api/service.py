@@ -77,7 +77,7 @@ class CheckService:
         suite = self.suites.get(results.CheckType.ENDPOINT)
         if suite is not None:
             try:
-                endpoint.endpoint_probes(None, suite.get("services", endpoint.SERVICES))
+                endpoint.check_services(suite.get("services", endpoint.SERVICES))
             except ValueError as exc:
                 raise suites.SuiteError("suite endpoint.yaml: %s" % exc) from None
 

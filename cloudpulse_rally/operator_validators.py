@@ -18,9 +18,8 @@ import time
 from rally.common import validation
 
 from cloudpulse.checks import operator
-from cloudpulse import results
+from cloudpulse_rally import report
 
-RESULTS_MARKER = "cloudpulse-results: "
 _FRESH_FOR = 300.0   # seconds: a validation and the run it precedes
 
 _LOCK = threading.Lock()
@@ -48,27 +47,6 @@ def forget(args):
         _RUNS.pop(_key(args), None)
 
 
-def encode(check_results):
-    return RESULTS_MARKER + json.dumps([r.to_dict() for r in check_results],
-                                       separators=(",", ":"))
-
-
-def decode(text):
-    """Every CheckResult carried by `cloudpulse-results:` lines of a message, once each
-    (several failed validators carry the same workload's results)."""
-    out, seen = [], set()
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line.startswith(RESULTS_MARKER):
-            continue
-        for data in json.loads(line[len(RESULTS_MARKER):]):
-            result = results.CheckResult.from_dict(data)
-            if (result.name, result.component) not in seen:
-                seen.add((result.name, result.component))
-                out.append(result)
-    return out
-
-
 class _OperatorCheckValidator(validation.Validator):
     """Base: run the workload's operator checks and fail when CHECK found a fault."""
 
@@ -90,7 +68,7 @@ class _OperatorCheckValidator(validation.Validator):
             # Every check's results ride along, passed ones included: a failed validation
             # stops the task before the scenario could report them.
             self.fail("\n".join(["%s: %s" % (r.component, r.details) for r in bad]
-                                + [encode(everything)]))
+                                + [report.encode(everything)]))
 
 
 @validation.configure(name="cloudpulse_operator_services", platform="openstack")

@@ -5,12 +5,15 @@ iteration (visible in `rally task report` under Scenario Data).  `task_to_run` r
 Rally task (engine-run or recorded by the facade) back into the one result model.
 """
 
+import json
+
 from cloudpulse import results
-from cloudpulse_rally import operator_validators
 
 OUTPUT_TITLE = "CloudPulse results"
 COLUMNS = ["name", "check_type", "component", "status", "details", "duration",
            "started_at", "finished_at"]
+# Where a Rally validator carries CheckResults in its failure message (operator checks).
+RESULTS_MARKER = "cloudpulse-results: "
 TAG = "cloudpulse"
 INTERRUPTED = "Interrupted"   # the error type of runs the server could not finish
 TYPE_TAG_PREFIX = "cloudpulse-type:"
@@ -70,10 +73,8 @@ def task_to_run(task):
             run.results.extend(_workload_results(workload, check_types))
     if status in ("crashed", "validation_failed", "aborted") and not run.results:
         # Operator checks are validators: their findings ride in the validation message.
-        run.results.extend(operator_validators.decode(
-            (task.get("validation_result") or {}).get("msg")))
-    if status in ("crashed", "validation_failed", "aborted") and not run.results:
-        run.results.append(_task_error(task, check_types))
+        run.results.extend(decode((task.get("validation_result") or {}).get("msg"))
+                           or [_task_error(task, check_types)])
     return run
 
 
@@ -95,6 +96,10 @@ def _workload_results(workload, check_types):
 
 
 def _type_of(workload, check_types):
+    # Workloads are named CloudPulse.<type>; a task tag is the fallback.
+    kind = workload["name"].rpartition(".")[2]
+    if kind in {t.value for t in results.CheckType}:
+        return kind
     return check_types[0] if check_types else results.CheckType.ENDPOINT
 
 
@@ -105,3 +110,24 @@ def _task_error(task, check_types):
     return results.CheckResult(
         name="rally.task", check_type=check_types[0] if check_types else "endpoint",
         component="rally", status=results.Status.ERROR, details=details)
+
+
+def encode(check_results):
+    return RESULTS_MARKER + json.dumps([r.to_dict() for r in check_results],
+                                       separators=(",", ":"))
+
+
+def decode(text):
+    """Every CheckResult carried by `cloudpulse-results:` lines of a message, once each
+    (several failed validators carry the same workload's results)."""
+    out, seen = [], set()
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line.startswith(RESULTS_MARKER):
+            continue
+        for data in json.loads(line[len(RESULTS_MARKER):]):
+            result = results.CheckResult.from_dict(data)
+            if (result.name, result.component) not in seen:
+                seen.add((result.name, result.component))
+                out.append(result)
+    return out

@@ -46,11 +46,15 @@ def rally_api(connection, state_path):
         with open(rally_conf, "w") as f:
             f.write("[database]\nconnection = %s\n" % connection)
         os.chmod(rally_conf, 0o600)   # the URL may hold a DB password
-        api = rally_api_mod.API(config_file=rally_conf, skip_db_check=True)
-        if db.schema.schema_revision() is None:
-            db.schema.schema_create()
-        else:
-            db.schema.schema_upgrade()
+        try:
+            api = rally_api_mod.API(config_file=rally_conf, skip_db_check=True)
+            if db.schema.schema_revision() is None:
+                db.schema.schema_create()
+            else:
+                db.schema.schema_upgrade()
+        except Exception as exc:   # sqlalchemy, oslo.db and Rally each raise their own
+            raise RallyError("[rally] connection: cannot set up the Rally database: %s"
+                             % results.redact(str(exc).splitlines()[0])) from None
         plugins.load()   # SLA, runner and our own plugins, as the engine would have them
         _API[connection] = api
         return api

@@ -57,8 +57,7 @@ def _proxy(conn, service_type):
         url = conn.endpoint_for(service_type)
         if not url:
             raise
-        resp = conn.session.get(url, authenticated=False, raise_exc=False,
-                                endpoint_filter=None)
+        resp = conn.session.get(url, authenticated=False, raise_exc=False)
         raise runner.ProbeFailure("version discovery at %s failed: HTTP %s"
                                   % (url, resp.status_code)) from exc
 
@@ -190,6 +189,14 @@ def probe_horizon(conn, horizon_url, timeout):
     return runner.failed("login POST %s: HTTP %s" % (login_url, resp.status_code))
 
 
+def check_services(services):
+    """Raise ValueError naming the field when `services` holds an unknown service."""
+    unknown = [s for s in services if s not in SERVICES]
+    if unknown:
+        raise ValueError("services: unknown %s (known: %s)"
+                         % (", ".join(map(str, unknown)), ", ".join(SERVICES)))
+
+
 def endpoint_probes(conn, services=SERVICES, horizon_url=None, timeout=10.0):
     """The probes for the given services, keyed by service name, in report order."""
     funcs = {
@@ -200,10 +207,7 @@ def endpoint_probes(conn, services=SERVICES, horizon_url=None, timeout=10.0):
         "cinder": lambda: probe_cinder(conn),
         "horizon": lambda: probe_horizon(conn, horizon_url, timeout),
     }
-    unknown = [s for s in services if s not in funcs]
-    if unknown:
-        raise ValueError("services: unknown %s (known: %s)"
-                         % (", ".join(unknown), ", ".join(SERVICES)))
+    check_services(services)
     return {s: runner.Probe(check_name(s), CHECK_TYPE, s, funcs[s])
             for s in SERVICES if s in services}
 

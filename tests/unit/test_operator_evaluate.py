@@ -11,7 +11,6 @@ from cloudpulse.checks.operator import rabbitmq
 from cloudpulse.checks.operator import servicemap
 from cloudpulse.checks.operator import transport
 from cloudpulse import results
-from cloudpulse_rally import operator_validators
 from cloudpulse_rally import report
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "operator")
@@ -121,11 +120,11 @@ def test_validator_failure_message_carries_typed_results_back_through_report():
     msg = ("Input task is invalid!\n\nSubtask CloudPulse.operator[0] has wrong configuration"
            "\n\nReason(s):\n Scenario plugin 'CloudPulse.operator' doesn't pass "
            "cloudpulse_operator_rabbitmq@default validation. Details: rabbitmq@node2: down\n"
-           + operator_validators.encode(found)
+           + report.encode(found)
            # a second failed validator of the same workload carries the same results
            + "\n Scenario plugin 'CloudPulse.operator' doesn't pass "
            "cloudpulse_operator_services@default validation. Details: ...\n"
-           + operator_validators.encode(found))
+           + report.encode(found))
     task = {"uuid": "u", "status": "crashed", "tags": ["cloudpulse", "cloudpulse-type:operator"],
             "created_at": "2026-11-24T16:00:00", "updated_at": "2026-11-24T16:00:01",
             "validation_result": {"etype": "InvalidTaskConfig", "msg": msg},
