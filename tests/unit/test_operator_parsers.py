@@ -264,3 +264,22 @@ def test_services_systemd_units_blamed_by_state():
         "nova@node1": ("failed", "nova@node1: unit nova-api.service is inactive/dead on node1"),
         "glance@node1": ("failed", "glance@node1: unit glance-api.service is not-found on node1"),
     }
+
+
+def test_services_juju_unit_state_fails_the_service_even_when_it_listens():
+    # Port open and process alive, but juju says the charm's last hook failed.
+    smap = servicemap.load(os.path.join(DATA, "juju_status_2.9.yaml"))
+    node = next(n for n in smap.nodes if n.name == "ctl-b")
+    listeners = parsers.parse_ss_listeners(
+        "LISTEN 0 128 0.0.0.0:5672 0.0.0.0:*\nLISTEN 0 128 0.0.0.0:25672 0.0.0.0:*\n"
+        "LISTEN 0 80 0.0.0.0:3306 0.0.0.0:*\nLISTEN 0 80 0.0.0.0:4567 0.0.0.0:*\n")
+    found = base.Findings(services.CHECK)
+    views = _views(processes={"beam.smp", "mysqld", "mariadbd"}, listeners=listeners)
+    for svc in node.services:
+        services._judge(found, node, svc, views, services._component(svc, node))
+    assert {r.component: (r.status.value, r.details) for r in found.results()} == {
+        "rabbitmq@ctl-b": ("failed", 'rabbitmq@ctl-b: juju workload-status error '
+                                     '(hook failed: "config-changed")'),
+        "galera@ctl-b": ("failed", "galera@ctl-b: juju workload-status blocked "
+                                   "(Insufficient peers to bootstrap cluster)"),
+    }

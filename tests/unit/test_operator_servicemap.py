@@ -40,8 +40,33 @@ def test_juju_status_1_x():
     ctl = by_name["controller1"]
     assert ctl.address == "10.20.0.11"
     assert {s.name for s in ctl.services} == {"keystone", "pacemaker", "corosync", "rabbitmq"}
-    assert ctl.agent_states["rabbitmq"] == "error"
+    assert str(ctl.agent_states["rabbitmq"]) == \
+        'juju agent-state error (hook failed: "config-changed")'
+    assert ctl.agent_states["keystone"].ok
     assert by_name["compute1"].runs("nova-compute")
+
+
+def test_juju_status_2_9_both_statuses_per_unit():
+    smap = servicemap.load(os.path.join(DATA, "juju_status_2.9.yaml"))
+    by_name = {n.name: n for n in smap.nodes}
+    assert {n: by_name[n].address for n in by_name} == {
+        "ctl-a": "198.18.20.11", "ctl-b": "198.18.20.12", "cmp-1": "198.18.20.21"}
+    assert {s.name for s in by_name["ctl-a"].services} == {
+        "keystone", "pacemaker", "corosync", "rabbitmq"}
+    assert {s.name for s in by_name["ctl-b"].services} == {"rabbitmq", "galera"}
+    assert {s.name for s in by_name["cmp-1"].services} == {"nova-compute"}   # ntp unchecked
+    states = {(n.name, svc): st for n in smap.nodes for svc, st in n.agent_states.items()}
+    healthy = {k for k, st in states.items() if st.ok}
+    assert healthy == {("ctl-a", "keystone"), ("ctl-a", "pacemaker"), ("ctl-a", "corosync"),
+                       ("ctl-a", "rabbitmq")}
+    # A failed hook: the agent idles, the workload says error.
+    assert str(states["ctl-b", "rabbitmq"]) == \
+        'juju workload-status error (hook failed: "config-changed")'
+    assert str(states["ctl-b", "galera"]) == \
+        "juju workload-status blocked (Insufficient peers to bootstrap cluster)"
+    # A lost agent wins over a workload that last said active.
+    assert str(states["cmp-1", "nova-compute"]) == \
+        "juju agent-state lost (agent lost, see 'juju show-status-log nova-compute/0')"
 
 
 BAD_MAPS = [

@@ -107,6 +107,28 @@ _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-.]{0,252})$")
 _UNIT = re.compile(r"^[A-Za-z0-9@_.\\:\-]+\.(service|socket|target)$")
 
 
+# States of a healthy juju unit: 1.x agent-state; 2.x+ juju-status (the agent) and
+# workload-status (what the charm reports: "blocked" or "error" need the operator).
+JUJU_OK_STATES = frozenset({"started", "idle", "executing", "active", "unknown"})
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitState:
+    """A juju unit's state as `juju status` reports it."""
+    kind: str            # "agent" (1.x agent-state, 2.x juju-status) or "workload"
+    current: str         # started, idle, lost, error, blocked, ...
+    message: str = ""    # agent-state-info / status message: "hook failed: ..."
+
+    @property
+    def ok(self):
+        return self.current in JUJU_OK_STATES
+
+    def __str__(self):
+        text = "juju %s %s" % ("agent-state" if self.kind == "agent" else "workload-status",
+                                self.current)
+        return "%s (%s)" % (text, self.message) if self.message else text
+
+
 @dataclasses.dataclass(frozen=True)
 class Node:
     name: str                       # how results name it: "node3"
@@ -116,7 +138,8 @@ class Node:
     ssh_key: typing.Optional[str] = None      # None: [operator] ssh_key_file
     ssh_port: int = 22
     hostname: str = ""              # as OpenStack services report it (nova-compute@<hostname>)
-    agent_states: typing.Dict[str, str] = dataclasses.field(default_factory=dict)  # juju
+    # juju: service -> UnitState of the unit that runs it
+    agent_states: typing.Dict[str, "UnitState"] = dataclasses.field(default_factory=dict)
 
     def runs(self, service):
         return any(s.name == service for s in self.services)
@@ -345,16 +368,21 @@ def _from_juju(data, source):
     apps = _mapping(data.get(apps_key), apps_key)
     machines = _mapping(data.get("machines"), "machines")
     by_address = {}
+    # application -> the services its charm runs; None for charms CloudPulse does not
+    # check (ntp, landscape...).  Subordinate units are looked up here by application.
+    checked = {}
     for app, spec in apps.items():
-        key = "%s.%s" % (apps_key, app)
-        spec = _mapping(spec, key)
+        spec = _mapping(spec, "%s.%s" % (apps_key, app))
         charm = str(spec.get("charm-name") or spec.get("charm") or app)
         charm = re.sub(r"-\d+$", "", charm.rsplit("/", 1)[-1])   # cs:trusty/keystone-42
-        svc_names = CHARM_SERVICES.get(charm)
+        checked[app] = CHARM_SERVICES.get(charm)
+    for app, svc_names in checked.items():
         if svc_names is None:
-            continue   # charms CloudPulse does not check (ntp, landscape...)
-        for unit, uspec in _mapping(spec.get("units"), key + ".units").items():
-            _juju_unit(by_address, machines, svc_names, "%s.units.%s" % (key, unit), uspec)
+            continue
+        key = "%s.%s" % (apps_key, app)
+        for unit, uspec in _mapping(apps[app].get("units"), key + ".units").items():
+            _juju_unit(by_address, machines, checked, svc_names,
+                       "%s.units.%s" % (key, unit), uspec)
     if not by_address:
         raise ServiceMapError("%s: no unit of a checked charm (%s)"
                               % (apps_key, ", ".join(sorted(CHARM_SERVICES))))
@@ -365,12 +393,10 @@ def _from_juju(data, source):
     return ServiceMap(tuple(nodes), source)
 
 
-def _juju_unit(by_address, machines, svc_names, key, uspec):
+def _juju_unit(by_address, machines, checked, svc_names, key, uspec):
     uspec = _mapping(uspec, key)
     address = _address(uspec.get("public-address"), key + ".public-address")
-    state = uspec.get("agent-state")
-    if state is None and isinstance(uspec.get("juju-status"), dict):
-        state = uspec["juju-status"].get("current")
+    state = _unit_state(uspec, key)
     machine = _mapping(machines.get(str(uspec.get("machine", ""))), "machines")
     name = str(machine.get("hostname") or machine.get("instance-id") or address)
     if not _NAME.match(name):
@@ -378,13 +404,38 @@ def _juju_unit(by_address, machines, svc_names, key, uspec):
     entry = by_address.setdefault(address, (name, [], {}))
     entry[1].extend(svc_names)
     for s in svc_names:
-        entry[2][s] = str(state or "unknown")
+        entry[2][s] = state
     for sub, sspec in _mapping(uspec.get("subordinates"), key + ".subordinates").items():
         app = sub.split("/", 1)[0]   # subordinates name their application, not the charm
-        subs = next((v for k, v in CHARM_SERVICES.items()
-                     if app == k or app.startswith(k + "-")), None)
+        if app in checked:
+            subs = checked[app]
+        else:
+            # A status that does not list the subordinate's application: go by its name
+            # (hacluster-keystone).
+            subs = next((v for k, v in CHARM_SERVICES.items()
+                         if app == k or app.startswith(k + "-")), None)
         if subs:
             entry[1].extend(subs)
-            sub_state = _mapping(sspec, key).get("agent-state") or state
+            sub_key = "%s.subordinates.%s" % (key, sub)
+            sub_state = _unit_state(_mapping(sspec, sub_key), sub_key)
             for s in subs:
-                entry[2][s] = str(sub_state or "unknown")
+                entry[2][s] = sub_state
+
+
+def _unit_state(uspec, key):
+    """The unit's state: 1.x `agent-state`; 2.x+ the agent's `juju-status` and the
+    charm's `workload-status`, the first that is not healthy (a failed hook shows as
+    workload "error" while the agent idles; a dead machine as agent "lost")."""
+    if "agent-state" in uspec:
+        return UnitState("agent", str(uspec["agent-state"]),
+                         str(uspec.get("agent-state-info") or ""))
+    states = []
+    for field, kind in (("juju-status", "agent"), ("workload-status", "workload")):
+        status = uspec.get(field)
+        if status is None:
+            continue
+        status = _mapping(status, "%s.%s" % (key, field))
+        states.append(UnitState(kind, str(status.get("current") or "unknown"),
+                                str(status.get("message") or "")))
+    return next((st for st in states if not st.ok),
+                states[0] if states else UnitState("agent", "unknown"))

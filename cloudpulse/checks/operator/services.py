@@ -7,8 +7,6 @@ from cloudpulse.checks.operator import parsers
 
 CHECK = "services"
 _WILDCARDS = {"0.0.0.0", "::", "*"}
-# juju agent states of a healthy unit (1.x agent-state, 2.x juju-status)
-_JUJU_OK = {"started", "idle", "executing", "active", "unknown"}
 
 
 def _component(service, node):
@@ -96,8 +94,8 @@ def check(ctx):
 
 def _judge(found, node, service, views, component):
     state = node.agent_states.get(service.name)
-    if state is not None and state not in _JUJU_OK:
-        found.fail(component, "juju agent-state %s" % state)
+    if state is not None and not state.ok:
+        found.fail(component, "%s: %s" % (component, state))
     alive, how = _alive(service, views)
     closed = [str(p) for p in service.ports if not _port_listening(node, p, views["listeners"])]
     closed += ["%s:%d" % (a, p) for a, p in service.listen
