@@ -123,8 +123,8 @@ def main():
         finally:
             proc.terminate()
             proc.wait()
-        # The same without the Horizon login (the box's Horizon renders its login page in
-        # about 1.3 s of CPU): the APIs alone.
+        # The same without the Horizon login (GET the form + POST it: Horizon authenticates
+        # against keystone and renders its redirect): the APIs alone.
         proc, url = start_server(box, state, 9872, None)
         try:
             api_check(url)
