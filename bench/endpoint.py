@@ -9,6 +9,7 @@ alternatives, in one run on one machine. Medians of N runs (the machine is noisy
 (d) `tempest run` of the endpoint tests
 (e) the slowest single API call alone, warm
 (f) `rally task start` of the endpoint task (one workload, existing users)
+the CPU one check costs the checker and the box (the floor of its wall time here),
 and the server's idle RSS and CPU.  Needs the box up: tools/cloudbox/cloudbox.sh up.
 """
 
@@ -92,6 +93,36 @@ def slowest_call(conn, repeat):
     return name, medians
 
 
+def _cpu_seconds_of_others():
+    """CPU seconds used so far by every process but this one (the box's services)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue   # gone meanwhile
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_check(check, repeat):
+    """(wall, checker CPU, box CPU) per check, background load subtracted: what one check
+    costs the machine, hence the floor of its wall time on this machine's cores."""
+    check()
+    t0, b0 = time.perf_counter(), _cpu_seconds_of_others()
+    time.sleep(3)
+    background = (_cpu_seconds_of_others() - b0) / (time.perf_counter() - t0)
+    t0, b0, c0 = time.perf_counter(), _cpu_seconds_of_others(), time.process_time()
+    for _ in range(repeat):
+        check()
+    wall = time.perf_counter() - t0
+    box = _cpu_seconds_of_others() - b0 - background * wall
+    return wall / repeat, (time.process_time() - c0) / repeat, box / repeat
+
+
 def proc_stats(pid):
     with open("/proc/%d/status" % pid) as f:
         rss = [int(line.split()[1]) for line in f if line.startswith("VmRSS")][0]
@@ -141,6 +172,8 @@ def main():
         horizon = timed(lambda: endpoint.run_endpoint_checks(
             conn, services=["horizon"], horizon_url=box.horizon_url), args.repeat)
         e_name, e_medians = slowest_call(conn, args.repeat)
+        cpu_wall, cpu_checker, cpu_box = cpu_per_check(
+            lambda: endpoint.run_endpoint_checks(conn, services=apis), 4 * args.repeat)
 
         env = dict(os.environ, OS_CLIENT_CONFIG_FILE=box.clouds_yaml)
         osc = os.path.join(BIN, "openstack")
@@ -203,6 +236,10 @@ def main():
               median(a) / e, median(a_apis) / e, median(c) / median(a),
               median(f_) / median(a), median(a) - median(b)))
     print("per-call medians (e): " + ", ".join("%s %.3f" % kv for kv in e_medians.items()))
+    print("CPU per check (b'): checker %.3f s + box %.3f s = %.3f s; on %d cores at best "
+          "%.3f s; measured %.3f s wall" % (
+              cpu_checker, cpu_box, cpu_checker + cpu_box, os.cpu_count(),
+              (cpu_checker + cpu_box) / os.cpu_count(), cpu_wall))
     print("server idle: RSS %.0f MiB, CPU %.2f%% over 10 s" % (
         rss1, 100.0 * (cpu1 - cpu0) / 10.0))
 
