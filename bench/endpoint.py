@@ -93,19 +93,24 @@ def slowest_call(conn, repeat):
     return name, medians
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far (from /proc/PID/stat)."""
+    with open("/proc/%s/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_seconds_of_others():
     """CPU seconds used so far by every process but this one (the box's services)."""
-    total = 0
+    total = 0.0
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
-            with open("/proc/%s/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            total += cpu_seconds(pid)
         except OSError:
             continue   # gone meanwhile
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def cpu_per_check(check, repeat):
@@ -126,10 +131,7 @@ def cpu_per_check(check, repeat):
 def proc_stats(pid):
     with open("/proc/%d/status" % pid) as f:
         rss = [int(line.split()[1]) for line in f if line.startswith("VmRSS")][0]
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    return rss / 1024.0, ticks / os.sysconf("SC_CLK_TCK")
+    return rss / 1024.0, cpu_seconds(pid)
 
 
 def main():

@@ -422,12 +422,11 @@ EOF
 horizon_assets() {
   local done="$VENV/horizon-static/.cloudbox-compressed"
   [ -f "$done" ] && return 0
+  local manage=(env PYTHONPATH="$D/horizon" DJANGO_SETTINGS_MODULE=openstack_dashboard.settings
+                "$V/django-admin") log="$D/log/horizon-assets.log"
   rm -rf "$VENV/horizon-static"
-  PYTHONPATH="$D/horizon" DJANGO_SETTINGS_MODULE=openstack_dashboard.settings \
-    "$V/django-admin" collectstatic --noinput -v0 > "$D/log/horizon-assets.log" 2>&1 &&
-  PYTHONPATH="$D/horizon" DJANGO_SETTINGS_MODULE=openstack_dashboard.settings \
-    "$V/django-admin" compress --force >> "$D/log/horizon-assets.log" 2>&1 \
-    || die "horizon assets: collectstatic/compress failed (see $D/log/horizon-assets.log)"
+  { "${manage[@]}" collectstatic --noinput -v0 && "${manage[@]}" compress --force; } > "$log" 2>&1 \
+    || die "horizon assets: collectstatic/compress failed (see $log)"
   touch "$done"
   ts "horizon assets collected and compressed into $VENV/horizon-static"
 }
