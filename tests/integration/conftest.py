@@ -1,20 +1,17 @@
 """Fixtures over the cloud in a box (tools/cloudbox): real OpenStack services on 127.0.0.1.
 
-The box is started once per test session (fast when it is already up) and stopped at
-the end unless CLOUDBOX_KEEP=1.  Fault tests use `faults`, which heals everything it
-broke after the test and waits until the cloud reports healthy again.
+The box itself is the session fixture `box` (tests/conftest.py).  Fault tests use
+`faults`, which heals everything it broke after the test and waits until the cloud
+reports healthy again.
 """
 
-import os
 import subprocess
-import sys
 import time
 
 import pytest
 
 from cloudpulse.checks import endpoint
 from cloudpulse import cloud
-from tests.integration import cloudbox as cloudbox_mod
 
 TIMEOUT = 3.0   # per API call in the tests: a hung service must fail fast
 
@@ -23,15 +20,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="session")
-def box():
-    b = cloudbox_mod.CloudBox()
-    b.up()
-    yield b
-    if os.environ.get("CLOUDBOX_KEEP") != "1":
-        b.down()
 
 
 def wait_healthy(conn, timeout=120, services=endpoint.SERVICES, horizon_url=None):
@@ -104,11 +92,6 @@ def wait_for_result(produce, predicate, timeout, interval=1.0):
 
 def by_name(check_results):
     return {r.name: r for r in check_results}
-
-
-@pytest.fixture(scope="session")
-def venv_bin():
-    return os.path.dirname(sys.executable)
 
 
 def run_cmd(args, timeout=600, **kwargs):
