@@ -76,6 +76,9 @@ api_opts = [
     cfg.PortOpt("port", default=9999, help="Port the CloudPulse API listens on."),
     cfg.IntOpt("workers", default=2, min=1, max=32,
                help="Check runs executed at the same time; more are queued."),
+    cfg.IntOpt("threads", default=16, min=2, max=256,
+               help="Requests served at the same time. A GET /cpulse/result?wait= "
+                    "holds one while it waits; further requests queue."),
 ]
 
 cloud_opts = [

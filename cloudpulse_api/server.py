@@ -6,9 +6,8 @@
 import logging
 import signal
 import sys
-import threading
 
-from werkzeug import serving
+import waitress
 
 from cloudpulse import cloud
 from cloudpulse import conf as cp_conf
@@ -25,8 +24,7 @@ def _setup_logging(debug=False):
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("urllib3", "keystoneauth", "openstack", "stevedore", "werkzeug",
-                  "alembic"):
+    for noisy in ("urllib3", "keystoneauth", "openstack", "stevedore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -52,20 +50,31 @@ def main(argv=None):
         print("cloudpulse-server: cannot start: %s: %s"
               % (type(exc).__name__, results.redact(str(exc))), file=sys.stderr)
         return 1
+    # waitress: a production WSGI server in this one process, which also holds the
+    # runs in flight and the periodic thread (so no pre-forked workers).
+    try:
+        server = waitress.create_server(app, host=conf.api.host, port=conf.api.port,
+                                        threads=conf.api.threads, ident="cloudpulse")
+    except OSError as exc:
+        print("cloudpulse-server: [api] host/port: cannot listen on %s:%s: %s"
+              % (conf.api.host, conf.api.port, exc.strerror), file=sys.stderr)
+        service.stop(wait=False)
+        return 2
     service.start_periodic(cp_conf.intervals(conf))
-    server = serving.make_server(conf.api.host, conf.api.port, app, threaded=True)
     LOG.info("CloudPulse API on http://%s:%s (check types: %s)", conf.api.host,
-             server.server_port, ", ".join(t.value for t in service.types))
+             server.effective_port, ", ".join(t.value for t in service.types))
 
     def shutdown(signum, frame):
+        # Raised in the main thread's serving loop: waitress stops taking requests.
         LOG.info("signal %s: finishing runs in flight, then stopping", signum)
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     try:
-        server.serve_forever()
+        server.run()
     finally:
+        server.close()
         service.stop(wait=True)
     return 0
 
