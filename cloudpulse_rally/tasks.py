@@ -32,6 +32,36 @@ class RallyError(Exception):
     """Rally could not be set up or could not run a task; the message says why."""
 
 
+def _begin_immediate(engine):
+    """Every transaction on a SQLite Rally DB starts with BEGIN IMMEDIATE.
+
+    oslo.db opens SQLite transactions with a deferred BEGIN: one that reads, then writes
+    while another connection is writing, is refused at once with "database is locked"
+    (SQLite does not wait when waiting would deadlock). The server writes from its HTTP
+    threads and its run workers at the same time, so a run could crash that way. An
+    immediate BEGIN takes the write lock up front; concurrent transactions then wait their
+    turn (a few ms each) instead of failing.
+    """
+    import sqlalchemy
+
+    # oslo.db's own "begin" listener emits the deferred BEGIN: replace it (its "commit" and
+    # "rollback" listeners, which clear the same marker, stay).
+    deferred = [fn for fn in engine.dispatch.begin
+                if getattr(fn, "__name__", "") == "_sqlite_emit_begin"]
+    if not deferred:
+        raise RallyError("[rally] connection: this oslo.db opens SQLite transactions in a way "
+                         "CloudPulse does not know; use MySQL or PostgreSQL")
+    for fn in deferred:
+        sqlalchemy.event.remove(engine, "begin", fn)
+
+    def begin(conn):
+        if "in_transaction" not in conn.info:   # the marker oslo.db's listeners keep
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.info["in_transaction"] = True
+
+    sqlalchemy.event.listen(engine, "begin", begin)
+
+
 def rally_api(connection, state_path):
     """One rally.api.API per process (it configures Rally's global CONF), DB created."""
     with _API_LOCK:
@@ -48,6 +78,8 @@ def rally_api(connection, state_path):
         os.chmod(rally_conf, 0o600)   # the URL may hold a DB password
         try:
             api = rally_api_mod.API(config_file=rally_conf, skip_db_check=True)
+            if db.api.get_engine().dialect.name == "sqlite":
+                _begin_immediate(db.api.get_engine())
             if db.schema.schema_revision() is None:
                 db.schema.schema_create()
             else:

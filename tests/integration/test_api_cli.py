@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import sqlite3
 import time
 
@@ -137,3 +138,23 @@ def test_results_survive_a_restart_and_periodic_runs(venv_bin, state, box, admin
     secret = yaml.safe_load(open(box.clouds_yaml))["clouds"][box.admin_cloud]["auth"]["password"]
     assert secret not in first.log_text() + again.log_text()
     assert secret not in json.dumps(after)
+
+
+def test_sigterm_lets_runs_in_flight_finish(venv_bin, tmp_path, box, admin_conn):
+    # Two runs with one worker: one running, one queued when the signal arrives. Both
+    # finish and are recorded before the server exits; the next server serves them.
+    first = Server(venv_bin, tmp_path, box, extra="[api]\nworkers = 1\n")
+    handles = [requests.post(first.url + "/cpulse/check", json={"type": "endpoint"},
+                             timeout=5).json()["handle"] for _ in range(2)]
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.proc.wait(timeout=60) == 0
+    first.log.close()
+    assert "finishing runs in flight" in first.log_text()
+    again = Server(venv_bin, tmp_path, box)
+    try:
+        for handle in handles:
+            doc = requests.get(again.url + "/cpulse/result", params={"handle": handle},
+                               timeout=5).json()
+            assert doc["state"] == "finished" and doc["healthy"], (doc, first.log_text())
+    finally:
+        again.stop()

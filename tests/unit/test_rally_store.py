@@ -1,0 +1,43 @@
+"""The server's Rally store on a real SQLite Rally DB: runs written from several threads
+at once, as the server's HTTP threads and run workers do."""
+
+import concurrent.futures
+import time
+
+from cloudpulse import conf as cp_conf
+from cloudpulse import results
+from cloudpulse_rally import tasks
+
+
+def _result(name, status):
+    now = results.utcnow()
+    return results.CheckResult(name=name, check_type=results.CheckType.ENDPOINT,
+                               component=name.split(".")[-1], status=status,
+                               details="" if status == results.Status.PASSED else "down",
+                               duration=0.01, started_at=now, finished_at=now)
+
+
+def test_concurrent_runs_are_all_recorded(tmp_path):
+    conf_file = tmp_path / "cloudpulse.conf"
+    conf_file.write_text("[DEFAULT]\nstate_path = %s\n" % tmp_path)
+    store = tasks.RallyTasks(cp_conf.load(["--config-file", str(conf_file)]))
+    store.ensure_env({})
+    check_results = [_result("endpoint.glance", results.Status.PASSED),
+                     _result("endpoint.nova", results.Status.FAILED)]
+
+    def one_run(i):
+        handle = store.create_run([results.CheckType.ENDPOINT])
+        store.set_running(handle)
+        store.get_run(handle)                    # a client polling meanwhile
+        store.record(handle, results.CheckType.ENDPOINT, {"timeout": 3}, check_results,
+                     time.time(), time.time())
+        store.set_finished(handle)
+        return handle
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        handles = list(pool.map(one_run, range(36)))   # raises "database is locked", if any
+    for handle in handles:
+        run = store.get_run(handle)
+        assert run.state == results.RunState.FINISHED
+        assert [(r.name, r.status) for r in run.results] == [
+            ("endpoint.glance", results.Status.PASSED), ("endpoint.nova", results.Status.FAILED)]
