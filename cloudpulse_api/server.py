@@ -64,8 +64,14 @@ def main(argv=None):
     LOG.info("CloudPulse API on http://%s:%s (check types: %s)", conf.api.host,
              server.effective_port, ", ".join(t.value for t in service.types))
 
+    def stopping(signum, frame):
+        LOG.info("signal %s: already stopping, runs in flight still finishing", signum)
+
     def shutdown(signum, frame):
-        # Raised in the main thread's serving loop: waitress stops taking requests.
+        # Raised in the main thread's serving loop: waitress stops taking requests. A
+        # second signal must not cut short the runs being finished and recorded.
+        signal.signal(signal.SIGTERM, stopping)
+        signal.signal(signal.SIGINT, stopping)
         LOG.info("signal %s: finishing runs in flight, then stopping", signum)
         raise SystemExit(0)
 

@@ -63,13 +63,19 @@ def _begin_immediate(engine):
 
 
 def rally_api(connection, state_path):
-    """One rally.api.API per process (it configures Rally's global CONF), DB created."""
+    """The process's rally.api.API on `connection`, DB created.  Rally's configuration and
+    DB engine are process-wide: asking for another connection switches the process to it
+    (the server only ever uses one; tests use several)."""
     with _API_LOCK:
         if connection in _API:
             return _API[connection]
         from rally import api as rally_api_mod
         from rally.common import db
         from rally import plugins
+
+        if _API:   # Rally's engine still points at the previous connection's DB
+            db.api.engine_reset()
+            _API.clear()
 
         os.makedirs(state_path, exist_ok=True)
         rally_conf = os.path.join(state_path, "rally.conf")
