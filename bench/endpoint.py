@@ -16,7 +16,6 @@ and the server's idle RSS and CPU.  Needs the box up: tools/cloudbox/cloudbox.sh
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,25 +28,13 @@ import yaml
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
+from bench.timing import median, timed  # noqa: E402
 from cloudpulse.checks import endpoint  # noqa: E402
 from cloudpulse import cloud  # noqa: E402
 from cloudpulse_rally import tasks  # noqa: E402
 from tests.integration import cloudbox  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
-
-
-def timed(func, repeat):
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        func()
-        samples.append(time.perf_counter() - t0)
-    return samples
-
-
-def median(samples):
-    return statistics.median(samples)
 
 
 def start_server(box, state, port, horizon_url):

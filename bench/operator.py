@@ -10,13 +10,13 @@ import argparse
 import dataclasses
 import os
 import resource
-import statistics
 import sys
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
+from bench.timing import median, timed  # noqa: E402
 from cloudpulse.checks import operator  # noqa: E402
 from cloudpulse.checks.operator import base  # noqa: E402
 from cloudpulse.checks.operator import transport  # noqa: E402
@@ -32,12 +32,7 @@ def settings(max_parallel=8):
 
 
 def median_ms(func, repeat):
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        func()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples) * 1000
+    return median(timed(func, repeat)) * 1000
 
 
 def one_check(smap, check, max_parallel=8):

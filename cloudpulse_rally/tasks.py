@@ -90,6 +90,8 @@ def rally_api(connection, state_path):
                 db.schema.schema_create()
             else:
                 db.schema.schema_upgrade()
+        except RallyError:
+            raise
         except Exception as exc:   # sqlalchemy, oslo.db and Rally each raise their own
             raise RallyError("[rally] connection: cannot set up the Rally database: %s"
                              % results.redact(str(exc).splitlines()[0])) from None
