@@ -27,6 +27,16 @@ def connect(cloud=None, clouds_file=None, timeout=10.0, region_name=None):
     return openstack.connection.Connection(config=region)
 
 
+def password_auth(auth_url, username, password, project_name, user_domain_name=None,
+                  project_domain_name=None):
+    """Keystone v3 password auth arguments, the one shape every front end hands over
+    (Rally's credential, Tempest's, clouds.yaml's): domains default to "Default"."""
+    return {"auth_url": auth_url, "username": username, "password": password,
+            "project_name": project_name,
+            "user_domain_name": user_domain_name or "Default",
+            "project_domain_name": project_domain_name or "Default"}
+
+
 def connect_with_auth(auth, region_name=None, interface="public", timeout=10.0,
                       verify=True):
     """Connection from explicit password credentials (Rally and Tempest front ends)."""

@@ -111,6 +111,19 @@ class CheckResult:
         return cls(**{k: v for k, v in data.items() if k in fields})
 
 
+def _component_key(result):
+    """"operator.rabbitmq" + "rabbitmq@node2" -> "operator.rabbitmq@node2"; a component
+    that is not named after the check: "operator.services" + "keystone@node1" ->
+    "operator.services/keystone@node1"."""
+    kind, _, subject = result.name.rpartition(".")
+    component = result.component
+    if component == subject:
+        return result.name
+    if component.startswith((subject + "@", subject + "/")):
+        return "%s.%s" % (kind, component) if kind else component
+    return "%s/%s" % (result.name, component)
+
+
 @dataclasses.dataclass
 class CheckRun:
     """One handle: the checks of one or more types started together."""
@@ -146,18 +159,39 @@ class CheckRun:
         return (self.state == RunState.FINISHED and bool(self.results)
                 and not self.failed)
 
+    def keys(self):
+        """{id(result): key}: each result's key in tests_failed / tests_passed, unique in
+        the run.  A check that reports one result keeps its name ("endpoint.glance"); one
+        that reports several (one per node or component) names the component too:
+        "operator.rabbitmq@node2", "operator.haproxy/keystone_api/node2",
+        "operator.services/keystone@node1"."""
+        counts = {}
+        for r in self.results:
+            counts[r.name] = counts.get(r.name, 0) + 1
+        keys, seen = {}, set()
+        for r in self.results:
+            key = r.name if counts[r.name] == 1 else _component_key(r)
+            base, n = key, 1
+            while key in seen:   # the same component twice: never two equal keys
+                n += 1
+                key = "%s#%d" % (base, n)
+            seen.add(key)
+            keys[id(r)] = key
+        return keys
+
     def to_api(self):
         """The REST API's /cpulse/result document (the product spec's shape, plus detail)."""
+        keys = self.keys()
         return {
             "handle": self.handle,
             "timestamp": _iso(self.finished_at or self.created_at),
             "state": self.state.value,
             "check_types": [t.value for t in self.check_types],
             "healthy": self.healthy,
-            "tests_failed": [{r.name: r.details} for r in self.failed],
-            "tests_passed": [r.name for r in self.passed],
-            "tests_skipped": [{r.name: r.details} for r in self.skipped],
-            "results": [r.to_dict() for r in self.results],
+            "tests_failed": [{keys[id(r)]: r.details} for r in self.failed],
+            "tests_passed": [keys[id(r)] for r in self.passed],
+            "tests_skipped": [{keys[id(r)]: r.details} for r in self.skipped],
+            "results": [dict(r.to_dict(), key=keys[id(r)]) for r in self.results],
             "created_at": _iso(self.created_at),
             "finished_at": _iso(self.finished_at),
         }

@@ -11,6 +11,7 @@ import waitress
 
 from cloudpulse import cloud
 from cloudpulse import conf as cp_conf
+from cloudpulse import logs
 from cloudpulse import results
 from cloudpulse import suites
 from cloudpulse_api import app as app_mod
@@ -18,14 +19,6 @@ from cloudpulse_api import service as service_mod
 from cloudpulse_rally import tasks
 
 LOG = logging.getLogger("cloudpulse.server")
-
-
-def _setup_logging(debug=False):
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("urllib3", "keystoneauth", "openstack", "stevedore", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def build(argv=None):
@@ -37,7 +30,7 @@ def build(argv=None):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    _setup_logging("--debug" in argv)
+    logs.setup("--debug" in argv)
     argv = [a for a in argv if a != "--debug"]
     try:
         conf, service, app = build(argv)

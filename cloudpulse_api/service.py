@@ -7,6 +7,7 @@ import threading
 import time
 
 from cloudpulse.checks import endpoint
+from cloudpulse.checks import runner
 from cloudpulse.checks import service_states
 from cloudpulse.checks import operator
 from cloudpulse import cloud
@@ -103,9 +104,10 @@ class CheckService:
     def _is_admin(self):
         try:
             return service_states.can_read_states(self.conn)
-        except Exception:
-            LOG.warning("cannot tell whether the configured user is admin: keystone "
-                        "did not answer; assuming not")
+        except Exception as exc:
+            LOG.warning("cannot tell whether the configured user is admin (%s); assuming "
+                        "not", runner.describe_error(exc, self.conf.cloud.timeout,
+                                                     cloud=self.conn.config.name))
             return False
 
     def _recover(self):

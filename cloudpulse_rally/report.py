@@ -5,15 +5,11 @@ iteration (visible in `rally task report` under Scenario Data).  `task_to_run` r
 Rally task (engine-run or recorded by the facade) back into the one result model.
 """
 
-import json
-
 from cloudpulse import results
 
 OUTPUT_TITLE = "CloudPulse results"
 COLUMNS = ["name", "check_type", "component", "status", "details", "duration",
            "started_at", "finished_at"]
-# Where a Rally validator carries CheckResults in its failure message (operator checks).
-RESULTS_MARKER = "cloudpulse-results: "
 TAG = "cloudpulse"
 INTERRUPTED = "Interrupted"   # the error type of runs the server could not finish
 TYPE_TAG_PREFIX = "cloudpulse-type:"
@@ -72,9 +68,9 @@ def task_to_run(task):
         for workload in subtask.get("workloads", []):
             run.results.extend(_workload_results(workload, check_types))
     if status in ("crashed", "validation_failed", "aborted") and not run.results:
-        # Operator checks are validators: their findings ride in the validation message.
-        run.results.extend(decode((task.get("validation_result") or {}).get("msg"))
-                           or [_task_error(task, check_types)])
+        # Stopped before any workload recorded results (operator validators record
+        # theirs into the task when they fail it): the task's own error is the result.
+        run.results.append(_task_error(task, check_types))
     return run
 
 
@@ -110,24 +106,3 @@ def _task_error(task, check_types):
     return results.CheckResult(
         name="rally.task", check_type=check_types[0] if check_types else "endpoint",
         component="rally", status=results.Status.ERROR, details=details)
-
-
-def encode(check_results):
-    return RESULTS_MARKER + json.dumps([r.to_dict() for r in check_results],
-                                       separators=(",", ":"))
-
-
-def decode(text):
-    """Every CheckResult carried by `cloudpulse-results:` lines of a message, once each
-    (several failed validators carry the same workload's results)."""
-    out, seen = [], set()
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line.startswith(RESULTS_MARKER):
-            continue
-        for data in json.loads(line[len(RESULTS_MARKER):]):
-            result = results.CheckResult.from_dict(data)
-            if (result.name, result.component) not in seen:
-                seen.add((result.name, result.component))
-                out.append(result)
-    return out

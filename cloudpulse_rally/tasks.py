@@ -17,6 +17,7 @@ import os
 import threading
 import time
 
+from cloudpulse import cloud
 from cloudpulse import conf as cp_conf
 from cloudpulse import results
 from cloudpulse import suites
@@ -62,6 +63,36 @@ def _begin_immediate(engine):
     sqlalchemy.event.listen(engine, "begin", begin)
 
 
+_STATE_DIR_MODE = 0o700   # the Rally DB holds the cloud's credential
+_STATE_FILE_MODE = 0o600
+
+
+def _sqlite_path(connection):
+    prefix = "sqlite:///"
+    return connection[len(prefix):] if connection.startswith(prefix) else None
+
+
+def _owner_only(path, mode):
+    """Make `path` no more open than `mode`; warn when it was."""
+    if not path or not os.path.exists(path):
+        return
+    current = os.stat(path).st_mode & 0o777
+    if current & ~mode:
+        LOG.warning("%s was readable by others (mode %o): set to %o", path, current, mode)
+        os.chmod(path, mode)
+
+
+def secure_state(state_path, connection):
+    """The state directory exists, owner-only; a SQLite DB in it is created owner-only
+    before Rally opens it (and fixed, with a warning, when an older one is looser)."""
+    os.makedirs(state_path, mode=_STATE_DIR_MODE, exist_ok=True)
+    _owner_only(state_path, _STATE_DIR_MODE)
+    db_path = _sqlite_path(connection)
+    if db_path and not os.path.exists(db_path):
+        os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT, _STATE_FILE_MODE))
+    _owner_only(db_path, _STATE_FILE_MODE)
+
+
 def rally_api(connection, state_path):
     """The process's rally.api.API on `connection`, DB created.  Rally's configuration and
     DB engine are process-wide: asking for another connection switches the process to it
@@ -77,11 +108,13 @@ def rally_api(connection, state_path):
             db.api.engine_reset()
             _API.clear()
 
-        os.makedirs(state_path, exist_ok=True)
+        secure_state(state_path, connection)
         rally_conf = os.path.join(state_path, "rally.conf")
-        with open(rally_conf, "w") as f:
+        # The URL may hold a DB password: owner-only from the start.
+        fd = os.open(rally_conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _STATE_FILE_MODE)
+        with os.fdopen(fd, "w") as f:
             f.write("[database]\nconnection = %s\n" % connection)
-        os.chmod(rally_conf, 0o600)   # the URL may hold a DB password
+        _owner_only(rally_conf, _STATE_FILE_MODE)
         try:
             api = rally_api_mod.API(config_file=rally_conf, skip_db_check=True)
             if db.api.get_engine().dialect.name == "sqlite":
@@ -90,6 +123,7 @@ def rally_api(connection, state_path):
                 db.schema.schema_create()
             else:
                 db.schema.schema_upgrade()
+            _owner_only(_sqlite_path(connection), 0o600)
         except RallyError:
             raise
         except Exception as exc:   # sqlalchemy, oslo.db and Rally each raise their own
@@ -103,10 +137,10 @@ def rally_api(connection, state_path):
 def env_spec(cloud_region, is_admin):
     """Rally existing@openstack spec from an openstacksdk CloudRegion."""
     auth = cloud_region.config["auth"]
-    user = {"username": auth["username"], "password": auth["password"],
-            "project_name": auth.get("project_name"),
-            "user_domain_name": auth.get("user_domain_name", "Default"),
-            "project_domain_name": auth.get("project_domain_name", "Default")}
+    user = cloud.password_auth(auth["auth_url"], auth["username"], auth["password"],
+                               auth.get("project_name"), auth.get("user_domain_name"),
+                               auth.get("project_domain_name"))
+    del user["auth_url"]   # the spec names it once, for every user
     verify = cloud_region.config.get("verify", True)
     spec = {"auth_url": auth["auth_url"],
             "region_name": cloud_region.get_region_name(),
@@ -117,6 +151,35 @@ def env_spec(cloud_region, is_admin):
     if is_admin:
         spec["admin"] = dict(user)
     return {"existing@openstack": spec}
+
+
+def record_workload(task, check_type, task_args, check_results, started, finished,
+                    description):
+    """Write CheckResults into a Rally task (rally.common.objects.Task) as the engine
+    would have: one subtask, one workload `CloudPulse.<type>`, one iteration whose
+    output is the results table, atomic actions per check, the failure-rate SLA."""
+    from rally.task import sla as rally_sla
+    sla_config = {"failure_rate": {"max": 0}}
+    subtask = task.add_subtask(title=check_type.value)
+    workload = subtask.add_workload(
+        name="CloudPulse.%s" % check_type.value, description=description, position=0,
+        runner={"times": 1, "concurrency": 1}, runner_type="constant",
+        contexts={}, hooks=[], sla=sla_config, args=task_args)
+    bad = [r for r in check_results if not r.ok]
+    iteration = {
+        "timestamp": started, "duration": finished - started, "idle_duration": 0.0,
+        "error": (["ChecksFailed", "; ".join("%s: %s" % (r.name, r.details)
+                                              for r in bad), ""] if bad else []),
+        "output": {"additive": [], "complete": [report.to_output(check_results)]},
+        "atomic_actions": report.atomic_actions(check_results),
+    }
+    sla_checker = rally_sla.SLAChecker({"sla": sla_config})
+    sla_checker.add_iteration(iteration)
+    workload.add_workload_data(0, {"raw": [iteration]})
+    workload.set_results(
+        load_duration=finished - started, full_duration=finished - started,
+        start_time=started, contexts_results=[], sla_results=sla_checker.results())
+    subtask.update_status("finished")
 
 
 class RallyTasks:
@@ -206,30 +269,8 @@ class RallyTasks:
     def record(self, handle, check_type, task_args, check_results, started, finished):
         """Write one recorded workload into the handle's task (the light path)."""
         from rally.common import objects
-        from rally.task import sla as rally_sla
-        task = objects.Task.get(handle)
-        sla_config = {"failure_rate": {"max": 0}}
-        subtask = task.add_subtask(title=check_type.value)
-        workload = subtask.add_workload(
-            name="CloudPulse.%s" % check_type.value,
-            description="recorded by the CloudPulse server", position=0,
-            runner={"times": 1, "concurrency": 1}, runner_type="constant",
-            contexts={}, hooks=[], sla=sla_config, args=task_args)
-        bad = [r for r in check_results if not r.ok]
-        iteration = {
-            "timestamp": started, "duration": finished - started, "idle_duration": 0.0,
-            "error": (["ChecksFailed", "; ".join("%s: %s" % (r.name, r.details)
-                                                  for r in bad), ""] if bad else []),
-            "output": {"additive": [], "complete": [report.to_output(check_results)]},
-            "atomic_actions": report.atomic_actions(check_results),
-        }
-        sla_checker = rally_sla.SLAChecker({"sla": sla_config})
-        sla_checker.add_iteration(iteration)
-        workload.add_workload_data(0, {"raw": [iteration]})
-        workload.set_results(
-            load_duration=finished - started, full_duration=finished - started,
-            start_time=started, contexts_results=[], sla_results=sla_checker.results())
-        subtask.update_status("finished")
+        record_workload(objects.Task.get(handle), check_type, task_args, check_results,
+                        started, finished, "recorded by the CloudPulse server")
 
     def set_running(self, handle):
         from rally.common import objects

@@ -10,16 +10,19 @@ The Rally scenario (cloudpulse_rally) and the Tempest tests (cloudpulse_tempest)
 thin front ends over `run_endpoint_checks` and `endpoint_probes`.
 """
 
-import concurrent.futures
 import html.parser
+import threading
 import urllib.parse
 
+from keystoneauth1.access import service_catalog as ksa_catalog
+from keystoneauth1 import plugin as ksa_plugin
 import openstack.exceptions
 import requests
 
 from cloudpulse.checks import runner
 from cloudpulse.checks import service_states
 from cloudpulse import cloud
+from cloudpulse import fanout
 from cloudpulse import results
 
 CHECK_TYPE = results.CheckType.ENDPOINT
@@ -71,17 +74,101 @@ def _verdict(problems, service):
     return runner.failed("; ".join(p[1] for p in problems), component=component)
 
 
-def probe_keystone(conn):
-    conn.authorize()   # one token for every probe after this one
-    catalog = conn.config.get_service_catalog()
-    missing = [svc for svc, types in _CATALOG_TYPES.items()
-               if not any(catalog.get_endpoints(service_type=t) for t in types)]
+class FreshCatalog:
+    """The service catalog as keystone serves it at this moment, read once per run.
+
+    A token carries the catalog of its issue time, possibly an hour old: an endpoint
+    disabled since then would still look usable.  `GET /v3/auth/catalog` with the held
+    token reads the catalog as keystone serves it now; it is also the run's one request
+    that proves keystone answers, for a tenant too (whose token needs no renewal).
+    Thread-safe: the probes running in parallel share the one read."""
+
+    def __init__(self, conn):
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._outcome = None   # (ServiceCatalogV3, None) or (None, the exception)
+
+    def read(self):
+        """The catalog; raises what the read raised (every caller sees the same)."""
+        with self._lock:
+            if self._outcome is None:
+                try:
+                    self._outcome = (self._fetch(), None)
+                except Exception as exc:
+                    self._outcome = (None, exc)
+        catalog, error = self._outcome
+        if error is not None:
+            raise error
+        return catalog
+
+    def _fetch(self):
+        session = self._conn.session
+        resp = session.get("/auth/catalog", endpoint_filter={
+            "interface": ksa_plugin.AUTH_INTERFACE, "version": (3, 0)})
+        catalog = ksa_catalog.ServiceCatalogV3(resp.json().get("catalog") or [])
+        if self._urls(catalog) != self._urls(self._conn.session.auth.get_access(
+                session).service_catalog):
+            # The endpoints moved since the token was issued: the probes must call the
+            # ones keystone serves now, so get a token (and its catalog) anew.
+            session.auth.invalidate()
+            self._conn.authorize()
+        return catalog
+
+    def _urls(self, catalog):
+        return {(t, e["url"]) for svc, types in _CATALOG_TYPES.items() for t in types
+                for e in self.endpoints(catalog, svc, t)}
+
+    def endpoints(self, catalog, service, service_type):
+        cfg = self._conn.config
+        return catalog.get_endpoints_data(
+            service_type=service_type, interface=cfg.get_interface(service_type),
+            region_name=cfg.get_region_name(service_type)).get(service_type, [])
+
+    def missing(self, service):
+        """Why `service` has no usable endpoint in the catalog now, or None.  Also None
+        when the catalog could not be read: keystone's own check reports that."""
+        try:
+            catalog = self.read()
+        except Exception:
+            return None
+        if any(self.endpoints(catalog, service, t) for t in _CATALOG_TYPES[service]):
+            return None
+        cfg = self._conn.config
+        return ("no usable %s endpoint in the catalog keystone serves now (service type "
+                "%s, interface %s, region %s)" % (
+                    service, _CATALOG_TYPES[service][0], cfg.get_interface() or "public",
+                    cfg.get_region_name() or "any"))
+
+
+def _cloud_name(conn):
+    return conn.config.name or "from OS_* variables"
+
+
+def probe_keystone(conn, catalog):
+    try:
+        conn.authorize()   # one token for every probe after this one (none when held)
+        catalog.read()
+    except Exception as exc:
+        if runner.is_auth_failure(exc):
+            raise runner.ProbeFailure(runner.describe_error(exc, cloud=_cloud_name(conn)))
+        raise
+    why = catalog.missing("keystone")
+    if why:
+        return runner.failed(why)
     services = service_states.admin_listing(conn, _proxy(conn, "identity").services)
     if services is not None and not services:
         return runner.failed("keystone service list is empty")
-    if missing:
-        return runner.failed("no endpoint in the catalog for: %s" % ", ".join(missing))
     return runner.passed()
+
+
+def _in_catalog(catalog, service, probe):
+    """A service probe that first asks the fresh catalog for the service's endpoint."""
+    def run():
+        why = catalog.missing(service)
+        if why:
+            return runner.failed(why)
+        return probe()
+    return run
 
 
 def probe_glance(conn):
@@ -93,11 +180,11 @@ def _list_and_states(conn, service, first_page, states, problems, what="service 
     """The API lists (one page) and, for a user allowed to, reads the service's own view of
     its components: any problem found there fails the check.  The two calls go out
     together, so a probe costs its slower call, not their sum."""
-    with concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="cpulse-states") as pool:
-        rows = pool.submit(service_states.admin_listing, conn, states)
-        _first(first_page())
-        rows = rows.result()
+    listing, rows = fanout.fan_out(lambda call: call(), [
+        lambda: _first(first_page()),
+        lambda: service_states.admin_listing(conn, states)], max_workers=2, name="cpulse-states")
+    listing.get()
+    rows = rows.get()
     if rows is None:
         return runner.passed("%s not visible to this user" % what)
     return _verdict(problems(rows), service)
@@ -171,6 +258,9 @@ def probe_horizon(conn, horizon_url, timeout):
     username, password, domain = creds
     login_url = urllib.parse.urljoin(horizon_url.rstrip("/") + "/", "auth/login/")
     with requests.Session() as http:
+        # The APIs' TLS settings (CA bundle, or verification off, and client cert).
+        http.verify = conn.session.verify
+        http.cert = conn.session.cert
         page = http.get(login_url, timeout=timeout)
         if page.status_code != 200:
             return runner.failed("login page %s: HTTP %s" % (login_url, page.status_code))
@@ -203,30 +293,34 @@ def check_services(services):
 
 
 def endpoint_probes(conn, services=SERVICES, horizon_url=None, timeout=10.0):
-    """The probes for the given services, keyed by service name, in report order."""
+    """The probes for the given services, keyed by service name, in report order.  They
+    share one read of the catalog as keystone serves it now (FreshCatalog): a service
+    without a usable endpoint there fails, whatever the token's catalog says."""
+    check_services(services)
+    catalog = FreshCatalog(conn)
     funcs = {
-        "keystone": lambda: probe_keystone(conn),
-        "glance": lambda: probe_glance(conn),
-        "nova": lambda: probe_nova(conn),
-        "neutron": lambda: probe_neutron(conn),
-        "cinder": lambda: probe_cinder(conn),
+        "keystone": lambda: probe_keystone(conn, catalog),
+        "glance": _in_catalog(catalog, "glance", lambda: probe_glance(conn)),
+        "nova": _in_catalog(catalog, "nova", lambda: probe_nova(conn)),
+        "neutron": _in_catalog(catalog, "neutron", lambda: probe_neutron(conn)),
+        "cinder": _in_catalog(catalog, "cinder", lambda: probe_cinder(conn)),
         "horizon": lambda: probe_horizon(conn, horizon_url, timeout),
     }
-    check_services(services)
     return {s: runner.Probe(check_name(s), CHECK_TYPE, s, funcs[s])
             for s in SERVICES if s in services}
 
 
 def run_endpoint_checks(conn, services=SERVICES, horizon_url=None, timeout=10.0):
     """Authenticate once (the token every probe reuses; no request when the connection
-    already holds a valid one), then every probe in parallel.  Without a token, keystone
-    is the one blamed and the other services are not checked."""
+    already holds a valid one), then every probe in parallel; each run reads the catalog
+    keystone serves now.  Without a token, keystone is the one blamed and the other
+    services are not checked."""
     probes = endpoint_probes(conn, services, horizon_url, timeout)
     if "keystone" in probes and not _has_token(conn):
         first = runner.run_probe(probes.pop("keystone"), timeout)
         if first.status != results.Status.PASSED and not _has_token(conn):
             why = "keystone failed (%s)" % first.details
-            return [first] + [runner.not_checked(p, why) for p in probes.values()]
+            return [first] + [runner.not_checked_result(p, why) for p in probes.values()]
         return [first] + runner.run_parallel(probes.values(), timeout)
     return runner.run_parallel(probes.values(), timeout)
 

@@ -6,8 +6,8 @@ HTTP errors) to details a person on call can act on.  A probe that crashes is an
 ERROR of the check, never an exception escaping to the caller.
 """
 
-import concurrent.futures
 import dataclasses
+import html
 import logging
 import re
 import time
@@ -17,6 +17,7 @@ from keystoneauth1 import exceptions as ksa_exc
 import openstack.exceptions
 import requests
 
+from cloudpulse import fanout
 from cloudpulse import results
 
 LOG = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ class Probe:
     func: typing.Callable[[], Outcome]
 
 
-def describe_error(exc, timeout=None):
-    """One line naming what went wrong, for the clients' exceptions we know."""
+def describe_error(exc, timeout=None, cloud=None):
+    """One line naming what went wrong, for the clients' exceptions we know: for a person
+    on call, so no HTML and no traceback, and the request id kept when there is one.
+    `cloud` names the cloud in an authentication failure."""
     if isinstance(exc, ProbeFailure):
         return exc.details
     cause = exc.__cause__ or exc.__context__
@@ -67,6 +70,10 @@ def describe_error(exc, timeout=None):
             cause, ksa_exc.ClientException) and not isinstance(
             exc, openstack.exceptions.HttpException):
         exc = cause   # openstacksdk wraps keystoneauth's error (e.g. in authorize())
+    if isinstance(exc, ksa_exc.Unauthorized):
+        return "authentication failed%s: HTTP %s%s" % (
+            " for cloud %s" % cloud if cloud else "", exc.http_status or 401,
+            _request_id(exc))
     if isinstance(exc, (ksa_exc.ConnectTimeout, requests.Timeout)):
         url = getattr(getattr(exc, "request", None), "url", None) or _url_in(exc)
         return "timeout after %s s%s" % (timeout, " (%s)" % url if url else "")
@@ -75,16 +82,22 @@ def describe_error(exc, timeout=None):
         return "cannot connect%s: %s" % (" to %s" % url if url else "", _socket_reason(exc))
     if isinstance(exc, ksa_exc.EndpointNotFound):
         return "no endpoint in the service catalog: %s" % _first_line(exc)
-    if isinstance(exc, ksa_exc.Unauthorized):
-        return "authentication failed: %s" % _first_line(exc)
     if isinstance(exc, ksa_exc.HttpError):
-        return "HTTP %s: %s" % (exc.http_status, _first_line(exc.message or exc))
+        return "HTTP %s: %s%s" % (exc.http_status, readable(exc.message or exc),
+                                 _request_id(exc))
     if isinstance(exc, openstack.exceptions.HttpException):
         msg = exc.details or exc.message or ""
-        return "HTTP %s from %s: %s" % (exc.status_code, exc.url or "?", _first_line(msg))
+        return "HTTP %s from %s: %s%s" % (exc.status_code, exc.url or "?", readable(msg),
+                                         _request_id(exc))
     if isinstance(exc, openstack.exceptions.SDKException):
         return _first_line(exc)
     return "%s: %s" % (type(exc).__name__, _first_line(exc))
+
+
+def is_auth_failure(exc):
+    """Whether keystone refused the credentials (openstacksdk wraps keystoneauth's error)."""
+    return isinstance(exc, ksa_exc.Unauthorized) or isinstance(
+        exc.__cause__ or exc.__context__, ksa_exc.Unauthorized)
 
 
 _SOCKET_REASONS = [("Connection refused", "connection refused"),
@@ -112,6 +125,28 @@ def _url_in(exc):
 def _first_line(value):
     text = str(value).strip()
     return text.splitlines()[0] if text else ""
+
+
+_TAG = re.compile(r"<[^>]*>")
+_READABLE_LIMIT = 300
+
+
+def readable(value):
+    """An error body as one line a person can read: HTML tags and entities out (a WSGI
+    error page says "...operation.<br /><br />"), whitespace folded, a traceback cut
+    off, at most a few hundred characters."""
+    text = str(value or "")
+    text = text.split("Traceback (most recent call last)", 1)[0]
+    text = html.unescape(_TAG.sub(" ", text))
+    text = " ".join(text.split())
+    if len(text) > _READABLE_LIMIT:
+        text = text[:_READABLE_LIMIT - 3].rstrip() + "..."
+    return text
+
+
+def _request_id(exc):
+    rid = getattr(exc, "request_id", None)
+    return " (request %s)" % rid if rid else ""
 
 
 def run_probe(probe, timeout=None):
@@ -143,17 +178,11 @@ def _is_cloud_fault(exc):
 
 def run_parallel(probes, timeout=None, max_workers=8):
     """Run probes concurrently; results keep the probes' order."""
-    probes = list(probes)
-    if not probes:
-        return []
-    workers = max(1, min(max_workers, len(probes)))
-    with concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="cpulse-probe") as pool:
-        futures = [pool.submit(run_probe, p, timeout) for p in probes]
-        return [f.result() for f in futures]
+    return [r.value for r in fanout.fan_out(lambda p: run_probe(p, timeout), probes,
+                                            max_workers=max_workers, name="cpulse-probe")]
 
 
-def not_checked(probe, why):
+def not_checked_result(probe, why):
     """Result for a probe that could not run because something it needs failed first."""
     now = results.utcnow()
     return results.CheckResult(

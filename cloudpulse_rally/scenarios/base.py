@@ -36,10 +36,9 @@ class CheckScenario(ResultReporter, scenario.OpenStackScenario):
 
 def connection_for(credential, timeout):
     """An openstacksdk connection from a Rally OpenStackCredential."""
-    auth = {"auth_url": credential.auth_url, "username": credential.username,
-            "password": credential.password, "project_name": credential.tenant_name,
-            "user_domain_name": credential.user_domain_name or "Default",
-            "project_domain_name": credential.project_domain_name or "Default"}
+    auth = cloud.password_auth(credential.auth_url, credential.username,
+                               credential.password, credential.tenant_name,
+                               credential.user_domain_name, credential.project_domain_name)
     verify = credential.https_cacert or not credential.https_insecure
     return cloud.connect_with_auth(
         auth, region_name=credential.region_name,

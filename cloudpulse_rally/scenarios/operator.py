@@ -44,13 +44,13 @@ class Operator(base.ResultReporter, scenario.Scenario):
         :param strict_host_key_checking: false accepts unknown host keys (logged)
         :param timeout: seconds for one API call or direct backend probe
         """
-        args = {"service_map": service_map, "checks": list(checks),
-                "known_hosts_file": known_hosts_file, "ssh_key_file": ssh_key_file,
-                "ssh_user": ssh_user, "connect_timeout": connect_timeout,
-                "command_timeout": command_timeout, "max_parallel_nodes": max_parallel_nodes,
-                "strict_host_key_checking": strict_host_key_checking, "timeout": timeout}
-        check_results = operator_validators.workload_results(args)
-        operator_validators.forget(args)   # the next iteration looks again
+        check_results = operator_validators.take_results(
+            self.context["task"]["uuid"], type(self),
+            {"service_map": service_map, "checks": list(checks),
+             "known_hosts_file": known_hosts_file, "ssh_key_file": ssh_key_file,
+             "ssh_user": ssh_user, "connect_timeout": connect_timeout,
+             "command_timeout": command_timeout, "max_parallel_nodes": max_parallel_nodes,
+             "strict_host_key_checking": strict_host_key_checking, "timeout": timeout})
         if "control_plane" in checks and "admin" in self.context:
             conn = base.connection_for(self.context["admin"]["credential"], timeout)
             check_results = [r for r in check_results if r.name != "operator.control_plane"]

@@ -1,6 +1,9 @@
 """The endpoint probes against the real cloud in a box, healthy and with real faults."""
 
+import contextlib
 import time
+
+import pytest
 
 from cloudpulse.checks import endpoint
 from cloudpulse import results
@@ -104,3 +107,62 @@ def test_horizon_wrong_password_is_refused(box):
 def test_horizon_without_url_is_skipped(admin_conn):
     out = endpoint.run_endpoint_checks(admin_conn, services=["horizon"], timeout=TIMEOUT)
     assert out[0].status == results.Status.SKIPPED
+
+
+@contextlib.contextmanager
+def cinder_endpoints_disabled(admin_conn):
+    """Every cinder endpoint disabled in keystone (`openstack endpoint set --disable`),
+    enabled again on exit."""
+    identity = admin_conn.identity
+    cinder = [s.id for s in identity.services() if s.type in ("block-storage", "volumev3",
+                                                               "volume")]
+    endpoints = [e for e in identity.endpoints() if e.service_id in cinder and e.is_enabled]
+    assert endpoints
+    try:
+        for e in endpoints:
+            identity.update_endpoint(e, is_enabled=False)
+        yield
+    finally:
+        for e in endpoints:
+            identity.update_endpoint(e, is_enabled=True)
+
+
+@pytest.mark.parametrize("who", ["admin", "tenant"])
+def test_a_disabled_endpoint_fails_its_service_on_the_next_run(who, box, admin_conn,
+                                                               demo_conn):
+    conn = admin_conn if who == "admin" else demo_conn
+    first = by_name(_run(conn, box, services=["keystone", "glance", "cinder"]))
+    assert first["endpoint.cinder"].status == results.Status.PASSED   # token held now
+    with cinder_endpoints_disabled(admin_conn):
+        out = by_name(_run(conn, box, services=["keystone", "glance", "cinder"]))
+        cinder = out["endpoint.cinder"]
+        assert cinder.status == results.Status.FAILED, cinder
+        assert cinder.details.startswith("no usable cinder endpoint in the catalog keystone "
+                                         "serves now"), cinder.details
+        assert out["endpoint.keystone"].ok and out["endpoint.glance"].ok
+        # A suite without cinder, on this cloud without cinder: healthy.
+        without = _run(conn, box, services=["keystone", "glance", "nova", "neutron"])
+        assert [(r.name, r.details) for r in without if not r.ok] == []
+    again = by_name(_run(conn, box, services=["cinder"]))
+    assert again["endpoint.cinder"].status == results.Status.PASSED, again
+
+
+def test_keystone_hung_fails_for_a_tenant_holding_a_token(demo_conn, box, faults):
+    _run(demo_conn, box, services=["keystone"])   # the tenant holds a valid token now
+    faults.hang("keystone")
+    t0 = time.monotonic()
+    out = by_name(_run(demo_conn, box, services=["keystone"]))
+    assert out["endpoint.keystone"].status == results.Status.FAILED
+    assert out["endpoint.keystone"].details.startswith("timeout after %s s" % TIMEOUT)
+    assert time.monotonic() - t0 < 3 * TIMEOUT
+
+
+def test_wrong_password_names_the_cloud(box):
+    from cloudpulse import cloud
+    conn = cloud.connect(box.demo_cloud, box.clouds_yaml, timeout=TIMEOUT)
+    conn.config.config["auth"] = dict(conn.config.config["auth"], password="wrong-password")
+    out = by_name(_run(conn, box, services=["keystone", "glance"]))
+    assert out["endpoint.keystone"].status == results.Status.FAILED
+    assert out["endpoint.keystone"].details.startswith(
+        "authentication failed for cloud %s: HTTP 401" % box.demo_cloud), out
+    assert "wrong-password" not in out["endpoint.keystone"].details

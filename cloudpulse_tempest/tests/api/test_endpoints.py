@@ -28,10 +28,9 @@ class EndpointHealthTest(test.BaseTestCase):
     def resource_setup(cls):
         super().resource_setup()
         creds = cls.os_primary.credentials
-        auth = {"auth_url": CONF.identity.uri_v3, "username": creds.username,
-                "password": creds.password, "project_name": creds.project_name,
-                "user_domain_name": creds.user_domain_name or "Default",
-                "project_domain_name": creds.project_domain_name or "Default"}
+        auth = cloud.password_auth(CONF.identity.uri_v3, creds.username, creds.password,
+                                   creds.project_name, creds.user_domain_name,
+                                   creds.project_domain_name)
         cls.timeout = CONF.cloudpulse.timeout
         conn = cloud.connect_with_auth(
             auth, region_name=CONF.identity.region or None,
