@@ -4,6 +4,9 @@ VIP: an OpenStack API answers its version document at / without a token, any oth
 server must accept a TCP connection."""
 
 import concurrent.futures
+import csv
+import dataclasses
+import io
 import re
 import socket
 
@@ -28,10 +31,45 @@ def server_component(proxy, server):
     return "haproxy/%s/%s" % (proxy, server)
 
 
+# -- HAProxy: show stat -----------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class HAProxyRow:
+    proxy: str             # pxname: frontend, backend or listen section
+    server: str            # svname: FRONTEND, BACKEND or the server's name
+    status: str            # UP, DOWN, OPEN, MAINT, no check, UP 1/2...
+    check_status: str      # L4OK, L4CON, L7STS...
+    check_desc: str        # "Connection refused"
+    address: str           # "198.18.10.12:5000" (servers, HAProxy >= 1.9)
+
+    @property
+    def is_server(self):
+        return self.server not in ("FRONTEND", "BACKEND")
+
+
+def parse_haproxy_stat(text):
+    """`show stat` on the stats socket: a CSV whose header line starts with '# '."""
+    text = text.lstrip()
+    if not text.startswith("# pxname"):
+        raise parsers.ParseError("show stat: no '# pxname,...' header")
+    reader = csv.DictReader(io.StringIO(text[2:]))
+    rows = []
+    for rec in reader:
+        if not rec.get("pxname"):
+            continue
+        rows.append(HAProxyRow(
+            proxy=rec["pxname"], server=rec.get("svname") or "",
+            status=(rec.get("status") or "").strip(),
+            check_status=(rec.get("check_status") or "").strip("* ").strip(),
+            check_desc=(rec.get("check_desc") or rec.get("last_chk") or "").strip(),
+            address=(rec.get("addr") or "").strip()))
+    return rows
+
+
 def gather(ctx, nodes):
     """{node name: [HAProxyRow] | str (its failure) | Exception}."""
     return base.node_views(base.run_on(ctx, nodes, commands.HAPROXY_SHOW_STAT, SERVICE),
-                           parsers.parse_haproxy_stat, "haproxy stats socket",
+                           parse_haproxy_stat, "haproxy stats socket",
                            empty_is_error=True)
 
 

@@ -5,6 +5,10 @@ most views say so; a node in a partition without quorum blames itself.  Skipped 
 where no pacemaker tool is installed."""
 
 import concurrent.futures
+import dataclasses
+import re
+import typing
+import xml.etree.ElementTree as ET
 
 from cloudpulse.checks.operator import base
 from cloudpulse.checks.operator import commands
@@ -13,15 +17,169 @@ from cloudpulse.checks.operator import parsers
 CHECK = "pacemaker"
 SERVICE = "pacemaker"
 
-# (command, parser), newest first
-_ATTEMPTS = [(commands.CRM_MON_XML, parsers.parse_crm_mon_xml),
-             (commands.CRM_MON_XML_OLD, parsers.parse_crm_mon_xml),
-             (commands.PCS_STATUS, parsers.parse_crm_mon_text),
-             (commands.CRM_STATUS, parsers.parse_crm_mon_text)]
-
-
 class NotInstalled(str):
     """A node's answer when none of the pacemaker tools exists there."""
+
+
+# -- Pacemaker --------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class PacemakerStatus:
+    connected: bool = True
+    dc: typing.Optional[str] = None
+    quorum: typing.Optional[bool] = None
+    online: typing.List[str] = dataclasses.field(default_factory=list)
+    offline: typing.List[str] = dataclasses.field(default_factory=list)
+    unclean: typing.List[str] = dataclasses.field(default_factory=list)
+    stopped: typing.List[str] = dataclasses.field(default_factory=list)   # resource ids
+    failed: typing.List[typing.Tuple[str, str]] = dataclasses.field(default_factory=list)
+    failed_actions: typing.List[typing.Tuple[str, str, str]] = dataclasses.field(
+        default_factory=list)   # (resource, node, what)
+    error: str = ""
+
+
+def parse_crm_mon_xml(text):
+    """`crm_mon -1 --output-as=xml` (2.1+) or `crm_mon -1 -X` (older): the same tree.
+    A not-connected pacemaker gives <pacemaker-result><status code="102" .../> or an
+    empty <crm_mon/>."""
+    try:
+        root = ET.fromstring(text.strip())
+    except ET.ParseError as exc:
+        raise parsers.ParseError("crm_mon XML: %s" % exc) from None
+    status_el = root.find("status")
+    if root.tag == "pacemaker-result" and status_el is not None \
+            and status_el.get("code") not in (None, "0"):
+        errors = [e.text for e in status_el.iter("error") if e.text]
+        return PacemakerStatus(connected=False, error="; ".join(
+            [status_el.get("message", "")] + errors).strip("; "))
+    mon = root if root.tag == "crm_mon" else root
+    dc = mon.find("summary/current_dc")
+    if dc is None and mon.find("nodes") is None:
+        return PacemakerStatus(connected=False, error="crm_mon returned no cluster state")
+    st = PacemakerStatus()
+    if dc is not None and dc.get("present", "true") == "true":
+        st.dc = dc.get("name")
+        st.quorum = dc.get("with_quorum") == "true"
+    for node in mon.findall("nodes/node"):
+        name = node.get("name")
+        if node.get("unclean") == "true":
+            st.unclean.append(name)
+        if node.get("online") == "true":
+            st.online.append(name)
+        else:
+            st.offline.append(name)
+    for res in mon.iter("resource"):
+        if res.get("failed") == "true":
+            where = [n.get("name") for n in res.findall("node")] or [""]
+            st.failed.extend((res.get("id"), n) for n in where)
+    for top in mon.findall("resources/*"):
+        st.stopped.extend(_stopped_resources(top))
+    for f in mon.findall("failures/failure"):
+        op_key = f.get("op_key") or ""
+        st.failed_actions.append((_resource_of_op(op_key, f.get("task")), f.get("node") or "",
+                                  "%s returned '%s'" % (_op_name(op_key, f),
+                                                        f.get("exitstatus") or f.get("exitcode"))))
+    st.stopped = sorted(set(st.stopped))
+    return st
+
+
+def _wanted_stopped(res):
+    return (res.get("role") == "Stopped" and res.get("managed") != "false"
+            and (res.get("target_role") or "").lower() != "stopped")
+
+
+def _stopped_resources(element):
+    """Resources that should run and run nowhere.  A clone instance stopped on an
+    offline node is not one: a clone counts only when none of its instances runs."""
+    if element.tag == "resource":
+        return [element.get("id")] if _wanted_stopped(element) else []
+    if element.tag == "clone":
+        instances = element.findall(".//resource")
+        if instances and all(_wanted_stopped(r) for r in instances) \
+                and element.get("disabled") != "true":
+            return [element.get("id")]
+        return []
+    if element.tag == "group":
+        return [rid for r in element.findall("resource") for rid in _stopped_resources(r)]
+    return []
+
+
+def _resource_of_op(op_key, task):
+    # "vip_monitor_5000" -> "vip"; "broken-svc_start_0" -> "broken-svc"
+    m = re.match(r"(.+?)_(start|stop|monitor|promote|demote|notify|migrate_to|migrate_from)"
+                 r"_\d+$", op_key)
+    return m.group(1) if m else op_key
+
+
+def _op_name(op_key, failure):
+    m = re.match(r".+?_(\w+?)_(\d+)$", op_key)
+    if not m:
+        return op_key
+    interval = int(m.group(2))
+    return "%s%s" % (m.group(1), " (every %ss)" % (interval // 1000) if interval else "")
+
+
+_NODE_LIST = re.compile(r"^\s*\*?\s*(Online|OFFLINE|GuestOnline|RemoteOnline|RemoteOFFLINE)"
+                        r":\s*\[\s*(.*?)\s*\]")
+
+
+def parse_crm_mon_text(text):
+    """`pcs status`, `crm status` or `crm_mon -1` text, pacemaker 2.0 and 2.1 wording."""
+    text = parsers.strip_ansi(text)
+    if "Current DC" not in text and "Node List" not in text and "Online:" not in text:
+        raise parsers.ParseError("pacemaker status text: no 'Current DC' nor node list")
+    st = PacemakerStatus()
+    m = re.search(r"Current DC:\s*(\S+).*?partition (with|WITHOUT) quorum", text)
+    if m:
+        st.dc, st.quorum = m.group(1), m.group(2) == "with"
+    elif re.search(r"Current DC:\s*NONE", text):
+        st.quorum = False
+    in_failed = False
+    for line in text.splitlines():
+        nm = _NODE_LIST.match(line)
+        if nm:
+            names = nm.group(2).split()
+            (st.online if "Online" in nm.group(1) else st.offline).extend(names)
+            continue
+        um = re.match(r"^\s*\*?\s*Node (\S+?):\s*UNCLEAN", line)
+        if um:
+            st.unclean.append(um.group(1))
+            st.offline.append(um.group(1))
+            continue
+        if re.match(r"^\s*Failed (Resource )?Actions:", line):
+            in_failed = True
+            continue
+        if in_failed:
+            # 2.1: "* vip 5s-interval monitor on node1 returned 'not running' at ..."
+            fm = re.match(r"^\s*\*\s*(\S+) (.+?) on (\S+) returned '([^']*)'", line)
+            # 2.0: "* galera_monitor_10000 on node2 'not running' (7): call=42, ..."
+            om = re.match(r"^\s*\*\s*(\S+) on (\S+) '([^']*)' \((\d+)\)", line)
+            if fm:
+                st.failed_actions.append((fm.group(1), fm.group(3),
+                                          "%s returned '%s'" % (fm.group(2), fm.group(4))))
+            elif om:
+                st.failed_actions.append((_resource_of_op(om.group(1), None), om.group(2),
+                                          "%s returned '%s'" % (_op_name(om.group(1), None),
+                                                                om.group(3))))
+            elif line.strip() and not line.startswith((" ", "\t", "*")):
+                in_failed = False
+            continue
+        sm = re.match(r"^\s*\*?\s*(\S+)\s+\(\S+\):\s+Stopped", line)
+        if sm:
+            st.stopped.append(sm.group(1))
+        fm = re.match(r"^\s*\*?\s*(\S+)\s+\(\S+\):\s+FAILED (\S+)", line)
+        if fm:
+            st.failed.append((fm.group(1), fm.group(2)))
+    st.stopped = sorted(set(st.stopped))
+    return st
+
+
+# (command, parser), newest first
+_ATTEMPTS = [(commands.CRM_MON_XML, parse_crm_mon_xml),
+             (commands.CRM_MON_XML_OLD, parse_crm_mon_xml),
+             (commands.PCS_STATUS, parse_crm_mon_text),
+             (commands.CRM_STATUS, parse_crm_mon_text)]
+
 
 
 def component(node_name):
@@ -51,7 +209,7 @@ def _read_node(ctx, node):
             return parse(res.stdout)
         except parsers.ParseError:
             if res.exit_status != 0:
-                return parsers.PacemakerStatus(connected=False, error=res.first_error_line)
+                return PacemakerStatus(connected=False, error=res.first_error_line)
             continue
     if last is not None and last.exit_status == commands.COMMAND_NOT_FOUND:
         return NotInstalled("no crm_mon, pcs or crm on %s" % node.name)
@@ -71,7 +229,7 @@ def gather(ctx, nodes):
 def evaluate(smap, nodes, views):
     found = base.Findings(CHECK)
     states = {n: v for n, v in views.items()
-              if isinstance(v, parsers.PacemakerStatus) and v.connected}
+              if isinstance(v, PacemakerStatus) and v.connected}
 
     def map_name(pcmk_name):
         node = smap.node_named(pcmk_name)
