@@ -60,6 +60,10 @@ def parse_crm_mon_xml(text):
     if dc is not None and dc.get("present", "true") == "true":
         st.dc = dc.get("name")
         st.quorum = dc.get("with_quorum") == "true"
+    elif dc is not None:
+        # <current_dc present="false"/>: no DC elected, what the text prints as
+        # "Current DC: NONE"; nothing is managed, as without quorum.
+        st.quorum = False
     for node in mon.findall("nodes/node"):
         name = node.get("name")
         if node.get("unclean") == "true":
@@ -90,13 +94,15 @@ def _wanted_stopped(res):
 
 def _stopped_resources(element):
     """Resources that should run and run nowhere.  A clone instance stopped on an
-    offline node is not one: a clone counts only when none of its instances runs."""
+    offline node is not one: a clone counts only when none of its instances runs, and
+    so does a bundle (TripleO's Galera, RabbitMQ and HAProxy) when none of its replicas
+    runs."""
     if element.tag == "resource":
         return [element.get("id")] if _wanted_stopped(element) else []
-    if element.tag == "clone":
+    if element.tag in ("clone", "bundle"):
         instances = element.findall(".//resource")
         if instances and all(_wanted_stopped(r) for r in instances) \
-                and element.get("disabled") != "true":
+                and element.get("disabled") != "true" and element.get("managed") != "false":
             return [element.get("id")]
         return []
     if element.tag == "group":
@@ -121,6 +127,104 @@ def _op_name(op_key, failure):
 
 _NODE_LIST = re.compile(r"^\s*\*?\s*(Online|OFFLINE|GuestOnline|RemoteOnline|RemoteOFFLINE)"
                         r":\s*\[\s*(.*?)\s*\]")
+# One node per line (crm_mon --show-detail, --group-by-node, pacemaker 2.1+):
+# "* Node cluster01 (1): online, feature set 3.15.1", "* GuestNode httpd-bundle-0@cluster02:
+# OFFLINE", "* Node node3: UNCLEAN (offline)", "* Node node2: standby"
+_NODE_LINE = re.compile(r"^\s*\*?\s*(Node|GuestNode|RemoteNode) (\S+?)(?: \(\d+\))?:\s+(\w+)")
+_RESOURCES = re.compile(r"^(Active Resources|Inactive Resources|Full [Ll]ist of [Rr]esources):")
+# "Clone Set: ping-clone [ping] (promotable):", "Resource Group: g1 (disabled):",
+# "Container bundle set: httpd-bundle [pcmk:http]:", 2.0: "Master/Slave Set: m [galera]",
+# "Docker container set: galera-bundle [...]", a bundle's "Replica[0]"
+_COLLECTION = re.compile(r"^(Clone Set|Master/Slave Set|Resource Group|Container bundle set|"
+                         r"Docker container set|Podman container set|Bundle set|"
+                         r"Replica)(?::\s*(\S+)|\[\d+\])(.*)$")
+# "vip\t(ocf:heartbeat:IPaddr2):\t Started node1", a bundle replica "httpd-bundle-0
+# (192.168.122.131)\t(ocf:heartbeat:apache):\t Stopped", brief "1/2\t(agent):\tActive n"
+_PRIMITIVE = re.compile(r"^(\S+)(?: \([^)]*\))?\s+\(([^)]*)\):\s+(\S+)\s*(.*)$")
+# a clone's summary: "Started: [ node1 node2 ]", "Stopped (disabled): [ node3 ]"
+_SUMMARY = re.compile(r"^(\w+)(?: \(([^)]*)\))?:\s*\[(.*)\]")
+_NOT_WANTED = ("disabled", "unmanaged", "maintenance")
+
+
+def _flags(text):
+    return " ".join(re.findall(r"\(([^)]*)\)", text or "")).lower()
+
+
+class _Item:
+    """One line of a text resource list and what is nested under it."""
+
+    def __init__(self, indent, kind, rid="", role="", where="", flags=""):
+        self.indent, self.kind, self.rid = indent, kind, rid
+        self.role, self.where, self.flags = role, where, flags
+        self.children = []
+
+    def leaves(self):
+        if self.kind in ("primitive", "summary"):
+            return [self]
+        return [leaf for c in self.children for leaf in c.leaves()]
+
+    def unwanted(self):
+        return any(f in self.flags for f in _NOT_WANTED)
+
+
+def _text_resources(lines):
+    """The resource list of the text outputs as a tree, by indentation."""
+    root = _Item(-1, "root")
+    stack = [root]
+    for line in lines:
+        body = line.lstrip(" \t")
+        indent = len(line) - len(body)
+        body = re.sub(r"^\*\s*", "", body).rstrip()
+        if not body:
+            continue
+        cm, pm, sm = _COLLECTION.match(body), _PRIMITIVE.match(body), _SUMMARY.match(body)
+        if cm:
+            item = _Item(indent, cm.group(1), (cm.group(2) or "").rstrip(":"),
+                         flags=_flags(cm.group(3)))
+        elif sm and not pm:
+            item = _Item(indent, "summary", role=sm.group(1), where=sm.group(3).strip(),
+                         flags=(sm.group(2) or "").lower())
+        elif pm:
+            rest = pm.group(4)
+            item = _Item(indent, "primitive", pm.group(1), pm.group(3),
+                         re.sub(r"\(.*", "", rest).strip(), _flags(rest))
+        else:
+            continue
+        while stack[-1].indent >= indent:
+            stack.pop()
+        stack[-1].children.append(item)
+        stack.append(item)
+    return root
+
+
+def _text_wanted_stopped(leaf, inherited):
+    return leaf.role == "Stopped" and not leaf.unwanted() and not inherited
+
+
+def _text_verdicts(item, st, inherited=False):
+    """Stopped and FAILED resources of a text resource tree, by the XML path's rules."""
+    inherited = inherited or item.unwanted()
+    if item.kind == "primitive":
+        if _text_wanted_stopped(item, inherited):
+            st.stopped.append(item.rid)
+        if item.role == "FAILED":
+            st.failed.append((item.rid, item.where.split()[0] if item.where else ""))
+        return
+    if item.kind in ("Clone Set", "Master/Slave Set", "Container bundle set",
+                     "Docker container set", "Podman container set", "Bundle set"):
+        leaves = item.leaves()
+        if leaves and all(_text_wanted_stopped(leaf, inherited) for leaf in leaves):
+            st.stopped.append(item.rid)
+        for leaf in leaves:
+            if leaf.kind == "primitive" and leaf.role == "FAILED":
+                st.failed.append((leaf.rid, leaf.where.split()[0] if leaf.where else ""))
+        return
+    for child in item.children:   # root, groups
+        _text_verdicts(child, st, inherited)
+
+
+def _guest(name):
+    return name.split("@", 1)[0]   # GuestOnline: [ httpd-bundle-0@cluster01 ]
 
 
 def parse_crm_mon_text(text):
@@ -134,17 +238,34 @@ def parse_crm_mon_text(text):
         st.dc, st.quorum = m.group(1), m.group(2) == "with"
     elif re.search(r"Current DC:\s*NONE", text):
         st.quorum = False
-    in_failed = False
+    in_failed = in_resources = False
+    resource_lines = []
     for line in text.splitlines():
+        if line.strip() and not line.startswith((" ", "\t", "*")):
+            in_failed = in_resources = False
+        if _RESOURCES.match(line):
+            in_resources = True
+            continue
+        if in_resources:
+            resource_lines.append(line)
+            continue
         nm = _NODE_LIST.match(line)
         if nm:
-            names = nm.group(2).split()
+            names = [_guest(n) for n in nm.group(2).split()]
             (st.online if "Online" in nm.group(1) else st.offline).extend(names)
             continue
         um = re.match(r"^\s*\*?\s*Node (\S+?):\s*UNCLEAN", line)
         if um:
             st.unclean.append(um.group(1))
             st.offline.append(um.group(1))
+            continue
+        dm = _NODE_LINE.match(line)
+        if dm:
+            name, state = _guest(dm.group(2)), dm.group(3)
+            if state == "OFFLINE":
+                st.offline.append(name)
+            elif state in ("online", "standby", "maintenance"):
+                st.online.append(name)
             continue
         if re.match(r"^\s*Failed (Resource )?Actions:", line):
             in_failed = True
@@ -161,15 +282,10 @@ def parse_crm_mon_text(text):
                 st.failed_actions.append((_resource_of_op(om.group(1), None), om.group(2),
                                           "%s returned '%s'" % (_op_name(om.group(1), None),
                                                                 om.group(3))))
-            elif line.strip() and not line.startswith((" ", "\t", "*")):
-                in_failed = False
             continue
-        sm = re.match(r"^\s*\*?\s*(\S+)\s+\(\S+\):\s+Stopped", line)
-        if sm:
-            st.stopped.append(sm.group(1))
-        fm = re.match(r"^\s*\*?\s*(\S+)\s+\(\S+\):\s+FAILED (\S+)", line)
-        if fm:
-            st.failed.append((fm.group(1), fm.group(2)))
+    _text_verdicts(_text_resources(resource_lines), st)
+    st.online = list(dict.fromkeys(st.online))
+    st.offline = list(dict.fromkeys(st.offline))
     st.stopped = sorted(set(st.stopped))
     return st
 
@@ -249,8 +365,9 @@ def evaluate(smap, nodes, views):
             found.fail(comp, "pacemaker not running on %s (crm_mon: %s)"
                        % (node.name, own.error or "not connected"))
         elif own.quorum is False:
-            found.fail(comp, "%s in a partition WITHOUT quorum (online there: %s)"
-                       % (node.name, ", ".join(map(map_name, own.online)) or "none"))
+            found.fail(comp, "%s in a partition WITHOUT quorum (%sonline there: %s)"
+                       % (node.name, "" if own.dc else "no DC; ",
+                          ", ".join(map(map_name, own.online)) or "none"))
         offline_from = [n for n, v in states.items()
                         if node.name in map(map_name, v.offline)]
         online_from = [n for n, v in states.items() if node.name in map(map_name, v.online)]
