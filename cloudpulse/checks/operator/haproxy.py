@@ -40,7 +40,8 @@ class HAProxyRow:
     status: str            # UP, DOWN, OPEN, MAINT, no check, UP 1/2...
     check_status: str      # L4OK, L4CON, L7STS...
     check_desc: str        # "Connection refused"
-    address: str           # "198.18.10.12:5000" (servers, HAProxy >= 1.9)
+    address: str           # "198.18.10.12:5000" (servers, HAProxy >= 1.9); "" if not TCP
+    socket: bool = False   # a server on a unix socket (addr "unix"): no TCP address
 
     @property
     def is_server(self):
@@ -57,12 +58,15 @@ def parse_haproxy_stat(text):
     for rec in reader:
         if not rec.get("pxname"):
             continue
+        address = (rec.get("addr") or "").strip()
+        # "unix" (a unix socket server) or anything else without a port: not probed
+        socket_server = bool(address) and not re.search(r".:\d+$", address)
         rows.append(HAProxyRow(
             proxy=rec["pxname"], server=rec.get("svname") or "",
             status=(rec.get("status") or "").strip(),
             check_status=(rec.get("check_status") or "").strip("* ").strip(),
             check_desc=(rec.get("check_desc") or rec.get("last_chk") or "").strip(),
-            address=(rec.get("addr") or "").strip()))
+            address="" if socket_server else address, socket=socket_server))
     return rows
 
 
@@ -130,6 +134,8 @@ def evaluate(nodes, views, direct):
                     check = ("%s: %s" % (row.check_status, row.check_desc)
                              if row.check_desc else row.check_status)
                     down.setdefault(key, []).append((node.name, row.status, check))
+                elif row.socket:
+                    found.ok(key, "%s not probed directly (a unix socket server)" % key)
                 else:
                     found.ok(key)
                 why = direct.get(row.address)
@@ -142,11 +148,16 @@ def evaluate(nodes, views, direct):
     return found
 
 
+def probe_addresses(views):
+    """The TCP addresses of the servers to probe; unix socket servers have none."""
+    return sorted({row.address for v in views.values() if isinstance(v, list)
+                   for row in v if row.is_server and row.address and not row.socket})
+
+
 def check(ctx):
     nodes = ctx.service_map.nodes_running(SERVICE)
     views = gather(ctx, nodes)
-    addresses = sorted({row.address for v in views.values() if isinstance(v, list)
-                        for row in v if row.is_server and row.address})
+    addresses = probe_addresses(views)
     direct = {}
     if addresses:
         workers = max(1, min(ctx.settings.max_parallel, len(addresses)))
