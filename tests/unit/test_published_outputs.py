@@ -9,6 +9,7 @@ import re
 import pytest
 import yaml
 
+from cloudpulse.checks import operator
 from cloudpulse.checks.operator import base
 from cloudpulse.checks.operator import haproxy
 from cloudpulse.checks.operator import pacemaker
@@ -223,9 +224,7 @@ def test_juju_pending_unit_is_judged_not_the_whole_map():
     assert str(err.value) == "slave2.local not reachable: unit pending (no public-address)"
     # the checks judge that node unreachable and go on with the others
     ctx = base.OperatorContext(smap, pool)
-    found = {r.component: (r.status.value, r.details) for r in
-             __import__("cloudpulse.checks.operator", fromlist=["ssh_results"])
-             .ssh_results(ctx)}
+    found = {r.component: (r.status.value, r.details) for r in operator.ssh_results(ctx)}
     assert found == {"ssh@slave2.local": (
         "failed", "slave2.local not reachable: unit pending (no public-address)")}
 
