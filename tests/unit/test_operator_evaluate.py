@@ -6,7 +6,6 @@ import os
 from cloudpulse.checks.operator import galera
 from cloudpulse.checks.operator import haproxy
 from cloudpulse.checks.operator import pacemaker
-from cloudpulse.checks.operator import parsers
 from cloudpulse.checks.operator import rabbitmq
 from cloudpulse.checks.operator import servicemap
 from cloudpulse.checks.operator import transport
@@ -32,7 +31,7 @@ def failed(found):
 
 
 def test_rabbit_partition_blames_the_node_cut_off_from_most_peers():
-    view = parsers.parse_rabbit_cluster_status(read("rmq_partition.json"))
+    view = rabbitmq.parse_rabbit_cluster_status(read("rmq_partition.json"))
     views = {"node1": view, "node2": view,
              "node3": transport.NodeUnreachable("node3 unreachable over SSH")}
     bad = failed(rabbitmq.evaluate(SMAP, NODES, views))
@@ -43,7 +42,7 @@ def test_rabbit_partition_blames_the_node_cut_off_from_most_peers():
 
 
 def test_rabbit_app_stopped_seen_by_itself_and_its_peers():
-    peers = parsers.parse_rabbit_cluster_status(read("rmq_partition.json").replace(
+    peers = rabbitmq.parse_rabbit_cluster_status(read("rmq_partition.json").replace(
         '"partitions":{"rabbit@node1":["rabbit@node3"],"rabbit@node2":["rabbit@node3"]}',
         '"partitions":{}'))
     views = {"node1": peers, "node2": peers, "node3": "rabbit app not running on node3"}
@@ -53,16 +52,16 @@ def test_rabbit_app_stopped_seen_by_itself_and_its_peers():
 
 
 def test_rabbit_memory_alarm_blames_the_alarmed_node():
-    view = parsers.parse_rabbit_cluster_status(read("rabbit_cluster_status_memory_alarm.json"))
+    view = rabbitmq.parse_rabbit_cluster_status(read("rabbit_cluster_status_memory_alarm.json"))
     bad = failed(rabbitmq.evaluate(SMAP, NODES, {n.name: view for n in NODES}))
     assert bad == {"rabbitmq@node3": "rabbit@node3 memory alarm (publishers blocked)"}
 
 
 def test_galera_non_primary_node_and_missing_member():
-    healthy = parsers.parse_wsrep_status(read("wsrep_healthy.txt"))
+    healthy = galera.parse_wsrep_status(read("wsrep_healthy.txt"))
     two = dict(healthy, wsrep_cluster_size="2",
                wsrep_incoming_addresses="198.18.10.12:0,198.18.10.13:0")
-    views = {"node1": parsers.parse_wsrep_status(read("galera_nonprimary.txt")),
+    views = {"node1": galera.parse_wsrep_status(read("galera_nonprimary.txt")),
              "node2": two, "node3": two}
     bad = failed(galera.evaluate(SMAP, NODES, views))
     assert set(bad) == {"galera@node1"}
@@ -74,7 +73,7 @@ def test_galera_non_primary_node_and_missing_member():
 
 
 def test_haproxy_server_down_and_direct_probe():
-    rows = parsers.parse_haproxy_stat(read("haproxy_stat_healthy.csv").replace(
+    rows = haproxy.parse_haproxy_stat(read("haproxy_stat_healthy.csv").replace(
         "keystone_api,node2,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP",
         "keystone_api,node2,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN"))
     direct = {"198.18.10.12:5000": "direct GET http://198.18.10.12:5000/: cannot connect"}
@@ -86,8 +85,8 @@ def test_haproxy_server_down_and_direct_probe():
 
 
 def test_pacemaker_minority_partition_and_not_installed():
-    minority = parsers.parse_crm_mon_text(read("pcmk_partition_minority.txt"))
-    majority = parsers.parse_crm_mon_text(read("pcmk_partition_majority.txt"))
+    minority = pacemaker.parse_crm_mon_text(read("pcmk_partition_minority.txt"))
+    majority = pacemaker.parse_crm_mon_text(read("pcmk_partition_majority.txt"))
     views = {"node1": minority, "node2": majority, "node3": majority}
     bad = failed(pacemaker.evaluate(SMAP, NODES, views))
     assert set(bad) == {"pacemaker@node1"}
@@ -99,8 +98,8 @@ def test_pacemaker_minority_partition_and_not_installed():
 
 
 def test_pacemaker_failed_action_blames_resource_on_node():
-    healthy = parsers.parse_crm_mon_xml(read("crm_mon_healthy_2.1.xml"))
-    resfail = parsers.parse_crm_mon_text(read("pcmk_resfail.txt"))
+    healthy = pacemaker.parse_crm_mon_xml(read("crm_mon_healthy_2.1.xml"))
+    resfail = pacemaker.parse_crm_mon_text(read("pcmk_resfail.txt"))
     resfail.quorum = True
     bad = failed(pacemaker.evaluate(SMAP, NODES, {"node1": resfail, "node2": healthy,
                                                   "node3": healthy}))

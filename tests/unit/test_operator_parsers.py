@@ -8,8 +8,11 @@ import pytest
 
 from cloudpulse.checks.operator import base
 from cloudpulse.checks.operator import commands
+from cloudpulse.checks.operator import galera
+from cloudpulse.checks.operator import haproxy
 from cloudpulse.checks.operator import pacemaker
 from cloudpulse.checks.operator import parsers
+from cloudpulse.checks.operator import rabbitmq
 from cloudpulse.checks.operator import servicemap
 from cloudpulse.checks.operator import services
 from cloudpulse.checks.operator import transport
@@ -26,29 +29,29 @@ def read(name):
                                      "rmq_healthy.txt",
                                      "rabbit_cluster_status_3.6_healthy.txt"])
 def test_rabbit_healthy_in_every_format(fixture):
-    st = parsers.parse_rabbit_cluster_status(read(fixture))
+    st = rabbitmq.parse_rabbit_cluster_status(read(fixture))
     assert len(st.disk_nodes) == 3
     assert sorted(st.running_nodes) == sorted(st.disk_nodes)
     assert st.partitions == {} and st.alarms == ()
 
 
 def test_rabbit_json_partition():
-    st = parsers.parse_rabbit_cluster_status(read("rmq_partition.json"))
+    st = rabbitmq.parse_rabbit_cluster_status(read("rmq_partition.json"))
     assert st.running_nodes == ("rabbit@node2", "rabbit@node1")
     assert st.partitions == {"rabbit@node1": ("rabbit@node3",),
                              "rabbit@node2": ("rabbit@node3",)}
 
 
 def test_rabbit_memory_alarm_json_and_text_with_ansi():
-    assert parsers.parse_rabbit_cluster_status(
+    assert rabbitmq.parse_rabbit_cluster_status(
         read("rabbit_cluster_status_memory_alarm.json")).alarms == (("rabbit@node3", "memory"),)
     text = read("rabbit_cluster_status_memory_alarm.txt")
     assert "\x1b[" in text
-    assert parsers.parse_rabbit_cluster_status(text).alarms == (("rabbit@node3", "memory"),)
+    assert rabbitmq.parse_rabbit_cluster_status(text).alarms == (("rabbit@node3", "memory"),)
 
 
 def test_rabbit_text_partition():
-    st = parsers.parse_rabbit_cluster_status("Cluster status of node rabbit@node1 ...\n"
+    st = rabbitmq.parse_rabbit_cluster_status("Cluster status of node rabbit@node1 ...\n"
                                              + read("rmq_partition.txt"))
     assert st.partitions == {"rabbit@node1": ("rabbit@node3",),
                              "rabbit@node2": ("rabbit@node3",)}
@@ -56,13 +59,13 @@ def test_rabbit_text_partition():
 
 
 def test_rabbit_pre_3_8_erlang_terms_node_down():
-    st = parsers.parse_rabbit_cluster_status(read("rabbit_cluster_status_3.6_node_down.txt"))
+    st = rabbitmq.parse_rabbit_cluster_status(read("rabbit_cluster_status_3.6_node_down.txt"))
     assert st.disk_nodes == ("rabbit@node1", "rabbit@node2", "rabbit@node3")
     assert st.running_nodes == ("rabbit@node3", "rabbit@node2")
 
 
 def test_rabbit_pre_3_8_erlang_terms_ram_nodes_partition_alarm():
-    st = parsers.parse_rabbit_cluster_status(
+    st = rabbitmq.parse_rabbit_cluster_status(
         read("rabbit_cluster_status_3.6_partition_alarm.txt"))
     assert st.disk_nodes == ("rabbit@node1",)
     assert st.ram_nodes == ("rabbit@node3", "rabbit@node2")
@@ -73,23 +76,23 @@ def test_rabbit_pre_3_8_erlang_terms_ram_nodes_partition_alarm():
 
 def test_rabbit_garbage_is_a_parse_error():
     with pytest.raises(parsers.ParseError):
-        parsers.parse_rabbit_cluster_status(read("rabbit_cluster_status_app_stopped_self.err"))
+        rabbitmq.parse_rabbit_cluster_status(read("rabbit_cluster_status_app_stopped_self.err"))
 
 
 def test_wsrep_healthy_and_non_primary():
-    st = parsers.parse_wsrep_status(read("wsrep_healthy.txt"))
+    st = galera.parse_wsrep_status(read("wsrep_healthy.txt"))
     assert (st["wsrep_cluster_status"], st["wsrep_ready"], st["wsrep_cluster_size"],
             st["wsrep_local_state_comment"]) == ("Primary", "ON", "3", "Synced")
-    assert sorted(parsers.wsrep_member_addresses(st)) == [
+    assert sorted(galera.wsrep_member_addresses(st)) == [
         "198.18.10.11", "198.18.10.12", "198.18.10.13"]
-    bad = parsers.parse_wsrep_status(read("galera_nonprimary.txt"))
+    bad = galera.parse_wsrep_status(read("galera_nonprimary.txt"))
     assert bad["wsrep_cluster_status"] == "non-Primary" and bad["wsrep_ready"] == "OFF"
     with pytest.raises(parsers.ParseError):
-        parsers.parse_wsrep_status("")
+        galera.parse_wsrep_status("")
 
 
 def test_haproxy_show_stat_full_csv_with_addresses():
-    rows = parsers.parse_haproxy_stat(read("haproxy_stat_healthy.csv"))
+    rows = haproxy.parse_haproxy_stat(read("haproxy_stat_healthy.csv"))
     servers = [(r.proxy, r.server, r.status, r.address) for r in rows if r.is_server]
     assert ("keystone_api", "node2", "UP", "198.18.10.12:5000") in servers
     assert len(servers) == 6
@@ -97,7 +100,7 @@ def test_haproxy_show_stat_full_csv_with_addresses():
 
 
 def test_haproxy_show_stat_faulty_older_columns():
-    rows = parsers.parse_haproxy_stat(read("stat_faulty.csv"))
+    rows = haproxy.parse_haproxy_stat(read("stat_faulty.csv"))
     down = [(r.proxy, r.server, r.check_status, r.check_desc) for r in rows
             if r.status == "DOWN"]
     assert down == [("be_api", "web2", "L4CON", "Connection refused"),
@@ -105,56 +108,56 @@ def test_haproxy_show_stat_faulty_older_columns():
 
 
 def test_ss_and_ps_recorded_on_node2():
-    listeners = parsers.parse_ss_listeners(read("ss_listen_node2.txt"))
-    assert parsers.Listener("198.18.10.100", 5000) in listeners
-    assert parsers.Listener("*", 5672) in listeners
-    assert parsers.Listener("::", 4369) in listeners
-    names = parsers.process_names(parsers.parse_ps(read("ps_node2.txt")))
+    listeners = services.parse_ss_listeners(read("ss_listen_node2.txt"))
+    assert services.Listener("198.18.10.100", 5000) in listeners
+    assert services.Listener("*", 5672) in listeners
+    assert services.Listener("::", 4369) in listeners
+    names = services.process_names(services.parse_ps(read("ps_node2.txt")))
     assert {"beam.smp", "mariadbd", "pacemakerd", "corosync", "haproxy",
             "keystone-wsgi-public"} <= names
 
 
 def test_crm_mon_xml_2_1_healthy_and_older_X():
     for fixture in ("crm_mon_healthy_2.1.xml", "crm_mon_healthy.xml"):
-        st = parsers.parse_crm_mon_xml(read(fixture))
+        st = pacemaker.parse_crm_mon_xml(read(fixture))
         assert st.connected and st.quorum and st.dc == "node3"
         assert st.online == ["node1", "node2", "node3"]
         assert (st.offline, st.stopped, st.failed, st.failed_actions) == ([], [], [], [])
 
 
 def test_crm_mon_xml_node_offline_clone_instances_are_not_stopped_resources():
-    st = parsers.parse_crm_mon_xml(read("crm_mon_node3_offline_2.1.xml"))
+    st = pacemaker.parse_crm_mon_xml(read("crm_mon_node3_offline_2.1.xml"))
     assert st.offline == ["node3"] and st.stopped == []
 
 
 @pytest.mark.parametrize("fixture", ["crm_mon_pacemaker_down_2.1.xml", "pcmk_down.xml"])
 def test_crm_mon_xml_pacemaker_not_running(fixture):
-    st = parsers.parse_crm_mon_xml(read(fixture))
+    st = pacemaker.parse_crm_mon_xml(read(fixture))
     assert not st.connected
 
 
 def test_crm_mon_text_2_1_faults():
-    assert parsers.parse_crm_mon_text(read("pcmk_nodedown.txt")).offline == ["node3"]
-    minority = parsers.parse_crm_mon_text(read("pcmk_partition_minority.txt"))
+    assert pacemaker.parse_crm_mon_text(read("pcmk_nodedown.txt")).offline == ["node3"]
+    minority = pacemaker.parse_crm_mon_text(read("pcmk_partition_minority.txt"))
     assert minority.quorum is False and minority.online == ["node1"]
-    assert parsers.parse_crm_mon_text(read("pcmk_resfail.txt")).failed_actions == [
+    assert pacemaker.parse_crm_mon_text(read("pcmk_resfail.txt")).failed_actions == [
         ("vip", "node1", "5s-interval monitor returned 'not running'")]
-    assert parsers.parse_crm_mon_text(read("pcmk_unclean.txt")).unclean == ["node3"]
+    assert pacemaker.parse_crm_mon_text(read("pcmk_unclean.txt")).unclean == ["node3"]
 
 
 @pytest.mark.parametrize("fixture", ["pcs_status_healthy.txt", "crm_status_healthy.txt",
                                      "pcmk_healthy.txt"])
 def test_pcs_and_crm_status_healthy(fixture):
-    st = parsers.parse_crm_mon_text(read(fixture))
+    st = pacemaker.parse_crm_mon_text(read(fixture))
     assert st.quorum and st.online == ["node1", "node2", "node3"] and not st.failed_actions
 
 
 def test_crm_mon_text_pacemaker_2_0_master_slave_wording():
-    st = parsers.parse_crm_mon_text(read("crm_mon_2.0_master_slave.txt"))
+    st = pacemaker.parse_crm_mon_text(read("crm_mon_2.0_master_slave.txt"))
     assert st.dc == "node1" and st.quorum
     assert st.offline == ["node3"]
     assert st.failed_actions == [("galera", "node2", "monitor (every 10s) returned 'not running'")]
-    nq = parsers.parse_crm_mon_text(read("crm_mon_2.0_no_quorum.txt"))
+    nq = pacemaker.parse_crm_mon_text(read("crm_mon_2.0_no_quorum.txt"))
     assert nq.quorum is False and nq.unclean == ["node3"] and "node2" in nq.offline
 
 
@@ -181,10 +184,10 @@ def _views(**parsed):
 
 def test_podman_4_3_ps_prints_the_status_not_the_state():
     # podman 4.3's {{.State}} is "Up 43 seconds ago" / "Exited (0) ..." / "Paused" / "Created".
-    assert parsers.parse_container_states(read("podman4.3_ps_all.txt")) == {
+    assert services.parse_container_states(read("podman4.3_ps_all.txt")) == {
         "nova_compute": "running", "cinder_volume": "exited", "glance_api": "paused",
         "neutron_server": "created", "placement_api": "exited"}
-    assert parsers.parse_container_states("nova_compute\trunning\n") == {
+    assert services.parse_container_states("nova_compute\trunning\n") == {
         "nova_compute": "running"}    # docker's one-word state
 
 
@@ -195,7 +198,7 @@ def test_services_podman_containers_blamed_by_state():
         "hosts": {"node1": {"address": "198.18.10.11", "services": [
             "nova-compute", "cinder-volume", "glance", "neutron", "placement", "cinder"]}}})
     verdicts = _judge_all(smap, _views(
-        podman=parsers.parse_container_states(read("podman4.3_ps_all.txt"))))
+        podman=services.parse_container_states(read("podman4.3_ps_all.txt"))))
     assert verdicts == {
         "nova-compute@node1": ("passed", ""),
         "cinder-volume@node1": (
@@ -212,8 +215,8 @@ def test_services_podman_containers_blamed_by_state():
 def test_podman_exec_outputs():
     # ps inside the running container, through commands.in_container (exit status 0)
     # (busybox's ps shows its own applet as "{ps}" beside "ps")
-    assert {"sleep", "ps"} <= parsers.process_names(
-        parsers.parse_ps(read("podman4.3_exec_ps_running.txt")))
+    assert {"sleep", "ps"} <= services.process_names(
+        services.parse_ps(read("podman4.3_exec_ps_running.txt")))
     # a tool missing from the image: podman exits 127, read as "not installed" like a shell's
     missing = transport.CommandResult(commands.COMMAND_NOT_FOUND, "",
                                       read("podman4.3_exec_not_found.txt"))
@@ -235,7 +238,7 @@ def test_podman_exec_outputs():
 
 
 def test_systemd_252_list_units():
-    units = parsers.parse_systemctl_units(read("systemd252_list_units.txt"))
+    units = services.parse_systemctl_units(read("systemd252_list_units.txt"))
     assert len(units) == 69
     assert units["cinder-volume.service"] == ("failed", "failed")
     assert units["nova-compute.service"] == ("active", "running")
@@ -255,7 +258,7 @@ def test_services_systemd_units_blamed_by_state():
         "hosts": {"node1": {"address": "198.18.10.11", "services": [
             "nova-compute", "cinder-volume", "neutron-agent", "nova", "glance"]}}})
     verdicts = _judge_all(smap, _views(
-        systemd=parsers.parse_systemctl_units(read("systemd252_list_units.txt"))))
+        systemd=services.parse_systemctl_units(read("systemd252_list_units.txt"))))
     assert verdicts == {
         "nova-compute@node1": ("passed", ""),
         "neutron-agent@node1": ("passed", ""),     # oneshot, active/exited
@@ -270,7 +273,7 @@ def test_services_juju_unit_state_fails_the_service_even_when_it_listens():
     # Port open and process alive, but juju says the charm's last hook failed.
     smap = servicemap.load(os.path.join(DATA, "juju_status_2.9.yaml"))
     node = next(n for n in smap.nodes if n.name == "ctl-b")
-    listeners = parsers.parse_ss_listeners(
+    listeners = services.parse_ss_listeners(
         "LISTEN 0 128 0.0.0.0:5672 0.0.0.0:*\nLISTEN 0 128 0.0.0.0:25672 0.0.0.0:*\n"
         "LISTEN 0 80 0.0.0.0:3306 0.0.0.0:*\nLISTEN 0 80 0.0.0.0:4567 0.0.0.0:*\n")
     found = base.Findings(services.CHECK)

@@ -94,8 +94,9 @@ BAD_MAPS = [
      "hosts.b.address: 10.0.0.1 is also hosts.a's"),
     ({"nodes": []}, "hosts: missing"),
     ({"machines": {}, "services": {"keystone": {"units": {"keystone/0": {
-        "agent-state": "started"}}}}}, "services.keystone.units.keystone/0.public-address: "
-                                       "missing"),
+        "agent-state": "started", "public-address": "10.0.0.1; id"}}}}},
+     "services.keystone.units.keystone/0.public-address: '10.0.0.1; id' is not an IP "
+     "address or host name"),
 ]
 
 

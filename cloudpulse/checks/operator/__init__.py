@@ -3,7 +3,8 @@
     servicemap      which nodes run which services (inventory or juju status), validated
     transport       SSH: strict host keys, key only, timeouts, one connection per node/run
     commands        the fixed command strings run on the nodes
-    parsers         their outputs -> data (older formats included)
+    parsers         what the parsers share (ParseError); each check module parses its own
+                    component's outputs (older formats included)
     services, rabbitmq, galera, haproxy, pacemaker, control_plane: one module per check
 
 `run_operator_checks` runs the chosen checks over one set of SSH connections (opened in

@@ -11,6 +11,30 @@ CHECK = "galera"
 SERVICE = "galera"
 
 
+# -- Galera: SHOW STATUS LIKE 'wsrep%' ------------------------------------------------------
+
+def parse_wsrep_status(text):
+    """`mysql -N -B -e "SHOW STATUS LIKE 'wsrep%'"`: {variable: value}."""
+    status = {}
+    for line in text.splitlines():
+        if "\t" in line:
+            key, value = line.split("\t", 1)
+            status[key.strip()] = value.strip()
+    if not status:
+        raise parsers.ParseError("SHOW STATUS LIKE 'wsrep%': no wsrep variables (wsrep off?)")
+    return status
+
+
+def wsrep_member_addresses(status):
+    """IP addresses of the members, from wsrep_incoming_addresses ("ip:port,ip:port")."""
+    out = []
+    for item in (status.get("wsrep_incoming_addresses") or "").split(","):
+        item = item.strip()
+        if item and item != "AUTO":
+            out.append(item.rsplit(":", 1)[0].strip("[]"))
+    return out
+
+
 def component(node):
     return "galera@%s" % node.name
 
@@ -18,7 +42,7 @@ def component(node):
 def gather(ctx, nodes):
     """{node name: wsrep status dict | str (its failure) | Exception}."""
     return base.node_views(base.run_on(ctx, nodes, commands.GALERA_WSREP_STATUS, SERVICE),
-                           parsers.parse_wsrep_status, "mysql")
+                           parse_wsrep_status, "mysql")
 
 
 def _own_problems(status, expected):
@@ -42,7 +66,7 @@ def evaluate(smap, nodes, views):
     expected = len(nodes)
     primary = {n: v for n, v in views.items()
                if isinstance(v, dict) and v.get("wsrep_cluster_status") == "Primary"}
-    members = {a for v in primary.values() for a in parsers.wsrep_member_addresses(v)}
+    members = {a for v in primary.values() for a in wsrep_member_addresses(v)}
     sizes = sorted({int(v.get("wsrep_cluster_size") or 0) for v in primary.values()})
     for node in nodes:
         comp = component(node)

@@ -4,6 +4,9 @@ VIP: an OpenStack API answers its version document at / without a token, any oth
 server must accept a TCP connection."""
 
 import concurrent.futures
+import csv
+import dataclasses
+import io
 import re
 import socket
 
@@ -28,10 +31,49 @@ def server_component(proxy, server):
     return "haproxy/%s/%s" % (proxy, server)
 
 
+# -- HAProxy: show stat -----------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class HAProxyRow:
+    proxy: str             # pxname: frontend, backend or listen section
+    server: str            # svname: FRONTEND, BACKEND or the server's name
+    status: str            # UP, DOWN, OPEN, MAINT, no check, UP 1/2...
+    check_status: str      # L4OK, L4CON, L7STS...
+    check_desc: str        # "Connection refused"
+    address: str           # "198.18.10.12:5000" (servers, HAProxy >= 1.9); "" if not TCP
+    socket: bool = False   # a server on a unix socket (addr "unix"): no TCP address
+
+    @property
+    def is_server(self):
+        return self.server not in ("FRONTEND", "BACKEND")
+
+
+def parse_haproxy_stat(text):
+    """`show stat` on the stats socket: a CSV whose header line starts with '# '."""
+    text = text.lstrip()
+    if not text.startswith("# pxname"):
+        raise parsers.ParseError("show stat: no '# pxname,...' header")
+    reader = csv.DictReader(io.StringIO(text[2:]))
+    rows = []
+    for rec in reader:
+        if not rec.get("pxname"):
+            continue
+        address = (rec.get("addr") or "").strip()
+        # "unix" (a unix socket server) or anything else without a port: not probed
+        socket_server = bool(address) and not re.search(r".:\d+$", address)
+        rows.append(HAProxyRow(
+            proxy=rec["pxname"], server=rec.get("svname") or "",
+            status=(rec.get("status") or "").strip(),
+            check_status=(rec.get("check_status") or "").strip("* ").strip(),
+            check_desc=(rec.get("check_desc") or rec.get("last_chk") or "").strip(),
+            address="" if socket_server else address, socket=socket_server))
+    return rows
+
+
 def gather(ctx, nodes):
     """{node name: [HAProxyRow] | str (its failure) | Exception}."""
     return base.node_views(base.run_on(ctx, nodes, commands.HAPROXY_SHOW_STAT, SERVICE),
-                           parsers.parse_haproxy_stat, "haproxy stats socket",
+                           parse_haproxy_stat, "haproxy stats socket",
                            empty_is_error=True)
 
 
@@ -92,6 +134,8 @@ def evaluate(nodes, views, direct):
                     check = ("%s: %s" % (row.check_status, row.check_desc)
                              if row.check_desc else row.check_status)
                     down.setdefault(key, []).append((node.name, row.status, check))
+                elif row.socket:
+                    found.ok(key, "%s not probed directly (a unix socket server)" % key)
                 else:
                     found.ok(key)
                 why = direct.get(row.address)
@@ -104,11 +148,16 @@ def evaluate(nodes, views, direct):
     return found
 
 
+def probe_addresses(views):
+    """The TCP addresses of the servers to probe; unix socket servers have none."""
+    return sorted({row.address for v in views.values() if isinstance(v, list)
+                   for row in v if row.is_server and row.address and not row.socket})
+
+
 def check(ctx):
     nodes = ctx.service_map.nodes_running(SERVICE)
     views = gather(ctx, nodes)
-    addresses = sorted({row.address for v in views.values() if isinstance(v, list)
-                        for row in v if row.is_server and row.address})
+    addresses = probe_addresses(views)
     direct = {}
     if addresses:
         workers = max(1, min(ctx.settings.max_parallel, len(addresses)))

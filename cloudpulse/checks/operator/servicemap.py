@@ -132,7 +132,7 @@ class UnitState:
 @dataclasses.dataclass(frozen=True)
 class Node:
     name: str                       # how results name it: "node3"
-    address: str                    # where SSH goes
+    address: typing.Optional[str]   # where SSH goes; None: not reachable (see `pending`)
     services: typing.Tuple[ServiceDef, ...]
     ssh_user: typing.Optional[str] = None     # None: [operator] ssh_user
     ssh_key: typing.Optional[str] = None      # None: [operator] ssh_key_file
@@ -140,6 +140,8 @@ class Node:
     hostname: str = ""              # as OpenStack services report it (nova-compute@<hostname>)
     # juju: service -> UnitState of the unit that runs it
     agent_states: typing.Dict[str, "UnitState"] = dataclasses.field(default_factory=dict)
+    # juju: why the node has no address ("unit pending (no public-address)")
+    pending: str = ""
 
     def runs(self, service):
         return any(s.name == service for s in self.services)
@@ -382,26 +384,67 @@ def _from_juju(data, source):
         key = "%s.%s" % (apps_key, app)
         for unit, uspec in _mapping(apps[app].get("units"), key + ".units").items():
             _juju_unit(by_address, machines, checked, svc_names,
-                       "%s.units.%s" % (key, unit), uspec)
+                       "%s.units.%s" % (key, unit), uspec, unit)
     if not by_address:
         raise ServiceMapError("%s: no unit of a checked charm (%s)"
                               % (apps_key, ", ".join(sorted(CHARM_SERVICES))))
-    nodes = [Node(name=name, address=addr, hostname=name,
+    nodes = [Node(name=name, address=addr if isinstance(addr, str) else None, hostname=name,
                   services=tuple(SERVICE_DEFAULTS[s] for s in dict.fromkeys(svcs)),
-                  agent_states=states)
+                  agent_states=states,
+                  pending="" if isinstance(addr, str) else "unit pending (no public-address)")
              for addr, (name, svcs, states) in by_address.items()]
     return ServiceMap(tuple(nodes), source)
 
 
-def _juju_unit(by_address, machines, checked, svc_names, key, uspec):
+def _juju_machine(machines, machine_id):
+    """machines.<m>, or machines.<m>.containers.<m/lxd/N> for a unit in a container
+    (LXC/LXD: the standard layout of charmed OpenStack); {} when not listed."""
+    machine_id = str(machine_id if machine_id is not None else "")
+    by_id = {str(k): v for k, v in machines.items()}
+    if machine_id in by_id:
+        return _mapping(by_id[machine_id], "machines.%s" % machine_id)
+    host = by_id.get(machine_id.split("/", 1)[0])
+    if isinstance(host, dict):
+        containers = {str(k): v for k, v in _mapping(host.get("containers"), "machines.%s."
+                                                     "containers" % machine_id).items()}
+        if machine_id in containers:
+            return _mapping(containers[machine_id], "machines.%s" % machine_id)
+    return {}
+
+
+def _node_name(machine, machine_id, address):
+    """The node's name: the machine's hostname, else its instance-id or dns-name (not
+    while "pending", not an IP), else the address, else the machine id (1/lxc/0 ->
+    machine-1-lxc-0)."""
+    for value in (machine.get("hostname"), machine.get("instance-id"), machine.get("dns-name")):
+        value = str(value or "")
+        if value and value != "pending" and _NAME.match(value) and not _is_ip(value):
+            return value
+    if address:
+        return address
+    return "machine-%s" % re.sub(r"[^A-Za-z0-9]+", "-", str(machine_id or "unknown"))
+
+
+def _is_ip(value):
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _juju_unit(by_address, machines, checked, svc_names, key, uspec, unit):
     uspec = _mapping(uspec, key)
-    address = _address(uspec.get("public-address"), key + ".public-address")
+    machine_id = uspec.get("machine")
+    if uspec.get("public-address") in (None, ""):
+        # Not deployed yet (pending) or lost its address: judged as such, not the map.
+        address = None
+        where = ("pending", str(machine_id) if machine_id is not None else unit)
+    else:
+        address = where = _address(uspec.get("public-address"), key + ".public-address")
     state = _unit_state(uspec, key)
-    machine = _mapping(machines.get(str(uspec.get("machine", ""))), "machines")
-    name = str(machine.get("hostname") or machine.get("instance-id") or address)
-    if not _NAME.match(name):
-        name = address
-    entry = by_address.setdefault(address, (name, [], {}))
+    name = _node_name(_juju_machine(machines, machine_id), machine_id or unit, address)
+    entry = by_address.setdefault(where, (name, [], {}))
     entry[1].extend(svc_names)
     for s in svc_names:
         entry[2][s] = state
@@ -423,14 +466,17 @@ def _juju_unit(by_address, machines, checked, svc_names, key, uspec):
 
 
 def _unit_state(uspec, key):
-    """The unit's state: 1.x `agent-state`; 2.x+ the agent's `juju-status` and the
+    """The unit's state: 1.x `agent-state` (1.24/1.25 add `agent-status` and
+    `workload-status`); 2.x+ the agent's `juju-status` and the
     charm's `workload-status`, the first that is not healthy (a failed hook shows as
     workload "error" while the agent idles; a dead machine as agent "lost")."""
-    if "agent-state" in uspec:
-        return UnitState("agent", str(uspec["agent-state"]),
-                         str(uspec.get("agent-state-info") or ""))
     states = []
-    for field, kind in (("juju-status", "agent"), ("workload-status", "workload")):
+    if "agent-state" in uspec:
+        # 1.x; 1.24/1.25 print it beside agent-status and workload-status: all judged
+        states.append(UnitState("agent", str(uspec["agent-state"]),
+                                str(uspec.get("agent-state-info") or "")))
+    for field, kind in (("juju-status", "agent"), ("agent-status", "agent"),
+                        ("workload-status", "workload")):
         status = uspec.get(field)
         if status is None:
             continue

@@ -1,12 +1,94 @@
 """Services running and listening: per node, every service of the map has its ports
 listening (`ss -ltnH`) and its process alive (ps, systemd unit or container)."""
 
+import dataclasses
+
 from cloudpulse.checks.operator import base
 from cloudpulse.checks.operator import commands
 from cloudpulse.checks.operator import parsers
 
 CHECK = "services"
 _WILDCARDS = {"0.0.0.0", "::", "*"}
+
+
+# -- ss -ltnH ---------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Listener:
+    address: str      # "0.0.0.0", "198.18.10.12", "::", "*"
+    port: int
+
+
+def parse_ss_listeners(text):
+    """`ss -ltnH`: one listening TCP socket per line (State Recv-Q Send-Q Local Peer)."""
+    out = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        local = fields[3] if fields[0] == "LISTEN" else fields[2]
+        address, _, port = local.rpartition(":")
+        if not port.isdigit():
+            raise parsers.ParseError("ss: no port in local address %r" % local)
+        address = address.strip("[]").split("%", 1)[0]   # [::]:22, 0.0.0.0%lo:53
+        out.append(Listener(address, int(port)))
+    return out
+
+
+# -- ps -eo pid=,comm=,args= --------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Process:
+    pid: int
+    comm: str
+    argv0: str        # basename of argv[0], which daemons often set to their name
+
+
+def parse_ps(text):
+    out = []
+    for line in text.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) < 2 or not fields[0].isdigit():
+            continue
+        args = fields[2] if len(fields) > 2 else fields[1]
+        argv0 = args.split(None, 1)[0].rsplit("/", 1)[-1].rstrip(":")
+        out.append(Process(int(fields[0]), fields[1], argv0))
+    return out
+
+
+def process_names(processes):
+    names = set()
+    for p in processes:
+        names.add(p.comm)
+        names.add(p.argv0)
+    return names
+
+
+# -- systemctl / docker / podman ------------------------------------------------------------
+
+def parse_systemctl_units(text):
+    """`systemctl list-units --type=service --all --no-legend --plain --no-pager`:
+    {unit: (active, sub)}."""
+    units = {}
+    for line in text.splitlines():
+        fields = line.split(None, 4)
+        if len(fields) >= 4 and "." in fields[0]:
+            units[fields[0]] = (fields[2], fields[3])
+    return units
+
+
+def parse_container_states(text):
+    """`docker|podman ps --all --format '{{.Names}}\t{{.State}}'`: {name: state}.
+    Docker prints the state ("running", "exited"); podman 4.3 (Debian 12) prints the status
+    ("Up 43 seconds ago", "Exited (0) 43 seconds ago", "Paused", "Created"): its first word
+    is the state, "up" meaning running."""
+    states = {}
+    for line in text.splitlines():
+        if "\t" in line:
+            name, state = line.split("\t", 1)
+            state = (state.split() or [""])[0].lower()
+            states[name.strip()] = "running" if state == "up" else state
+    return states
 
 
 def _component(service, node):
@@ -53,11 +135,11 @@ def _gather(ctx, nodes):
 
 
 _PARSE = {
-    commands.LISTENING_TCP: ("listeners", parsers.parse_ss_listeners),
+    commands.LISTENING_TCP: ("listeners", parse_ss_listeners),
     commands.PROCESSES: ("processes",
-                         lambda t: parsers.process_names(parsers.parse_ps(t))),
-    commands.SYSTEMD_UNITS: ("systemd", parsers.parse_systemctl_units),
-    **{c: (runtime, parsers.parse_container_states) for runtime, c in commands.CONTAINERS.items()},
+                         lambda t: process_names(parse_ps(t))),
+    commands.SYSTEMD_UNITS: ("systemd", parse_systemctl_units),
+    **{c: (runtime, parse_container_states) for runtime, c in commands.CONTAINERS.items()},
 }
 
 

@@ -151,6 +151,9 @@ class SessionPool:
 
     def _open_client(self, node):
         s = self.settings
+        if node.address is None:
+            raise NodeUnreachable("%s not reachable: %s" % (
+                node.name, getattr(node, "pending", "") or "no address in the service map"))
         client = paramiko.SSHClient()
         if s.strict_host_keys:
             if not os.path.isfile(s.known_hosts_file):
