@@ -30,13 +30,14 @@ CHECK_TYPE = results.CheckType.ENDPOINT
 # The services an endpoint check covers, in report order.
 SERVICES = ("keystone", "glance", "nova", "neutron", "cinder", "horizon")
 
-# Catalog service types that prove each API is registered.
-_CATALOG_TYPES = {
-    "keystone": ("identity",),
-    "glance": ("image",),
-    "nova": ("compute",),
-    "neutron": ("network",),
-    "cinder": ("block-storage", "volumev3", "volume"),
+# Each API's service type in the catalog; keystoneauth also matches the type's aliases
+# (block-storage: volumev3, volumev2, volume), as the clients do.
+_SERVICE_TYPES = {
+    "keystone": "identity",
+    "glance": "image",
+    "nova": "compute",
+    "neutron": "network",
+    "cinder": "block-storage",
 }
 
 
@@ -87,6 +88,7 @@ class FreshCatalog:
         self._conn = conn
         self._lock = threading.Lock()
         self._outcome = None   # (ServiceCatalogV3, None) or (None, the exception)
+        self.renewed = False   # the endpoints had moved: a new token was fetched
 
     def read(self):
         """The catalog; raises what the read raised (every caller sees the same)."""
@@ -105,24 +107,26 @@ class FreshCatalog:
         session = self._conn.session
         resp = session.get("/auth/catalog", endpoint_filter={
             "interface": ksa_plugin.AUTH_INTERFACE, "version": (3, 0)})
-        catalog = ksa_catalog.ServiceCatalogV3(resp.json().get("catalog") or [])
-        if self._urls(catalog) != self._urls(self._conn.session.auth.get_access(
-                session).service_catalog):
+        catalog = _usable(resp.json().get("catalog"))
+        if self._urls(catalog) != self._urls(_usable(session.auth.get_access(
+                session).service_catalog.catalog)):
             # The endpoints moved since the token was issued: the probes must call the
             # ones keystone serves now, so get a token (and its catalog) anew.
             session.auth.invalidate()
             self._conn.authorize()
+            self.renewed = True
         return catalog
 
     def _urls(self, catalog):
-        return {(t, e["url"]) for svc, types in _CATALOG_TYPES.items() for t in types
-                for e in self.endpoints(catalog, svc, t)}
+        return {(svc, e.url) for svc in _SERVICE_TYPES for e in self.endpoints(catalog, svc)}
 
-    def endpoints(self, catalog, service, service_type):
-        cfg = self._conn.config
-        return catalog.get_endpoints_data(
+    def endpoints(self, catalog, service):
+        """The service's endpoints for this connection's interface and region."""
+        service_type, cfg = _SERVICE_TYPES[service], self._conn.config
+        found = catalog.get_endpoints_data(
             service_type=service_type, interface=cfg.get_interface(service_type),
-            region_name=cfg.get_region_name(service_type)).get(service_type, [])
+            region_name=cfg.get_region_name(service_type))
+        return [e for by_type in found.values() for e in by_type]
 
     def missing(self, service):
         """Why `service` has no usable endpoint in the catalog now, or None.  Also None
@@ -131,13 +135,21 @@ class FreshCatalog:
             catalog = self.read()
         except Exception:
             return None
-        if any(self.endpoints(catalog, service, t) for t in _CATALOG_TYPES[service]):
+        if self.endpoints(catalog, service):
             return None
         cfg = self._conn.config
         return ("no usable %s endpoint in the catalog keystone serves now (service type "
                 "%s, interface %s, region %s)" % (
-                    service, _CATALOG_TYPES[service][0], cfg.get_interface() or "public",
+                    service, _SERVICE_TYPES[service], cfg.get_interface() or "public",
                     cfg.get_region_name() or "any"))
+
+
+def _usable(raw_catalog):
+    """A ServiceCatalogV3 of the services that have endpoints.  keystone lists a service
+    whose endpoints are all disabled with none, and keystoneauth's alias matching fails
+    on such an entry ("Programming error choosing an endpoint")."""
+    return ksa_catalog.ServiceCatalogV3(
+        [svc for svc in raw_catalog or [] if svc.get("endpoints")])
 
 
 def _cloud_name(conn):
@@ -147,7 +159,12 @@ def _cloud_name(conn):
 def probe_keystone(conn, catalog):
     try:
         conn.authorize()   # one token for every probe after this one (none when held)
-        catalog.read()
+        # The catalog read and the service list go out together.
+        read, listing = fanout.fan_out(lambda call: call(), [
+            catalog.read,
+            lambda: service_states.admin_listing(conn, _proxy(conn, "identity").services)],
+            max_workers=2, name="cpulse-keystone")
+        read.get()
     except Exception as exc:
         if runner.is_auth_failure(exc):
             raise runner.ProbeFailure(runner.describe_error(exc, cloud=_cloud_name(conn)))
@@ -155,19 +172,30 @@ def probe_keystone(conn, catalog):
     why = catalog.missing("keystone")
     if why:
         return runner.failed(why)
-    services = service_states.admin_listing(conn, _proxy(conn, "identity").services)
+    services = listing.get()
     if services is not None and not services:
         return runner.failed("keystone service list is empty")
     return runner.passed()
 
 
 def _in_catalog(catalog, service, probe):
-    """A service probe that first asks the fresh catalog for the service's endpoint."""
+    """A service probe judged against the fresh catalog too.  The probe's own calls go
+    out while the catalog is read (a run costs the slower of the two, not their sum);
+    when that read found the endpoints moved (and got a new token), the probe runs again
+    against the endpoints keystone serves now."""
     def run():
+        try:
+            outcome, error = probe(), None
+        except Exception as exc:   # judged after the catalog: it may explain it
+            outcome, error = None, exc
         why = catalog.missing(service)
         if why:
             return runner.failed(why)
-        return probe()
+        if catalog.renewed:
+            return probe()
+        if error is not None:
+            raise error
+        return outcome
     return run
 
 

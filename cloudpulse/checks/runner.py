@@ -83,12 +83,12 @@ def describe_error(exc, timeout=None, cloud=None):
     if isinstance(exc, ksa_exc.EndpointNotFound):
         return "no endpoint in the service catalog: %s" % _first_line(exc)
     if isinstance(exc, ksa_exc.HttpError):
-        return "HTTP %s: %s%s" % (exc.http_status, readable(exc.message or exc),
-                                 _request_id(exc))
+        text = readable(exc.message or exc)
+        return "HTTP %s: %s%s" % (exc.http_status, text, _request_id(exc, text))
     if isinstance(exc, openstack.exceptions.HttpException):
-        msg = exc.details or exc.message or ""
-        return "HTTP %s from %s: %s%s" % (exc.status_code, exc.url or "?", readable(msg),
-                                         _request_id(exc))
+        text = readable(exc.details or exc.message or "")
+        return "HTTP %s from %s: %s%s" % (exc.status_code, exc.url or "?", text,
+                                         _request_id(exc, text))
     if isinstance(exc, openstack.exceptions.SDKException):
         return _first_line(exc)
     return "%s: %s" % (type(exc).__name__, _first_line(exc))
@@ -144,9 +144,10 @@ def readable(value):
     return text
 
 
-def _request_id(exc):
+def _request_id(exc, text=""):
+    """" (request req-...)" for an error that has one and does not already say it."""
     rid = getattr(exc, "request_id", None)
-    return " (request %s)" % rid if rid else ""
+    return " (request %s)" % rid if rid and rid not in text else ""
 
 
 def run_probe(probe, timeout=None):

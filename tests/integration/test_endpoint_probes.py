@@ -157,12 +157,31 @@ def test_keystone_hung_fails_for_a_tenant_holding_a_token(demo_conn, box, faults
     assert time.monotonic() - t0 < 3 * TIMEOUT
 
 
-def test_wrong_password_names_the_cloud(box):
+def test_wrong_password_names_the_cloud(box, tmp_path):
+    import yaml
     from cloudpulse import cloud
-    conn = cloud.connect(box.demo_cloud, box.clouds_yaml, timeout=TIMEOUT)
-    conn.config.config["auth"] = dict(conn.config.config["auth"], password="wrong-password")
+    clouds = yaml.safe_load(open(box.clouds_yaml))["clouds"]
+    wrong = dict(clouds[box.demo_cloud])
+    wrong["auth"] = dict(wrong["auth"], password="wrong-password")
+    clouds_file = tmp_path / "clouds.yaml"
+    clouds_file.write_text(yaml.safe_dump({"clouds": {"cloudbox-wrong": wrong}}))
+    conn = cloud.connect("cloudbox-wrong", str(clouds_file), timeout=TIMEOUT)
     out = by_name(_run(conn, box, services=["keystone", "glance"]))
     assert out["endpoint.keystone"].status == results.Status.FAILED
     assert out["endpoint.keystone"].details.startswith(
-        "authentication failed for cloud %s: HTTP 401" % box.demo_cloud), out
+        "authentication failed for cloud cloudbox-wrong: HTTP 401"), out
     assert "wrong-password" not in out["endpoint.keystone"].details
+
+
+def test_errors_read_as_one_line_with_the_request_id(admin_conn, box, faults):
+    # The database down: every API answers HTTP 500, glance with its WSGI error page.
+    faults.stop("mariadb")
+    out = by_name(_run(admin_conn, box, services=["glance", "nova", "cinder"]))
+    for name in ("endpoint.glance", "endpoint.nova", "endpoint.cinder"):
+        details = out[name].details
+        assert out[name].status == results.Status.FAILED, out[name]
+        assert details.startswith("HTTP 500 from http://127.0.0.1:"), details
+        assert "<" not in details and "\n" not in details, details
+        assert details.count("req-") == 1 and "(request req-" in details, details
+    assert ("The server has either erred or is incapable of performing the requested "
+            "operation. (request req-") in out["endpoint.glance"].details

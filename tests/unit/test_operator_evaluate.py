@@ -106,29 +106,3 @@ def test_pacemaker_failed_action_blames_resource_on_node():
     assert set(bad) == {"pacemaker/vip@node1"}
     assert bad["pacemaker/vip@node1"].startswith(
         "failed action: vip 5s-interval monitor returned 'not running' on node1")
-
-
-def test_validator_failure_message_carries_typed_results_back_through_report():
-    now = results.utcnow()
-    found = [results.CheckResult("operator.rabbitmq", "operator", "rabbitmq@node2", "failed",
-                                 "rabbit@node2 not running (running 2 of 3 disk nodes)",
-                                 0.4, now, now),
-             results.CheckResult("operator.rabbitmq", "operator", "rabbitmq@node1", "passed",
-                                 "", 0.4, now, now)]
-    # how Rally words a failed validation (engine + ValidatablePluginMixin)
-    msg = ("Input task is invalid!\n\nSubtask CloudPulse.operator[0] has wrong configuration"
-           "\n\nReason(s):\n Scenario plugin 'CloudPulse.operator' doesn't pass "
-           "cloudpulse_operator_rabbitmq@default validation. Details: rabbitmq@node2: down\n"
-           + report.encode(found)
-           # a second failed validator of the same workload carries the same results
-           + "\n Scenario plugin 'CloudPulse.operator' doesn't pass "
-           "cloudpulse_operator_services@default validation. Details: ...\n"
-           + report.encode(found))
-    task = {"uuid": "u", "status": "crashed", "tags": ["cloudpulse", "cloudpulse-type:operator"],
-            "created_at": "2026-11-24T16:00:00", "updated_at": "2026-11-24T16:00:01",
-            "validation_result": {"etype": "InvalidTaskConfig", "msg": msg},
-            "subtasks": []}
-    run = report.task_to_run(task)
-    assert [r.to_dict() for r in run.results] == [r.to_dict() for r in found]
-    assert run.to_api()["tests_failed"] == [
-        {"operator.rabbitmq": "rabbit@node2 not running (running 2 of 3 disk nodes)"}]
