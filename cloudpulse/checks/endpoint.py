@@ -286,10 +286,10 @@ def probe_horizon(conn, horizon_url, timeout):
     username, password, domain = creds
     login_url = urllib.parse.urljoin(horizon_url.rstrip("/") + "/", "auth/login/")
     with requests.Session() as http:
-        # The APIs' TLS settings (CA bundle, or verification off, and client cert).
-        http.verify = conn.session.verify
-        http.cert = conn.session.cert
-        page = http.get(login_url, timeout=timeout)
+        # The APIs' TLS settings (CA bundle or verification off, client cert), on each
+        # request: requests lets REQUESTS_CA_BUNDLE override a Session's own `verify`.
+        tls = {"verify": conn.session.verify, "cert": conn.session.cert}
+        page = http.get(login_url, timeout=timeout, **tls)
         if page.status_code != 200:
             return runner.failed("login page %s: HTTP %s" % (login_url, page.status_code))
         form = _LoginFormParser()
@@ -300,7 +300,7 @@ def probe_horizon(conn, horizon_url, timeout):
         if "domain" in data:
             data["domain"] = domain
         resp = http.post(login_url, data=data, timeout=timeout, allow_redirects=False,
-                         headers={"Referer": login_url})
+                         headers={"Referer": login_url}, **tls)
     location = resp.headers.get("Location", "")
     if resp.status_code in (301, 302, 303) and "/auth/login" not in location:
         return runner.passed()

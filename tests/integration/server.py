@@ -18,7 +18,8 @@ def _free_port():
 
 
 class Server:
-    def __init__(self, venv_bin, state, box, periodic="endpoint_interval = -1\n", extra=""):
+    def __init__(self, venv_bin, state, box, periodic="endpoint_interval = -1\n", extra="",
+                 cloud=None, clouds_file=None):
         self.venv_bin, self.state, self.box = venv_bin, state, box
         self.port = _free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -27,7 +28,8 @@ class Server:
             "[DEFAULT]\nstate_path = %s\n[api]\nport = %d\n"
             "[cloud]\ncloud = %s\nclouds_file = %s\nhorizon_url = %s\ntimeout = %s\n"
             "[periodic]\n%s%s"
-            % (state, self.port, box.admin_cloud, box.clouds_yaml, box.horizon_url, TIMEOUT,
+            % (state, self.port, cloud or box.admin_cloud, clouds_file or box.clouds_yaml,
+               box.horizon_url, TIMEOUT,
                periodic, extra))
         self.log = open(state / ("server-%d.log" % self.port), "w")
         self.proc = subprocess.Popen(

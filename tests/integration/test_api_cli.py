@@ -165,3 +165,26 @@ def test_sigterm_lets_runs_in_flight_finish(venv_bin, tmp_path, box, admin_conn,
             assert doc["tests_failed"][0]["endpoint.glance"].startswith("timeout after")
     finally:
         again.stop()
+
+
+def test_refused_credentials_are_said_at_start_and_in_the_check(venv_bin, tmp_path, box):
+    clouds = yaml.safe_load(open(box.clouds_yaml))["clouds"]
+    wrong = dict(clouds[box.admin_cloud])
+    wrong["auth"] = dict(wrong["auth"], password="wrong-password")
+    clouds_file = tmp_path / "clouds.yaml"
+    clouds_file.write_text(yaml.safe_dump({"clouds": {"cloudbox-wrong": wrong}}))
+    srv = Server(venv_bin, tmp_path, box, cloud="cloudbox-wrong", clouds_file=clouds_file)
+    try:
+        handle = requests.post(srv.url + "/cpulse/check", json={"type": "endpoint"},
+                               timeout=5).json()["handle"]
+        doc = requests.get(srv.url + "/cpulse/result", params={"handle": handle, "wait": 30},
+                           timeout=40).json()
+    finally:
+        srv.stop()
+    log = srv.log_text()
+    assert "authentication failed for cloud cloudbox-wrong: HTTP 401" in log, log
+    assert "did not answer" not in log
+    assert "wrong-password" not in log
+    failed = {k: v for f in doc["tests_failed"] for k, v in f.items()}
+    assert failed["endpoint.keystone"].startswith(
+        "authentication failed for cloud cloudbox-wrong: HTTP 401"), failed

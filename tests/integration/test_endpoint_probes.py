@@ -185,3 +185,29 @@ def test_errors_read_as_one_line_with_the_request_id(admin_conn, box, faults):
         assert details.count("req-") == 1 and "(request req-" in details, details
     assert ("The server has either erred or is incapable of performing the requested "
             "operation. (request req-") in out["endpoint.glance"].details
+
+
+def test_horizon_login_uses_the_clouds_tls_settings(box, tmp_path):
+    import urllib.parse
+
+    import yaml
+    from cloudpulse import cloud
+    from tests.integration import tls
+    ca, cert, key = tls.make_ca_and_cert(tmp_path)
+    horizon = urllib.parse.urlsplit(box.horizon_url)
+    clouds = yaml.safe_load(open(box.clouds_yaml))["clouds"]
+    clouds["with-ca"] = dict(clouds[box.demo_cloud], cacert=ca)
+    clouds_file = tmp_path / "clouds.yaml"
+    clouds_file.write_text(yaml.safe_dump({"clouds": clouds}))
+    with tls.TLSProxy((horizon.hostname, horizon.port), cert, key) as proxy:
+        url = "https://127.0.0.1:%d/" % proxy.port
+        trusting = cloud.connect("with-ca", str(clouds_file), timeout=TIMEOUT)
+        out = endpoint.run_endpoint_checks(trusting, services=["horizon"], horizon_url=url,
+                                           timeout=TIMEOUT)
+        assert out[0].status == results.Status.PASSED, out[0].details
+        # The same dashboard for a cloud that does not trust that CA: refused.
+        plain = cloud.connect(box.demo_cloud, str(clouds_file), timeout=TIMEOUT)
+        out = endpoint.run_endpoint_checks(plain, services=["horizon"], horizon_url=url,
+                                           timeout=TIMEOUT)
+        assert out[0].status == results.Status.FAILED
+        assert "TLS certificate verification failed" in out[0].details, out[0].details
