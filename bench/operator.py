@@ -19,9 +19,10 @@ sys.path.insert(0, TOP)
 from bench.timing import median, timed  # noqa: E402
 from cloudpulse.checks import operator  # noqa: E402
 from cloudpulse.checks.operator import base  # noqa: E402
-from cloudpulse.checks.operator import transport  # noqa: E402
+from cloudpulse import ssh  # noqa: E402
 
 BED = "/tmp/cpulse-opbed"
+CA_FILE = os.path.join(BED, "tls", "ca.pem")   # the bed's TLS API servers
 MAP = os.path.join(TOP, "tests", "operator", "bed_map.yaml")
 
 
@@ -38,14 +39,15 @@ def median_ms(func, repeat):
 def one_check(smap, check, max_parallel=8):
     """A full run of one check: connect (parallel), run, close."""
     def run():
-        out = operator.run_operator_checks(smap, settings(max_parallel), checks=[check])
+        out = operator.run_operator_checks(smap, settings(max_parallel), checks=[check],
+                                           ca_file=CA_FILE)
         assert all(r.ok for r in out), [(r.component, r.details) for r in out if not r.ok]
     return run
 
 
 def warm_check(smap, check):
     """The check on connections already open (reused within a run)."""
-    pool = transport.SessionPool(settings())
+    pool = ssh.SessionPool(settings())
     ctx = base.OperatorContext(smap, pool)
     pool.connect_all(smap.nodes)
     return ctx, (lambda: operator.CHECKS[check](ctx))
@@ -66,8 +68,8 @@ def main():
                      median_ms(one_check(full, check, max_parallel=1), r)))
     rows.append(("all checks, 3 nodes (one run)", median_ms(
         lambda: operator.run_operator_checks(full, settings(), checks=(
-            "services", "rabbitmq", "galera", "haproxy", "pacemaker")), r)))
-    pool = transport.SessionPool(settings())
+            "services", "rabbitmq", "galera", "haproxy", "pacemaker"), ca_file=CA_FILE), r)))
+    pool = ssh.SessionPool(settings())
     rows.append(("SSH connect to 3 nodes (parallel)", median_ms(
         lambda: (pool.connect_all(full.nodes), pool.close()), r)))
     ctx, warm = warm_check(full, "galera")

@@ -13,6 +13,7 @@ from oslo_config import cfg
 from oslo_config import types
 
 from cloudpulse import results
+from cloudpulse import ssh
 
 
 class ConfigError(Exception):
@@ -103,25 +104,37 @@ rally_opts = [
 ]
 
 
+_SSH = ssh.SSHSettings   # the one source of the SSH defaults
+
 operator_opts = [
     cfg.StrOpt("service_map",
                help="Service map of the control plane: an inventory (hosts with address, "
                     "roles) or `juju status --format yaml` output. Unset: the operator "
                     "check type is not offered."),
-    cfg.StrOpt("known_hosts_file", default="/etc/cloudpulse/known_hosts",
+    cfg.StrOpt("known_hosts_file", default=_SSH.known_hosts_file,
                help="SSH known_hosts file with every node's host key. A node whose key "
                     "is missing or different is refused before authenticating."),
     cfg.StrOpt("ssh_key_file", help="Private key for SSH (key-only; no password, no agent)."),
-    cfg.StrOpt("ssh_user", default="root",
+    cfg.StrOpt("ssh_user", default=_SSH.user,
                help="SSH user when the service map gives none. Its ~/.my.cnf holds the "
                     "Galera monitoring credentials."),
-    cfg.FloatOpt("connect_timeout", default=5.0, min=0.1,
+    cfg.FloatOpt("connect_timeout", default=_SSH.connect_timeout, min=0.1,
                  help="Seconds to connect and authenticate to one node."),
-    cfg.FloatOpt("command_timeout", default=20.0, min=0.1,
+    cfg.FloatOpt("command_timeout", default=_SSH.command_timeout, min=0.1,
                  help="Seconds before one command on a node counts as failed."),
-    cfg.IntOpt("max_parallel_nodes", default=8, min=1, max=256,
+    cfg.IntOpt("max_parallel_nodes", default=_SSH.max_parallel, min=1, max=256,
                help="Nodes contacted at the same time."),
-    cfg.BoolOpt("strict_host_key_checking", default=True,
+    cfg.StrOpt("haproxy_backend_probes", default="auto",
+               choices=[("auto", "from the checker; from the HAProxy node over SSH where "
+                                 "the checker cannot reach a server"),
+                        ("direct", "from the checker only"),
+                        ("node", "from the HAProxy node only (over SSH, with curl)"),
+                        ("off", "not at all: HAProxy's own health checks only")],
+               help="How HAProxy's backend servers are probed besides HAProxy's stats."),
+    cfg.StrOpt("ca_file",
+               help="CA bundle for backends that speak TLS, probed from the checker; "
+                    "default: the cloud connection's CA settings, else the system's."),
+    cfg.BoolOpt("strict_host_key_checking", default=_SSH.strict_host_keys,
                 help="Set to false to accept unknown SSH host keys (logged as a warning "
                      "at every run). Never do this outside a lab."),
 ]

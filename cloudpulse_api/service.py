@@ -33,7 +33,7 @@ def _operator_results(service, args):
     return operator.run_operator_checks(
         service.operator_map, operator.settings_from_args(args),
         checks=args.get("checks") or tuple(operator.CHECKS), api_connection=service.conn,
-        api_timeout=args["timeout"])
+        api_timeout=args["timeout"], **operator.probe_options_from_args(args))
 
 
 # Light check types (they create nothing) run in-process on the server's warm connection
@@ -45,7 +45,7 @@ RECORDED = {results.CheckType.ENDPOINT: _endpoint_results,
 # [operator] options passed to the operator suite's task arguments (suite values win).
 _OPERATOR_ARGS = ("service_map", "known_hosts_file", "ssh_key_file", "ssh_user",
                   "connect_timeout", "command_timeout", "max_parallel_nodes",
-                  "strict_host_key_checking")
+                  "strict_host_key_checking", "haproxy_backend_probes", "ca_file")
 
 
 class UnknownCheckType(ValueError):
@@ -66,7 +66,11 @@ class CheckService:
             conf.cloud.cloud, conf.cloud.clouds_file, conf.cloud.timeout,
             conf.cloud.region_name)
         self.rally = tasks.RallyTasks(conf)
-        self.rally.ensure_env(tasks.env_spec(self.conn.config, self._is_admin()))
+        # The password goes into Rally's database only when Rally's engine will log in
+        # with it (the check types that are not recorded in-process).
+        self.rally.ensure_env(tasks.env_spec(
+            self.conn.config, self._is_admin(),
+            store_password=any(t not in RECORDED for t in self.types)))
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=conf.api.workers, thread_name_prefix="cpulse-run")
         self._stop = threading.Event()

@@ -188,3 +188,13 @@ def test_refused_credentials_are_said_at_start_and_in_the_check(venv_bin, tmp_pa
     failed = {k: v for f in doc["tests_failed"] for k, v in f.items()}
     assert failed["endpoint.keystone"].startswith(
         "authentication failed for cloud cloudbox-wrong: HTTP 401"), failed
+
+
+def test_the_state_keeps_no_password_and_is_owner_only(server, state, box):
+    # The server runs endpoint checks in-process: Rally's env needs no password, and gets
+    # none (Rally keeps its env spec in its database).
+    password = yaml.safe_load(open(box.clouds_yaml))["clouds"][box.admin_cloud]["auth"][
+        "password"]
+    assert password.encode() not in (state / "rally.sqlite").read_bytes()
+    assert oct(state.stat().st_mode & 0o777) == "0o700"
+    assert oct((state / "rally.sqlite").stat().st_mode & 0o777) == "0o600"

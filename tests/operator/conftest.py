@@ -42,9 +42,13 @@ class Bed:
         """Run a shell script inside node N (all its namespaces), as the bed's admin."""
         return self.bed("exec", node, "sh", "-c", script, check=check)
 
-    def run(self, checks=SSH_CHECKS, settings=None):
+    # The CA of the bed's TLS API servers (glance on :9292).
+    ca_file = os.path.join(BED_DIR, "tls", "ca.pem")
+
+    def run(self, checks=SSH_CHECKS, settings=None, **probe_options):
+        probe_options.setdefault("ca_file", self.ca_file)
         return operator.run_operator_checks(self.service_map, settings or self.settings,
-                                            checks=checks, api_timeout=3.0)
+                                            checks=checks, api_timeout=3.0, **probe_options)
 
     def wait(self, predicate, timeout, checks=SSH_CHECKS, what="condition"):
         """Run the checks until predicate(results) holds; the results that satisfied it."""

@@ -14,8 +14,8 @@ from tests.operator.conftest import MAP
 def _operator_server(venv_bin, tmp_path, box, bed):
     return Server(venv_bin, tmp_path, box, extra=(
         "[operator]\nservice_map = %s\nknown_hosts_file = %s\nssh_key_file = %s\n"
-        "connect_timeout = 3\ncommand_timeout = 15\n"
-        % (MAP, bed.settings.known_hosts_file, bed.settings.key_file)))
+        "connect_timeout = 3\ncommand_timeout = 15\nca_file = %s\n"
+        % (MAP, bed.settings.known_hosts_file, bed.settings.key_file, bed.ca_file)))
 
 
 def _failed(doc):
@@ -52,9 +52,11 @@ def test_operator_and_all_through_the_api_and_cli(healthy_bed, box, venv_bin, tm
                            params={"handle": handle, "wait": 120}, timeout=130).json()
         assert doc["state"] == "finished" and not doc["healthy"]
         failed = _failed(doc)
-        assert set(failed) == {"operator.rabbitmq", "operator.services"}, failed
-        assert "rabbit app not running on node2" in failed["operator.rabbitmq"]
-        assert "port 5672 not listening on node2" in failed["operator.services"]
+        # Keyed by what failed: the check and the component, unique in the run.
+        assert set(failed) == {"operator.rabbitmq@node2",
+                               "operator.services/rabbitmq@node2"}, failed
+        assert "rabbit app not running on node2" in failed["operator.rabbitmq@node2"]
+        assert "port 5672 not listening on node2" in failed["operator.services/rabbitmq@node2"]
         # type=all ran the endpoint checks too, in the same handle: the cloud is healthy.
         assert {"endpoint.keystone", "endpoint.nova", "endpoint.horizon"} <= set(
             doc["tests_passed"]), doc["tests_passed"]

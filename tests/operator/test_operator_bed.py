@@ -46,12 +46,60 @@ def test_haproxy_backend_dead(healthy_bed):
     assert set(bad) == {"haproxy/keystone_api/node2"}, bad
     assert "DOWN (L4CON" in bad["haproxy/keystone_api/node2"]
     assert "on haproxy of node1, node2, node3" in bad["haproxy/keystone_api/node2"]
-    assert "direct GET http://198.18.10.12:5000/: cannot connect: Connection refused" \
+    assert "direct connect to 198.18.10.12:5000: connection refused" \
         in bad["haproxy/keystone_api/node2"]
     services = blamed(out, "operator.services")
     assert set(services) == {"keystone@node2"}, services
     assert "port 5000 not listening on node2 (no keystone-wsgi-public" \
         in services["keystone@node2"]
+
+
+def _haproxy(out):
+    return {r.component: r for r in out if r.name == "operator.haproxy"}
+
+
+def test_haproxy_tls_backends_and_backends_only_the_nodes_reach(healthy_bed):
+    bed = healthy_bed
+    out = _haproxy(bed.run(checks=("haproxy",)))
+    assert all(r.status.value == "passed" for r in out.values()), describe(out.values())
+    # glance's servers speak TLS: probed over https, trusted through the bed's CA.
+    assert out["haproxy/glance_api/node2"].details == ""
+    # placement's servers are on the nodes' internal network: probed from a HAProxy node.
+    assert out["haproxy/placement_api/node2"].details == (
+        "not reachable from the checker: no route to host; answers GET "
+        "http://198.18.11.12:8778/ from node1 (HTTP 200)")
+
+
+def test_haproxy_tls_backend_with_an_untrusted_ca_and_the_probe_modes(healthy_bed):
+    bed = healthy_bed
+    bad = blamed(bed.run(checks=("haproxy",), ca_file=None))
+    # Without the bed's CA (the system's CAs): each TLS server is refused, by name.
+    assert set(bad) == {"haproxy/glance_api/node%d" % i for i in (1, 2, 3)}, bad
+    assert bad["haproxy/glance_api/node1"].startswith(
+        "haproxy/glance_api/node1 direct GET https://198.18.10.11:9292/: TLS certificate "
+        "not trusted"), bad
+    # Only from the checker: the internal network's servers cannot be reached.
+    bad = blamed(bed.run(checks=("haproxy",), backend_probes="direct"))
+    assert set(bad) == {"haproxy/%s/node%d" % (backend, i) for i in (1, 2, 3)
+                        for backend in ("placement_api", "galera")}, bad
+    assert "not reachable from the checker: no route to host" in \
+        bad["haproxy/placement_api/node3"]
+    # Probes off: HAProxy's own view only.
+    out = bed.run(checks=("haproxy",), backend_probes="off", ca_file=None)
+    assert all(r.ok for r in out), describe(out)
+
+
+def test_haproxy_internal_backend_dead_is_seen_from_the_node(healthy_bed):
+    bed = healthy_bed
+    bed.heal.append(lambda: bed.bed("start-placement", 2))
+    bed.sh(2, "pkill -f '^placement-api'")
+    out = bed.wait(lambda o: "DOWN" in blamed(o).get("haproxy/placement_api/node2", ""),
+                   20, checks=("haproxy",), what="placement server DOWN")
+    bad = blamed(out)
+    assert set(bad) == {"haproxy/placement_api/node2"}, bad
+    details = bad["haproxy/placement_api/node2"]
+    assert "not reachable from the checker: no route to host; from node1: curl: (7) " \
+        "Failed to connect to 198.18.11.12 port 8778" in details, details
 
 
 def test_galera_node_killed(healthy_bed):
@@ -151,9 +199,13 @@ def test_pacemakerd_stopped(healthy_bed):
     bed = healthy_bed
     bed.heal.append(lambda: bed.bed("start-pacemaker", 2))
     bed.sh(2, "pkill -TERM -x pacemakerd")
-    out = bed.wait(lambda o: "OFFLINE" in blamed(o).get("pacemaker@node2", "")
-                   and "not running" in blamed(o).get("pacemaker@node2", ""),
-                   40, checks=("pacemaker",), what="pacemakerd stopped on node2")
+    # Until both peers have seen node2 go, and a resource node2 ran has moved (the VIP is
+    # "stopped (runs nowhere)" for the moment of its failover), the state is in flux.
+    out = bed.wait(lambda o: "node2 OFFLINE (seen from node1, node3"
+                   in blamed(o).get("pacemaker@node2", "")
+                   and "not running" in blamed(o).get("pacemaker@node2", "")
+                   and set(blamed(o, "operator.pacemaker")) == {"pacemaker@node2"},
+                   60, checks=("pacemaker",), what="pacemakerd stopped on node2, settled")
     bad = blamed(out, "operator.pacemaker")
     assert set(bad) == {"pacemaker@node2"}, bad
     # While pacemaker's daemons wind down, crm_mon answers an empty <crm_mon/> (exit 0);
@@ -189,7 +241,8 @@ def test_node_powered_off_ssh_unreachable_and_lost_by_every_cluster(healthy_bed)
     assert "not in the Primary component" in blamed(out)["galera@node3"]
     # every server of node3 is DOWN behind HAProxy, and blamed as node3's
     assert {c for c in blamed(out, "operator.haproxy")} <= {
-        "haproxy@node3", "haproxy/keystone_api/node3", "haproxy/galera/node3"}
+        "haproxy@node3", "haproxy/keystone_api/node3", "haproxy/galera/node3",
+        "haproxy/glance_api/node3", "haproxy/placement_api/node3"}
     assert "haproxy/keystone_api/node3" in blamed(out, "operator.haproxy")
 
 
@@ -222,3 +275,42 @@ def test_unknown_host_key_fails_and_does_not_authenticate(bed, tmp_path):
     out = bed.run(checks=(), settings=bed.ssh_settings(known_hosts_file=str(changed)))
     assert "host key CHANGED" in blamed(out, "operator.ssh")["ssh@node2"]
     assert _sshd_accepted(bed, 2) == before
+
+
+def test_a_node_that_accepts_tcp_but_never_speaks_ssh(bed, capfd):
+    """A listener that accepts on port 22's stand-in and stays silent: the node is named
+    with what happened, the other nodes are reported as usual and on time, and paramiko's
+    own traceback reaches neither stderr nor the logs."""
+    import dataclasses
+    import socket
+    import threading
+    import time
+
+    from cloudpulse.checks import operator
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted = []
+    threading.Thread(target=lambda: [accepted.append(listener.accept()) for _ in range(3)],
+                     daemon=True).start()
+    silent = operator.servicemap.Node(name="node4", address="127.0.0.1", ssh_port=port,
+                                      services=bed.service_map.nodes[0].services[:1])
+    smap = dataclasses.replace(bed.service_map, nodes=bed.service_map.nodes + (silent,))
+    t0 = time.monotonic()
+    try:
+        out = operator.run_operator_checks(smap, bed.settings, checks=("rabbitmq",),
+                                           api_timeout=3.0)
+    finally:
+        listener.close()
+    elapsed = time.monotonic() - t0
+    ssh = {r.component: r for r in out if r.name == "operator.ssh"}
+    assert ssh["ssh@node4"].details == (
+        "node4: 127.0.0.1:%d accepted the connection but sent no SSH banner within %s s"
+        % (port, bed.settings.connect_timeout)), ssh["ssh@node4"]
+    assert [ssh["ssh@node%d" % i].status.value for i in (1, 2, 3)] == ["passed"] * 3
+    rabbit = {r.component: r.status.value for r in out if r.name == "operator.rabbitmq"}
+    assert [rabbit["rabbitmq@node%d" % i] for i in (1, 2, 3)] == ["passed"] * 3
+    # The silent node costs its banner timeout, once, alongside the others.
+    assert elapsed < bed.settings.connect_timeout + 5, elapsed
+    time.sleep(1)   # paramiko's transport thread gives up after we do
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Error reading SSH protocol banner" not in err, err

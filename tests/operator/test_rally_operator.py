@@ -49,7 +49,8 @@ def _rally(tmp_path, *args):
 
 def _task_args(bed, service_map=MAP):
     return {"service_map": service_map, "known_hosts_file": bed.settings.known_hosts_file,
-            "ssh_key_file": bed.settings.key_file, "checks": SSH_CHECKS}
+            "ssh_key_file": bed.settings.key_file, "checks": SSH_CHECKS,
+            "ca_file": bed.ca_file}
 
 
 def _start(bed, box, tmp_path):

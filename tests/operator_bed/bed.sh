@@ -6,9 +6,13 @@
 #
 # Each node is a network namespace (cpop1..3 on bridge cpobr0, 198.18.10.11-13; the host side
 # is 198.18.10.1) with its own UTS, mount and PID namespace (tini as PID 1), running sshd
-# (key-only, its own host key), RabbitMQ (3-node cluster), MariaDB Galera (3 nodes),
+# (key-only, its own host key), RabbitMQ (3-node cluster), MariaDB Galera (3 nodes,
+# replicating on the internal network below),
 # corosync + pacemaker (VIP 198.18.10.100 and two clones), HAProxy with its stats socket
-# (VIP frontends, non-local bind) and a stand-in "keystone" API (python http.server on :5000).
+# (VIP frontends, non-local bind) and stand-in APIs behind it (api_server.py): "keystone" on
+# :5000, "glance" over TLS on :9292 (certificates of the bed's CA, $OPBED_DIR/tls/ca.pem),
+# and "placement" on :8778 of an internal network (198.18.11.0/24) that the nodes reach
+# and the host cannot (an unreachable route: nothing leaves the machine).
 # Everything lives under $OPBED_DIR (default /tmp/cpulse-opbed); only the processes started
 # here are ever stopped (by killing the nodes' tini), never the system's MariaDB/RabbitMQ.
 set -euo pipefail
@@ -16,6 +20,7 @@ BED=${OPBED_DIR:-/tmp/cpulse-opbed}
 HERE=$(cd "$(dirname "$0")" && pwd)
 NODES=(1 2 3)
 NET=198.18.10
+INTERNAL=198.18.11
 BRIDGE=cpobr0
 
 t0=$(date +%s.%N)
@@ -50,10 +55,27 @@ make_network() {
     ip link add "vcpop$i" type veth peer name eth0 netns "cpop$i"
     ip link set "vcpop$i" master "$BRIDGE" up
     ip -n "cpop$i" addr add "$NET.1$i/24" dev eth0
+    ip -n "cpop$i" addr add "$INTERNAL.1$i/24" dev eth0
     ip -n "cpop$i" link set eth0 up
     ip -n "cpop$i" link set lo up
     # HAProxy binds the VIP frontends on every node, wherever pacemaker put the VIP.
     ip netns exec "cpop$i" sysctl -qw net.ipv4.ip_nonlocal_bind=1
+  done
+  # The internal network is the nodes' own: the host (the checker) has no way there.
+  ip route add unreachable "$INTERNAL.0/24"
+}
+
+make_tls() {  # a CA, and a certificate per node for its TLS API
+  local T=$BED/tls
+  mkdir -p "$T"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=cpulse-opbed CA" -keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null
+  for i in "${NODES[@]}"; do
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=node$i" \
+      -keyout "$T/node$i.key" -out "$T/node$i.csr" 2>/dev/null
+    printf 'subjectAltName=IP:%s\n' "$NET.1$i" > "$T/node$i.ext"
+    openssl x509 -req -in "$T/node$i.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
+      -CAcreateserial -days 2 -extfile "$T/node$i.ext" -out "$T/node$i.pem" 2>/dev/null
   done
 }
 
@@ -134,8 +156,16 @@ start_node() {  # the node's namespaces, its bind mounts and sshd (the node's "b
   wait_for 10 "sshd on node$i" node_exec "$i" test -s /run/sshd.pid
 }
 
-start_keystone() {  # the stand-in API server behind HAProxy, named like keystone's WSGI script
-  in_bg "$1" "sh -c 'cd $BED/n$1/www && exec bash -c \"exec -a keystone-wsgi-public python3 -m http.server 5000 --bind $NET.1$1\"'"
+api() {  # api NODE NAME ARGS...: a stand-in API server named like the service's process
+  local i=$1 name=$2; shift 2
+  in_bg "$i" "sh -c 'cd $BED/n$i/www && exec bash -c \"exec -a $name python3 $HERE/api_server.py $*\"'"
+}
+start_keystone() { api "$1" keystone-wsgi-public "$NET.1$1" 5000; }
+start_placement() { api "$1" placement-api "$INTERNAL.1$1" 8778; }
+start_apis() {
+  start_keystone "$1"
+  api "$1" glance-api "$NET.1$1" 9292 "$BED/tls/node$1.pem" "$BED/tls/node$1.key"
+  start_placement "$1"
 }
 start_haproxy() { node_exec "$1" haproxy -D -f "$HERE/conf/haproxy.cfg"; }
 start_pacemaker() { in_bg "$1" pacemakerd; }
@@ -164,7 +194,7 @@ pcmk_resources_up() {
 haproxy_all_up() {
   local i
   for i in "${NODES[@]}"; do
-    [ "$(node_exec "$i" sh -c "echo 'show stat' | socat - UNIX-CONNECT:/run/haproxy/admin.sock" | grep -c ',UP,')" -ge 8 ] || return 1
+    [ "$(node_exec "$i" sh -c "echo 'show stat' | socat - UNIX-CONNECT:/run/haproxy/admin.sock" | grep -c ',UP,')" -ge 16 ] || return 1
   done
 }
 
@@ -173,11 +203,11 @@ up() {
   [ ! -e "$BED/n1/anchor.pid" ] || die "already up ($BED); run $0 down first"
   bash "$HERE/install-packages.sh"
   mkdir -p "$BED"; for i in "${NODES[@]}"; do mkdir -p "$BED/n$i"; done
-  make_network; make_keys; make_node_dirs
+  make_network; make_keys; make_tls; make_node_dirs
   say "network, keys, node dirs ready"
   for i in "${NODES[@]}"; do start_node "$i"; done
   say "3 nodes (sshd) up"
-  for i in "${NODES[@]}"; do start_rabbit "$i"; in_bg "$i" "corosync -f"; start_keystone "$i"; done
+  for i in "${NODES[@]}"; do start_rabbit "$i"; in_bg "$i" "corosync -f"; start_apis "$i"; done
   start_mariadb 1 --wsrep-new-cluster
   sleep 1
   for i in "${NODES[@]}"; do start_pacemaker "$i"; done
@@ -217,6 +247,7 @@ down() {
   done
   for i in "${NODES[@]}"; do ip netns del "cpop$i" 2>/dev/null || true; done
   ip link del "$BRIDGE" 2>/dev/null || true
+  ip route del unreachable "$INTERNAL.0/24" 2>/dev/null || true
   rm -rf "$BED"
 }
 
@@ -232,7 +263,7 @@ boot() {  # bring a powered-off node back with all its services; they rejoin the
   local i=$1
   start_node "$i"
   in_bg "$i" "corosync -f"; sleep 1
-  start_pacemaker "$i"; start_rabbit "$i"; start_mariadb "$i"; start_keystone "$i"; start_haproxy "$i"
+  start_pacemaker "$i"; start_rabbit "$i"; start_mariadb "$i"; start_apis "$i"; start_haproxy "$i"
 }
 
 restart_rabbit() {  # hard restart (after a partition a plain stop_app/start_app can hang)
@@ -249,8 +280,9 @@ part() {  # isolate node $1 from its peers (the management path from 198.18.10.1
   node_exec "$i" nft 'add chain inet cpulse_part out { type filter hook output priority 0; }'
   node_exec "$i" nft flush table inet cpulse_part
   if [ "$2" = on ]; then
-    node_exec "$i" nft add rule inet cpulse_part in iifname != lo ip saddr "{ $NET.11, $NET.12, $NET.13 }" drop
-    node_exec "$i" nft add rule inet cpulse_part out oifname != lo ip daddr "{ $NET.11, $NET.12, $NET.13 }" drop
+    local peers="{ $NET.11, $NET.12, $NET.13, $INTERNAL.11, $INTERNAL.12, $INTERNAL.13 }"
+    node_exec "$i" nft add rule inet cpulse_part in iifname != lo ip saddr "$peers" drop
+    node_exec "$i" nft add rule inet cpulse_part out oifname != lo ip daddr "$peers" drop
   fi
 }
 
@@ -270,8 +302,10 @@ case "$cmd" in
   part) part "$1" "$2" ;;
   status) status ;;
   start-keystone) start_keystone "$1" ;;
+  start-apis) start_apis "$1" ;;
+  start-placement) start_placement "$1" ;;
   start-haproxy) start_haproxy "$1" ;;
   start-pacemaker) start_pacemaker "$1" ;;
   restart-rabbit) restart_rabbit "$1" ;;
-  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
 esac

@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(openssh-server openssh-client rabbitmq-server mariadb-server mariadb-client galera-4 haproxy
       pacemaker pacemaker-cli-utils corosync pcs crmsh rsync socat nftables tini iproute2 procps
-      util-linux)
+      util-linux openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,5 @@
 """Who the operator checks blame, from the views recorded on the bed's nodes during real
-faults (cross-checks between nodes), and the Rally validator round trip of results."""
+faults (cross-checks between nodes)."""
 
 import os
 
@@ -8,9 +8,8 @@ from cloudpulse.checks.operator import haproxy
 from cloudpulse.checks.operator import pacemaker
 from cloudpulse.checks.operator import rabbitmq
 from cloudpulse.checks.operator import servicemap
-from cloudpulse.checks.operator import transport
+from cloudpulse import ssh
 from cloudpulse import results
-from cloudpulse_rally import report
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "operator")
 SMAP = servicemap.load(os.path.join(DATA, "inventory_bed.yaml"))
@@ -33,7 +32,7 @@ def failed(found):
 def test_rabbit_partition_blames_the_node_cut_off_from_most_peers():
     view = rabbitmq.parse_rabbit_cluster_status(read("rmq_partition.json"))
     views = {"node1": view, "node2": view,
-             "node3": transport.NodeUnreachable("node3 unreachable over SSH")}
+             "node3": ssh.NodeUnreachable("node3 unreachable over SSH")}
     bad = failed(rabbitmq.evaluate(SMAP, NODES, views))
     assert set(bad) == {"rabbitmq@node3"}
     assert "rabbit@node3 partitioned from rabbit@node1, rabbit@node2" in bad["rabbitmq@node3"]
@@ -76,11 +75,17 @@ def test_haproxy_server_down_and_direct_probe():
     rows = haproxy.parse_haproxy_stat(read("haproxy_stat_healthy.csv").replace(
         "keystone_api,node2,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP",
         "keystone_api,node2,0,0,0,0,,0,0,0,,0,,0,0,0,0,DOWN"))
-    direct = {"198.18.10.12:5000": "direct GET http://198.18.10.12:5000/: cannot connect"}
-    bad = failed(haproxy.evaluate(NODES[:2], {"node1": rows, "node2": rows}, direct))
+    direct = {"198.18.10.12:5000": haproxy.ServerProbe(
+        False, "direct connect to 198.18.10.12:5000: connection refused"),
+              "198.18.10.11:5000": haproxy.ServerProbe(
+        True, "not reachable from the checker: no route to host; answers GET "
+              "http://198.18.10.11:5000/ from node1 (HTTP 300)")}
+    out = haproxy.evaluate(NODES[:2], {"node1": rows, "node2": rows}, direct)
+    bad = failed(out)
     assert set(bad) == {"haproxy/keystone_api/node2"}
     assert bad["haproxy/keystone_api/node2"].startswith(
-        "direct GET http://198.18.10.12:5000/: cannot connect; haproxy/keystone_api/node2 DOWN")
+        "haproxy/keystone_api/node2 direct connect to 198.18.10.12:5000: connection refused; "
+        "haproxy/keystone_api/node2 DOWN")
     assert "on haproxy of node1, node2" in bad["haproxy/keystone_api/node2"]
 
 
@@ -106,3 +111,60 @@ def test_pacemaker_failed_action_blames_resource_on_node():
     assert set(bad) == {"pacemaker/vip@node1"}
     assert bad["pacemaker/vip@node1"].startswith(
         "failed action: vip 5s-interval monitor returned 'not running' on node1")
+
+
+def _galera_on_its_own_network(node, size=3, members=(1, 2, 3)):
+    """node's view as recorded on the bed, where Galera replicates and serves on the
+    internal network (198.18.11.0/24): members list themselves by those addresses."""
+    text = read("wsrep_internal_network_node2.txt")
+    text = text.replace("198.18.11.12\n", "198.18.11.1%d\n" % node).replace(
+        "node2\n", "node%d\n" % node)
+    view = galera.parse_wsrep_status(text)
+    view["wsrep_cluster_size"] = str(size)
+    view["wsrep_incoming_addresses"] = ",".join("198.18.11.1%d:0" % i for i in members)
+    return view
+
+
+def test_galera_members_named_by_their_own_network_are_matched():
+    views = {"node%d" % i: _galera_on_its_own_network(i) for i in (1, 2, 3)}
+    assert views["node2"]["wsrep_node_address"] == "198.18.11.12"   # the recorded view
+    assert failed(galera.evaluate(SMAP, NODES, views)) == {}
+
+
+def test_galera_nodes_named_by_host_name_are_matched():
+    by_name = servicemap.from_dict({"hosts": {
+        "db%d" % i: {"address": "db%d.cloud.example" % i, "hostname": "node%d" % i,
+                     "roles": ["galera"]} for i in (1, 2, 3)}})
+    views = {"db%d" % i: _galera_on_its_own_network(i) for i in (1, 2, 3)}
+    for view in views.values():   # members listed by host name
+        view["wsrep_incoming_addresses"] = "node1:3306,node2:3306,node3:3306"
+    for view in views.values():
+        view.pop("wsrep_node_address")
+    assert failed(galera.evaluate(by_name, list(by_name.nodes), views)) == {}
+
+
+def test_galera_missing_member_is_named_on_its_own_network():
+    views = {"node%d" % i: _galera_on_its_own_network(i, size=2, members=(1, 2))
+             for i in (1, 2)}
+    views["node3"] = "mysql on node3: ERROR 2002 (HY000): Can't connect to local server"
+    bad = failed(galera.evaluate(SMAP, NODES, views))
+    assert set(bad) == {"galera@node3"}
+    assert "galera@node3 not in the Primary component (cluster_size 2 of 3, members node1, " \
+        "node2, seen from node1, node2)" in bad["galera@node3"]
+
+
+def test_galera_node_without_own_view_is_not_blamed_when_members_may_name_it():
+    # node3 is out of SSH reach, but the cluster counts 3: the member 198.18.11.13 that no
+    # node of the map claims is probably node3.  Not a Galera failure; said as such.
+    views = {"node%d" % i: _galera_on_its_own_network(i) for i in (1, 2)}
+    views["node3"] = ssh.NodeUnreachable("node3 unreachable over SSH")
+    out = verdicts(galera.evaluate(SMAP, NODES, views))
+    assert out["galera@node3"] == ("error", "not checked: node3 unreachable over SSH")
+    assert not failed(galera.evaluate(SMAP, NODES, views))
+    # The same with the cluster short of a node: who is missing cannot be pinned.
+    views = {"node%d" % i: _galera_on_its_own_network(i, size=2, members=(1, 9))
+             for i in (1, 2)}
+    views["node3"] = ssh.NodeUnreachable("node3 unreachable over SSH")
+    bad = failed(galera.evaluate(SMAP, NODES, views))
+    assert bad["galera"] == ("cluster_size 2 of 3: node3 not found among the members; member "
+                             "addresses matching no node of the map: 198.18.11.19")

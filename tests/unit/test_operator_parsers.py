@@ -15,7 +15,7 @@ from cloudpulse.checks.operator import parsers
 from cloudpulse.checks.operator import rabbitmq
 from cloudpulse.checks.operator import servicemap
 from cloudpulse.checks.operator import services
-from cloudpulse.checks.operator import transport
+from cloudpulse import ssh
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "operator")
 
@@ -218,7 +218,7 @@ def test_podman_exec_outputs():
     assert {"sleep", "ps"} <= services.process_names(
         services.parse_ps(read("podman4.3_exec_ps_running.txt")))
     # a tool missing from the image: podman exits 127, read as "not installed" like a shell's
-    missing = transport.CommandResult(commands.COMMAND_NOT_FOUND, "",
+    missing = ssh.CommandResult(commands.COMMAND_NOT_FOUND, "",
                                       read("podman4.3_exec_not_found.txt"))
     assert not pacemaker._usable(missing)
     # exited, paused (255) and absent (125) containers: the error line names why
@@ -229,11 +229,11 @@ def test_podman_exec_outputs():
              "running containers: container state improper"),
             ("podman4.3_exec_no_such_container.txt", 125,
              'Error: no container with name or ID "cinder_api" found: no such container')]:
-        assert transport.CommandResult(status, "", read(fixture)).first_error_line == line
+        assert ssh.CommandResult(status, "", read(fixture)).first_error_line == line
     # the HAProxy socket loop is a compound command: it runs under the container's sh -c,
     # so a container without a stats socket answers with the loop's own message (exit 3),
     # not with the outer shell's syntax error
-    assert transport.CommandResult(3, "", read("podman4.3_exec_haproxy_show_stat.txt")) \
+    assert ssh.CommandResult(3, "", read("podman4.3_exec_haproxy_show_stat.txt")) \
         .first_error_line.startswith("no HAProxy stats socket (/run/haproxy/admin.sock")
 
 

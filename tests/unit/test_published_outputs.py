@@ -16,7 +16,7 @@ from cloudpulse.checks.operator import pacemaker
 from cloudpulse.checks.operator import parsers
 from cloudpulse.checks.operator import rabbitmq
 from cloudpulse.checks.operator import servicemap
-from cloudpulse.checks.operator import transport
+from cloudpulse import ssh
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "operator")
 PUBLISHED = os.path.join(DATA, "published")
@@ -92,10 +92,10 @@ def test_juju_status_loads_or_names_what_is_missing(path):
     except servicemap.ServiceMapError as exc:
         assert str(exc).startswith("service map %s: " % path)
         return
-    pool = transport.SessionPool(transport.SSHSettings(strict_host_keys=False))
+    pool = ssh.SessionPool(ssh.SSHSettings(strict_host_keys=False))
     for node in smap.nodes:
         if node.address is None:
-            with pytest.raises(transport.NodeUnreachable, match="unit pending"):
+            with pytest.raises(ssh.NodeUnreachable, match="unit pending"):
                 pool.session(node)
 
 
@@ -183,7 +183,7 @@ def test_haproxy_unix_socket_server_is_not_probed_and_down_servers_stay_reported
     views = {"node1": rows, "node2": rows}
     addresses = haproxy.probe_addresses(views)
     assert addresses and all(re.match(r"[\d.]+:\d+$", a) for a in addresses)
-    direct = {a: None for a in addresses}
+    direct = {a: haproxy.ServerProbe(True) for a in addresses}
     found = haproxy.evaluate(NODES[:2], views, direct)
     bad = failed(found)
     assert set(bad) == {"haproxy/keystone_api/node2"}
@@ -218,8 +218,8 @@ def test_juju_pending_unit_is_judged_not_the_whole_map():
     assert (node.name, node.address, node.pending) == (
         "slave2.local", None, "unit pending (no public-address)")
     assert str(node.agent_states["galera"]) == "juju agent-state not-started"
-    pool = transport.SessionPool(transport.SSHSettings(strict_host_keys=False))
-    with pytest.raises(transport.NodeUnreachable) as err:
+    pool = ssh.SessionPool(ssh.SSHSettings(strict_host_keys=False))
+    with pytest.raises(ssh.NodeUnreachable) as err:
         pool.session(node)
     assert str(err.value) == "slave2.local not reachable: unit pending (no public-address)"
     # the checks judge that node unreachable and go on with the others

@@ -1,11 +1,13 @@
 """Operator checks: the control plane seen from its nodes over SSH, and from the APIs.
 
     servicemap      which nodes run which services (inventory or juju status), validated
-    transport       SSH: strict host keys, key only, timeouts, one connection per node/run
     commands        the fixed command strings run on the nodes
     parsers         what the parsers share (ParseError); each check module parses its own
                     component's outputs (older formats included)
     services, rabbitmq, galera, haproxy, pacemaker, control_plane: one module per check
+
+SSH itself (strict host keys, key only, timeouts, one connection per node and run) is
+cloudpulse.ssh, shared with the checks that log in to VMs.
 
 `run_operator_checks` runs the chosen checks over one set of SSH connections (opened in
 parallel, bounded, closed at the end) and returns CheckResults per node and component:
@@ -24,7 +26,7 @@ from cloudpulse.checks.operator import pacemaker
 from cloudpulse.checks.operator import rabbitmq
 from cloudpulse.checks.operator import servicemap
 from cloudpulse.checks.operator import services
-from cloudpulse.checks.operator import transport
+from cloudpulse import ssh
 from cloudpulse.checks import runner
 from cloudpulse import results
 
@@ -44,7 +46,7 @@ CHECKS = {
 SSH_CHECK = "ssh"
 
 ServiceMapError = servicemap.ServiceMapError
-SSHSettings = transport.SSHSettings
+SSHSettings = ssh.SSHSettings
 
 
 def validate_checks(checks):
@@ -75,11 +77,15 @@ def _crashed(check, exc):
 
 
 def run_operator_checks(service_map, settings, checks=tuple(CHECKS), api_connection=None,
-                        api_timeout=10.0):
+                        api_timeout=10.0, backend_probes="auto", ca_file=None):
     """SSH reachability of every node, then each check; one SSH connection per node."""
     validate_checks(checks)
-    pool = transport.SessionPool(settings)
-    ctx = base.OperatorContext(service_map, pool, api_connection, api_timeout)
+    if backend_probes not in base.BACKEND_PROBES:
+        raise ValueError("haproxy_backend_probes: %r is not one of %s"
+                         % (backend_probes, ", ".join(base.BACKEND_PROBES)))
+    pool = ssh.SessionPool(settings)
+    ctx = base.OperatorContext(service_map, pool, api_connection, api_timeout,
+                               backend_probes, ca_file)
     try:
         out = ssh_results(ctx)
         for check in checks:
@@ -95,7 +101,7 @@ def run_operator_checks(service_map, settings, checks=tuple(CHECKS), api_connect
 def run_control_plane(service_map, api_connection, api_timeout=10.0):
     """Only the API-side check (no SSH): for front ends that hold the admin credential
     apart from the SSH run (the Rally scenario)."""
-    ctx = base.OperatorContext(service_map, transport.SessionPool(transport.SSHSettings()),
+    ctx = base.OperatorContext(service_map, ssh.SessionPool(ssh.SSHSettings()),
                                api_connection, api_timeout)
     try:
         return control_plane.check(ctx)
@@ -105,8 +111,8 @@ def run_control_plane(service_map, api_connection, api_timeout=10.0):
 
 def settings_from_args(args):
     """SSHSettings from task arguments (scenarios/operator.yaml, or the server's [operator])."""
-    defaults = transport.SSHSettings()
-    return transport.SSHSettings(
+    defaults = ssh.SSHSettings()
+    return ssh.SSHSettings(
         known_hosts_file=args.get("known_hosts_file") or defaults.known_hosts_file,
         key_file=args.get("ssh_key_file") or defaults.key_file,
         user=args.get("ssh_user") or defaults.user,
@@ -116,10 +122,17 @@ def settings_from_args(args):
         strict_host_keys=bool(args.get("strict_host_key_checking", True)))
 
 
+def probe_options_from_args(args):
+    """The HAProxy backend probe options from task arguments."""
+    return {"backend_probes": args.get("haproxy_backend_probes") or "auto",
+            "ca_file": args.get("ca_file") or None}
+
+
 def run_from_args(args, api_connection=None):
     """The operator checks a suite's task arguments describe."""
     smap = servicemap.load(args["service_map"])
     return run_operator_checks(smap, settings_from_args(args),
                                checks=args.get("checks") or tuple(CHECKS),
                                api_connection=api_connection,
-                               api_timeout=float(args.get("timeout") or 10.0))
+                               api_timeout=float(args.get("timeout") or 10.0),
+                               **probe_options_from_args(args))

@@ -1,7 +1,6 @@
 """What every operator check shares: the run's context, running one fixed command on
 many nodes at once, and turning findings per component into CheckResults."""
 
-import concurrent.futures
 import dataclasses
 import time
 import typing
@@ -9,7 +8,8 @@ import typing
 from cloudpulse.checks.operator import commands
 from cloudpulse.checks.operator import parsers
 from cloudpulse.checks.operator import servicemap
-from cloudpulse.checks.operator import transport
+from cloudpulse import fanout
+from cloudpulse import ssh
 from cloudpulse import results
 
 CHECK_TYPE = results.CheckType.OPERATOR
@@ -19,46 +19,63 @@ def check_name(check):
     return "operator.%s" % check
 
 
+# How HAProxy's backend servers are probed besides reading HAProxy's stats: "auto" from
+# here, and from the HAProxy node over SSH where a server cannot be reached from here;
+# "direct" from here only; "node" from the HAProxy node only; "off" not at all.
+BACKEND_PROBES = ("auto", "direct", "node", "off")
+
+
 @dataclasses.dataclass
 class OperatorContext:
     """One run: the map, its SSH connections (reused by every check) and, for the
     control-plane check, an admin API connection (None: that check is skipped)."""
     service_map: servicemap.ServiceMap
-    pool: transport.SessionPool
+    pool: ssh.SessionPool
     api_connection: typing.Any = None
     api_timeout: float = 10.0
+    backend_probes: str = "auto"
+    ca_file: typing.Optional[str] = None   # CA bundle for TLS backends probed from here
 
     @property
     def settings(self):
         return self.pool.settings
 
+    @property
+    def tls_verify(self):
+        """requests' `verify` for probes from here: the configured CA bundle, else the
+        cloud connection's TLS settings, else the system's CAs."""
+        if self.ca_file:
+            return self.ca_file
+        if self.api_connection is not None:
+            return self.api_connection.session.verify
+        return True
 
-def run_on(ctx, nodes, command, service=None):
+
+def run_on(ctx, nodes, command, service=None, stdin=None):
     """{node name: CommandResult or Exception} for one fixed command on several nodes,
     in parallel (bounded by max_parallel).  With `service`, the command runs inside the
-    service's container when the map says it is containerised."""
-    nodes = list(nodes)
-    if not nodes:
-        return {}
-
+    service's container when the map says it is containerised.  `stdin` is data for the
+    command (values never go through a shell's parser)."""
     def one(node):
         try:
             session = ctx.pool.session(node)
-            stdin = None
-            cmd = command
+            data, cmd = stdin, command
             svc = node.service(service) if service and node.runs(service) else None
             if svc is not None and svc.manager in commands.CONTAINERS:
-                cmd, stdin = commands.in_container(svc.manager, command), svc.container + "\n"
-            return session.run(cmd, stdin_data=stdin)
-        except (transport.NodeUnreachable, transport.CommandTimeout) as exc:
+                cmd = commands.in_container(svc.manager, command)
+                data = svc.container + "\n" + (stdin or "")
+            return session.run(cmd, stdin_data=data)
+        except (ssh.NodeUnreachable, ssh.CommandTimeout) as exc:
             return exc
         except Exception as exc:   # paramiko channel errors mid-command
-            return transport.NodeUnreachable("%s: SSH command failed: %s: %s"
-                                             % (node.name, type(exc).__name__, exc))
+            return ssh.NodeUnreachable("%s: SSH command failed: %s: %s"
+                                       % (node.name, type(exc).__name__, exc))
 
-    workers = max(1, min(ctx.settings.max_parallel, len(nodes)))
-    with concurrent.futures.ThreadPoolExecutor(workers, "cpulse-op") as pool:
-        return dict(zip([n.name for n in nodes], pool.map(one, nodes)))
+    s = ctx.settings
+    # Each SSH step and the command have their own timeouts; this guards the sum.
+    guard = 3 * s.connect_timeout + s.command_timeout + 1.0
+    return fanout.fan_out_map(one, nodes, key=lambda n: n.name, max_workers=s.max_parallel,
+                              timeout=guard, name="cpulse-op")
 
 
 def node_views(outputs, parse, what, known_failure=None, empty_is_error=False):
@@ -83,7 +100,7 @@ def node_views(outputs, parse, what, known_failure=None, empty_is_error=False):
     return views
 
 
-def not_checked(exc):
+def not_checked_reason(exc):
     return "not checked: %s" % exc
 
 
@@ -125,7 +142,7 @@ class Findings:
     def unreachable(self, component, exc):
         """A node whose own view is missing: an error of this check, unless another
         finding (a peer's view) already blames the component."""
-        self._add(component, results.Status.ERROR, not_checked(exc))
+        self._add(component, results.Status.ERROR, not_checked_reason(exc))
 
     def results(self):
         finished = results.utcnow()

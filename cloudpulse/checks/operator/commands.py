@@ -18,7 +18,10 @@ RABBIT_CLUSTER_STATUS_JSON = "rabbitmqctl cluster_status --formatter json"
 RABBIT_CLUSTER_STATUS = "rabbitmqctl cluster_status"   # before 3.8: Erlang terms
 
 # Credentials come from the SSH user's client config file (~/.my.cnf), never from here.
-GALERA_WSREP_STATUS = "mysql -N -B -e \"SHOW STATUS LIKE 'wsrep%'\""
+# The node's own wsrep_node_name / _address / _incoming_address come with its status: they
+# tie the members listed in wsrep_incoming_addresses to the map's nodes.
+GALERA_WSREP_STATUS = ("mysql -N -B -e \"SHOW STATUS LIKE 'wsrep%'; "
+                       "SHOW VARIABLES LIKE 'wsrep_node%'\"")
 
 # The stats socket at the usual places (Debian/Ubuntu, RHEL, kolla-ansible).
 HAPROXY_SHOW_STAT = (
@@ -28,6 +31,17 @@ HAPROXY_SHOW_STAT = (
     "echo 'no HAProxy stats socket (/run/haproxy/admin.sock, /var/lib/haproxy/stats, "
     "/var/lib/kolla/haproxy/haproxy.sock)' >&2; exit 3")
 
+# An HAProxy backend server probed from the HAProxy node, for a server the checker cannot
+# reach: "host:port" comes on stdin; https is tried first, then http; prints
+# "<scheme> <HTTP status>".  -k: from the node only reachability and the answer are
+# judged; certificate trust is judged by the checker's own probe, with its CA bundle.
+HTTP_PROBE_FROM_NODE = (
+    'command -v curl >/dev/null || { echo "curl: not installed" >&2; exit 127; }; '
+    'read -r hostport && for scheme in https http; do '
+    'out=$(curl -sS -k -o /dev/null --max-time 5 -w "%{http_code}" '
+    '-- "$scheme://$hostport/" 2>&1) && { echo "$scheme $out"; exit 0; }; done; '
+    'echo "$out" >&2; exit 7')
+
 # Pacemaker, newest first: 2.1 XML, older XML, then the text of pcs or crmsh.
 CRM_MON_XML = "crm_mon -1 --output-as=xml"
 CRM_MON_XML_OLD = "crm_mon -1 -X"
@@ -36,7 +50,8 @@ CRM_STATUS = "crm status"
 
 FIXED = frozenset([LISTENING_TCP, PROCESSES, SYSTEMD_UNITS, RABBIT_CLUSTER_STATUS_JSON,
                    RABBIT_CLUSTER_STATUS, GALERA_WSREP_STATUS, HAPROXY_SHOW_STAT, CRM_MON_XML,
-                   CRM_MON_XML_OLD, PCS_STATUS, CRM_STATUS, *CONTAINERS.values()])
+                   CRM_MON_XML_OLD, PCS_STATUS, CRM_STATUS, HTTP_PROBE_FROM_NODE,
+                   *CONTAINERS.values()])
 
 # The fixed command runs under the container's own sh -c, so a compound one (the HAProxy
 # socket loop) is parsed inside the container, not by the outer shell.

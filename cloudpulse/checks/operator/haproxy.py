@@ -1,14 +1,17 @@
 """HAProxy: `show stat` on the stats socket of every HAProxy node (frontends, backends and
-servers DOWN), then every backend server probed directly from here, not only through the
-VIP: an OpenStack API answers its version document at / without a token, any other
-server must accept a TCP connection."""
+servers DOWN), then every backend server probed outside HAProxy, not only through the
+VIP: an OpenStack API answers its version document at / without a token (over https
+when it speaks TLS, verified with the configured CA), any other server must accept a TCP
+connection.  A server the checker cannot reach is probed from the HAProxy node over SSH
+([operator] haproxy_backend_probes)."""
 
-import concurrent.futures
 import csv
 import dataclasses
 import io
 import re
 import socket
+import ssl
+import typing
 
 import requests
 
@@ -17,6 +20,7 @@ from cloudpulse.checks.operator import commands
 from cloudpulse.checks.operator import parsers
 from cloudpulse.checks.operator import servicemap
 from cloudpulse.checks import runner
+from cloudpulse import fanout
 
 CHECK = "haproxy"
 SERVICE = "haproxy"
@@ -77,31 +81,123 @@ def gather(ctx, nodes):
                            empty_is_error=True)
 
 
-def probe_server(address, timeout):
-    """None when the server answers directly, else why not."""
-    host, _, port = address.rpartition(":")
+@dataclasses.dataclass(frozen=True)
+class ServerProbe:
+    """One backend server probed outside HAProxy.  `reached` None: no connection could be
+    made from where it was probed; True: it answered as it should; False: it answered,
+    wrongly (HTTP 5xx, an untrusted certificate).  `detail` says what was seen."""
+    reached: typing.Optional[bool]
+    detail: str = ""
+
+    @property
+    def failed(self):
+        return self.reached is not True
+
+
+def _speaks_tls(sock, host):
+    """Whether the server on this fresh connection completes a TLS handshake (no
+    verification here: the GET that follows verifies with the configured CA)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
     try:
-        if int(port) in API_PORTS:
-            url = "http://%s/" % address
-            resp = requests.get(url, timeout=timeout, allow_redirects=False)
-            if resp.status_code >= 500:
-                return "direct GET %s: HTTP %s" % (url, resp.status_code)
-            return None
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            return None
-    except requests.ConnectionError as exc:
-        # urllib3 nests the socket error in a long repr: keep "[Errno 111] Connection refused"
-        errno = re.search(r"\[Errno -?\d+\] ([^'\"()]+)", str(exc))
-        return "direct GET http://%s/: cannot connect: %s" % (
-            address, errno.group(1).strip() if errno else runner.describe_error(exc, timeout))
-    except requests.RequestException as exc:
-        return "direct GET http://%s/: %s" % (address, runner.describe_error(exc, timeout))
+        with context.wrap_socket(sock, server_hostname=host):
+            return True
+    except (ssl.SSLError, OSError):
+        return False
+
+
+def probe_server(address, timeout, verify=True):
+    """The server at address probed from here: an OpenStack API answers its version
+    document at / without a token, over https when it speaks TLS (verified with `verify`,
+    a CA bundle or True for the system's); any other server must accept a TCP connection."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    except ConnectionRefusedError:
+        # The host answered: nothing listens there (the server is down).
+        return ServerProbe(False, "direct connect to %s: connection refused" % address)
     except OSError as exc:
-        return "direct TCP connect to %s: %s" % (address, exc.strerror or exc)
+        reason = "no answer within %s s" % timeout if isinstance(
+            exc, (socket.timeout, TimeoutError)) else (exc.strerror or str(exc)).lower()
+        return ServerProbe(None, "not reachable from the checker: %s" % reason)
+    if int(port) not in API_PORTS:
+        sock.close()
+        return ServerProbe(True)
+    scheme = "https" if _speaks_tls(sock, host) else "http"
+    sock.close()
+    url = "%s://%s/" % (scheme, address)
+    try:
+        resp = requests.get(url, timeout=timeout, allow_redirects=False, verify=verify)
+    except requests.exceptions.SSLError as exc:
+        return ServerProbe(False, "direct GET %s: TLS certificate not trusted (%s)"
+                           % (url, _ssl_reason(exc)))
+    except requests.RequestException as exc:
+        return ServerProbe(False, "direct GET %s: %s" % (url, runner.describe_error(exc, timeout)))
+    if resp.status_code >= 500:
+        return ServerProbe(False, "direct GET %s: HTTP %s" % (url, resp.status_code))
+    return ServerProbe(True)
+
+
+def _ssl_reason(exc):
+    match = re.search(r"certificate verify failed: ([^(')]+)", str(exc))
+    return match.group(1).strip() if match else "TLS error"
+
+
+def probe_from_node(ctx, node, address):
+    """The server probed from the HAProxy node over SSH (one fixed command; the address
+    on stdin).  Only HTTP APIs: a TCP server is not probed from there."""
+    port = int(address.rpartition(":")[2])
+    if port not in API_PORTS:
+        return ServerProbe(True, "not probed from the HAProxy node (a TCP server)")
+    res = base.run_on(ctx, [node], commands.HTTP_PROBE_FROM_NODE, stdin=address + "\n")
+    res = res[node.name]
+    if isinstance(res, Exception):
+        return ServerProbe(True, "not probed from %s: %s" % (node.name, res))
+    if res.exit_status == commands.COMMAND_NOT_FOUND:
+        return ServerProbe(True, "not probed from %s: no curl there" % node.name)
+    if res.exit_status != 0:
+        why = re.sub(r"0{3}$", "", res.first_error_line).strip()
+        return ServerProbe(None, "from %s: %s" % (node.name, why))
+    scheme, _, code = res.stdout.strip().partition(" ")
+    url = "%s://%s/" % (scheme, address)
+    if not code.isdigit() or int(code) >= 500:
+        return ServerProbe(False, "GET %s from %s: HTTP %s" % (url, node.name, code))
+    return ServerProbe(True, "answers GET %s from %s (HTTP %s)" % (url, node.name, code))
+
+
+def probe_servers(ctx, nodes, views):
+    """{address: ServerProbe} for every backend server, as [operator]
+    haproxy_backend_probes says (base.BACKEND_PROBES)."""
+    mode = ctx.backend_probes
+    addresses = probe_addresses(views)
+    if mode == "off" or not addresses:
+        return {}
+    # The HAProxy node that probes a server from inside: the first one whose stats list it.
+    seen_by = {}
+    for node in nodes:
+        for row in views.get(node.name) if isinstance(views.get(node.name), list) else ():
+            seen_by.setdefault(row.address, node)
+
+    def probe(address):
+        direct = (probe_server(address, ctx.api_timeout, ctx.tls_verify)
+                  if mode in ("auto", "direct") else None)
+        if direct is not None and (direct.reached is not None or mode == "direct"):
+            return direct
+        inside = probe_from_node(ctx, seen_by[address], address)
+        if direct is None:
+            return inside
+        if inside.reached is True:
+            return ServerProbe(True, "%s; %s" % (direct.detail, inside.detail))
+        return ServerProbe(inside.reached, "%s; %s" % (direct.detail, inside.detail))
+
+    return fanout.fan_out_map(probe, addresses, key=str, max_workers=ctx.settings.max_parallel,
+                              name="cpulse-haproxy")
 
 
 def evaluate(nodes, views, direct):
-    """`direct`: {address: None or why it failed} from probe_server."""
+    """`direct`: {address: ServerProbe} from probe_servers."""
     found = base.Findings(CHECK)
     down = {}   # component -> [(haproxy node, status, check)]
     for node in nodes:
@@ -138,9 +234,14 @@ def evaluate(nodes, views, direct):
                     found.ok(key, "%s not probed directly (a unix socket server)" % key)
                 else:
                     found.ok(key)
-                why = direct.get(row.address)
-                if why:
-                    found.fail(key, why)
+                probe = direct.get(row.address)
+                if isinstance(probe, Exception):   # the probe itself crashed
+                    found.error(key, "probe of %s: %s" % (row.address,
+                                                          runner.describe_error(probe)))
+                elif probe is not None and probe.failed:
+                    found.fail(key, "%s %s" % (key, probe.detail))
+                elif probe is not None and probe.detail:
+                    found.ok(key, probe.detail)
     for key, seen in down.items():
         status, check = seen[0][1], seen[0][2]
         found.fail(key, "%s %s%s on haproxy of %s" % (
@@ -157,11 +258,4 @@ def probe_addresses(views):
 def check(ctx):
     nodes = ctx.service_map.nodes_running(SERVICE)
     views = gather(ctx, nodes)
-    addresses = probe_addresses(views)
-    direct = {}
-    if addresses:
-        workers = max(1, min(ctx.settings.max_parallel, len(addresses)))
-        with concurrent.futures.ThreadPoolExecutor(workers, "cpulse-haproxy") as pool:
-            direct = dict(zip(addresses, pool.map(
-                lambda a: probe_server(a, ctx.api_timeout), addresses)))
-    return evaluate(nodes, views, direct).results()
+    return evaluate(nodes, views, probe_servers(ctx, nodes, views)).results()

@@ -4,7 +4,6 @@ nodes, resources stopped or failed, failed actions.  A node is blamed as offline
 most views say so; a node in a partition without quorum blames itself.  Skipped on nodes
 where no pacemaker tool is installed."""
 
-import concurrent.futures
 import dataclasses
 import re
 import typing
@@ -13,6 +12,7 @@ import xml.etree.ElementTree as ET
 from cloudpulse.checks.operator import base
 from cloudpulse.checks.operator import commands
 from cloudpulse.checks.operator import parsers
+from cloudpulse import fanout
 
 CHECK = "pacemaker"
 SERVICE = "pacemaker"
@@ -335,11 +335,8 @@ def _read_node(ctx, node):
 
 def gather(ctx, nodes):
     """{node name: PacemakerStatus | NotInstalled | str | Exception}."""
-    if not nodes:
-        return {}
-    workers = max(1, min(ctx.settings.max_parallel, len(nodes)))
-    with concurrent.futures.ThreadPoolExecutor(workers, "cpulse-pcmk") as pool:
-        return dict(zip([n.name for n in nodes], pool.map(lambda n: _read_node(ctx, n), nodes)))
+    return fanout.fan_out_map(lambda n: _read_node(ctx, n), nodes, key=lambda n: n.name,
+                              max_workers=ctx.settings.max_parallel, name="cpulse-pcmk")
 
 
 def evaluate(smap, nodes, views):

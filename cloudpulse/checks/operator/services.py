@@ -146,31 +146,26 @@ _PARSE = {
 def check(ctx):
     found = base.Findings(CHECK)
     nodes = list(ctx.service_map.nodes)
-    outputs = _gather(ctx, nodes)
+    # {command: {node name: parsed view | str (why none) | Exception (unreachable)}}
+    per_command = {cmd: base.node_views(outputs, _PARSE[cmd][1], cmd.split()[0])
+                   for cmd, outputs in _gather(ctx, nodes).items()}
     for node in nodes:
         views, problem = {"processes": set(), "systemd": {}, "docker": {}, "podman": {}}, None
-        for cmd, per_node in outputs.items():
-            if node.name not in per_node:
-                continue
-            out = per_node[node.name]
-            key, parse = _PARSE[cmd]
-            if isinstance(out, Exception):
-                problem = out
+        for cmd, by_node in per_command.items():
+            view = by_node.get(node.name)
+            if isinstance(view, (Exception, str)):
+                problem = view
                 break
-            if out.exit_status != 0:
-                problem = "%r failed on %s: %s" % (cmd.split()[0], node.name,
-                                                   out.first_error_line)
-                break
-            views[key] = parse(out.stdout)
+            if view is not None:
+                views[_PARSE[cmd][0]] = view
         for service in node.services:
             component = _component(service, node)
-            if problem is not None:
-                if isinstance(problem, Exception):
-                    found.unreachable(component, problem)
-                else:
-                    found.error(component, problem)
-                continue
-            _judge(found, node, service, views, component)
+            if isinstance(problem, Exception):
+                found.unreachable(component, problem)
+            elif problem is not None:
+                found.error(component, problem)
+            else:
+                _judge(found, node, service, views, component)
     return found.results()
 
 

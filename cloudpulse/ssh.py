@@ -1,15 +1,18 @@
-"""SSH to the nodes: strict host keys, key-only, bounded in time, one connection per node
-and run.
+"""SSH for every check that logs in somewhere (control-plane nodes now, the checks' VMs
+next): strict host keys, key only, bounded in time, one connection per host and run.
+
+A host is any object with `name`, `address`, `ssh_port`, `ssh_user` and `ssh_key` (the
+service map's Node).  `SSHSettings` holds the defaults every front end derives its own
+from (cloudpulse.conf's [operator] options, the Rally scenario's arguments).
 
 rally.utils.sshutils.SSH is the model (paramiko, exit status, a command deadline) but not
 used as is: it accepts any host key (AutoAddPolicy), connects with a fixed 1 s timeout,
 offers passwords, and cloudpulse/ does not import Rally (layering).
 
-Commands are the constants of `commands`: fixed strings.  A value that must reach a
+Commands are fixed strings (the operator checks' `commands`).  A value that must reach a
 remote command (a container name) travels on stdin, never through the shell's parser.
 """
 
-import concurrent.futures
 import dataclasses
 import logging
 import os
@@ -20,7 +23,16 @@ import time
 
 import paramiko
 
+from cloudpulse import fanout
+
 LOG = logging.getLogger(__name__)
+
+
+def _quiet_paramiko():
+    # paramiko's transport thread logs every failed handshake at ERROR with its traceback
+    # (to stderr when nothing else handles it).  Each failure is reported once, in a line
+    # that says what happened, by SessionPool; paramiko's own account is noise there.
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +119,16 @@ class NodeSession:
         self._client.close()
 
 
+_SOCKET_ERRORS = {111: "connection refused", 113: "no route to host",
+                  101: "network unreachable"}
+
+
+def _remote_banner(client):
+    """The SSH version string the host sent ("SSH-2.0-OpenSSH_9.2p1"), or "" if none."""
+    transport = client.get_transport()
+    return (getattr(transport, "remote_version", "") or "") if transport else ""
+
+
 class SessionPool:
     """The SSH connections of one run: opened once per node (in parallel, bounded),
     reused by every check, closed at the end.  Failures are remembered, not retried."""
@@ -116,6 +138,7 @@ class SessionPool:
         self._lock = threading.Lock()
         self._sessions = {}
         self._errors = {}
+        _quiet_paramiko()
         if not settings.strict_host_keys:
             LOG.warning("[operator] strict_host_key_checking = false: unknown SSH host keys "
                         "are accepted; a man in the middle would not be noticed")
@@ -123,10 +146,19 @@ class SessionPool:
     def connect_all(self, nodes):
         """{node name: NodeSession or NodeUnreachable}, nodes contacted in parallel."""
         todo = [n for n in nodes if n.name not in self._sessions and n.name not in self._errors]
-        if todo:
-            workers = max(1, min(self.settings.max_parallel, len(todo)))
-            with concurrent.futures.ThreadPoolExecutor(workers, "cpulse-ssh") as pool:
-                list(pool.map(self._connect_one, todo))
+        # Each step of a connection (TCP, banner, authentication) has its own timeout; the
+        # fan-out's is the guard over all three.
+        guard = 3 * self.settings.connect_timeout + 1.0
+        for item in fanout.fan_out(self._connect_one, todo, self.settings.max_parallel,
+                                   timeout=guard, name="cpulse-ssh"):
+            if not item.ok:
+                node = item.item
+                why = ("SSH connection not established within %s s" % guard
+                       if isinstance(item.error, fanout.ItemTimeout) else
+                       "SSH failed: %s: %s" % (type(item.error).__name__, item.error))
+                with self._lock:
+                    self._errors.setdefault(node.name, NodeUnreachable(
+                        "%s (%s:%s): %s" % (node.name, node.address, node.ssh_port, why)))
         return {n.name: self._sessions.get(n.name) or self._errors[n.name] for n in nodes}
 
     def session(self, node):
@@ -166,11 +198,22 @@ class SessionPool:
         key_file = node.ssh_key or s.key_file
         where = "%s (%s:%s)" % (node.name, node.address, node.ssh_port)
         try:
+            # The TCP connection first, so that a host that accepts it and then says
+            # nothing is told apart from one that cannot be reached.
+            sock = socket.create_connection((node.address, node.ssh_port),
+                                            timeout=s.connect_timeout)
+        except (socket.timeout, TimeoutError):
+            raise NodeUnreachable("%s unreachable over SSH: no answer within %ss"
+                                  % (where, s.connect_timeout)) from None
+        except OSError as exc:
+            raise NodeUnreachable("%s unreachable over SSH: %s" % (
+                where, _SOCKET_ERRORS.get(exc.errno) or exc.strerror or exc)) from None
+        try:
             client.connect(
                 node.address, port=node.ssh_port, username=node.ssh_user or s.user,
                 key_filename=key_file or None, allow_agent=False, look_for_keys=False,
                 timeout=s.connect_timeout, banner_timeout=s.connect_timeout,
-                auth_timeout=s.connect_timeout)
+                auth_timeout=s.connect_timeout, sock=sock)
         except paramiko.BadHostKeyException as exc:
             client.close()
             raise HostKeyRejected("%s: host key CHANGED (got %s %s, known_hosts has another);"
@@ -179,22 +222,19 @@ class SessionPool:
         except paramiko.AuthenticationException as exc:
             client.close()
             raise NodeUnreachable("%s: SSH key refused (%s)" % (where, exc)) from None
-        except paramiko.SSHException as exc:
+        except (paramiko.SSHException, OSError) as exc:
+            banner = _remote_banner(client)
             client.close()
+            sock.close()
             if "not found in known_hosts" in str(exc):
                 raise HostKeyRejected("%s: host key not in %s; refusing to connect"
                                       % (where, s.known_hosts_file)) from None
-            raise NodeUnreachable("%s: SSH failed: %s" % (where, exc)) from None
-        except (socket.timeout, TimeoutError):
-            client.close()
-            raise NodeUnreachable("%s unreachable over SSH: no answer within %ss"
-                                  % (where, s.connect_timeout)) from None
-        except (OSError, paramiko.ssh_exception.NoValidConnectionsError) as exc:
-            client.close()
-            reason = getattr(exc, "strerror", None) or str(exc)
-            if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-                reason = "connection refused"
-            raise NodeUnreachable("%s unreachable over SSH: %s" % (where, reason)) from None
+            if not banner:
+                raise NodeUnreachable(
+                    "%s: %s:%s accepted the connection but sent no SSH banner within %s s"
+                    % (node.name, node.address, node.ssh_port, s.connect_timeout)) from None
+            raise NodeUnreachable("%s: SSH failed after the banner %r: %s"
+                                  % (where, banner, exc or type(exc).__name__)) from None
         return client
 
     def close(self):
