@@ -85,6 +85,13 @@ def test_haproxy_output_parses_and_is_judged(path):
         assert re.match(r".+:\d+$", address)
 
 
+def test_haproxy_listener_rows_are_not_taken_for_servers():
+    rows = haproxy.parse_haproxy_stat(read(published("haproxy/telegraf-*.csv")[0]))
+    names = {(r.proxy, r.server) for r in rows}
+    assert ("http-in", "FRONTEND") in names
+    assert not {n for n in names if n[1] in ("IPv4-direct", "IPv4-cached", "local")}
+
+
 @pytest.mark.parametrize("path", JUJU, ids=ids(JUJU))
 def test_juju_status_loads_or_names_what_is_missing(path):
     try:

@@ -60,7 +60,9 @@ def parse_haproxy_stat(text):
     reader = csv.DictReader(io.StringIO(text[2:]))
     rows = []
     for rec in reader:
-        if not rec.get("pxname"):
+        # type 3 is a listener (a frontend's bind, with `option socket-stats`): its
+        # frontend's row already says whether it is OPEN.
+        if not rec.get("pxname") or (rec.get("type") or "").strip() == "3":
             continue
         address = (rec.get("addr") or "").strip()
         # "unix" (a unix socket server) or anything else without a port: not probed
