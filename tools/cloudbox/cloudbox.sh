@@ -191,8 +191,11 @@ launch() {
     horizon)
       spawn horizon CLOUDBOX_SERVICE=horizon CLOUDBOX_WSGI_MODULE=openstack_dashboard.wsgi \
         PYTHONPATH="$D/horizon" $gargs ;;
-    nova-conductor|nova-scheduler|nova-compute)
+    nova-conductor|nova-scheduler)
       spawn "$n" "$V/$n" --config-file "$D/etc/nova/nova.conf" ;;
+    nova-compute)   # its virt driver, cbvirt.py, is loaded from here (compute_path/)
+      spawn "$n" PYTHONPATH="$HERE/compute_path" CLOUDBOX_DIR="$D" "$V/$n" \
+        --config-file "$D/etc/nova/nova.conf" ;;
     cinder-scheduler|cinder-volume)
       spawn "$n" "$V/$n" --config-file "$D/etc/cinder/cinder.conf" ;;
     *) die "unknown service $n" ;;
@@ -541,6 +544,9 @@ cold_start() {
   OS_CLIENT_CONFIG_FILE="$D/clouds.yaml" "$V/python" "$HERE/verify.py" 90 "$BOX_HOST" \
     || die "API verification failed"
   ts "API checks passed (admin + demo; compute/volume services up; OVN agent alive)"
+  OS_CLIENT_CONFIG_FILE="$D/clouds.yaml" "$V/python" "$HERE/provision.py" > "$D/log/provision.log" 2>&1 \
+    || die "provisioning failed (see $D/log/provision.log)"
+  ts "provisioned as an operator would: external network public ($BREX_CIDR), flavors"
   local hl=()
   for u in admin demo; do
     "$V/python" "$HERE/horizon_login.py" "http://127.0.0.1:$HORIZON_PORT" "$u" "$PW" & hl+=($!)

@@ -183,15 +183,17 @@ EOF
 [DEFAULT]
 host = $BOX_HOST
 my_ip = 127.0.0.1
-compute_driver = fake.FakeDriverWithoutFakeNodes
+# tools/cloudbox/cbvirt.py: instances are network namespaces plugged into OVN
+compute_driver = cbvirt.NamespaceDriver
 transport_url = $MQ
 log_dir = $D/log
 state_path = $D/data/nova
 instances_path = $D/data/nova/instances
 report_interval = 2
 service_down_time = 10
-vif_plugging_is_fatal = False
-vif_plugging_timeout = 0
+# A boot waits for neutron's network-vif-plugged events, as on a real cloud.
+vif_plugging_is_fatal = True
+vif_plugging_timeout = 60
 osapi_compute_listen = 127.0.0.1
 metadata_listen = 127.0.0.1
 osapi_compute_workers = 1

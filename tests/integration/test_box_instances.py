@@ -1,0 +1,184 @@
+"""The cloud in a box boots instances that carry packets (tools/cloudbox/cbvirt.py): through
+nova's and neutron's APIs as a tenant would, then from the host through a floating IP, over
+SSH with the instance's key pair, and on port 80; the user-data script's output in the
+console log; stop and start act on the instance."""
+
+import base64
+import contextlib
+import subprocess
+import time
+
+import paramiko
+import pytest
+import requests
+
+from tests.integration.conftest import run_cmd
+
+CIDR = "198.18.40.0/24"   # not the operator bed's 198.18.10.0/24
+
+
+def _wait(predicate, timeout, what, interval=0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not within %s s" % (what, timeout))
+        time.sleep(interval)
+
+
+def _pings(address, count=1):
+    return subprocess.run(["ping", "-n", "-c", str(count), "-W", "1", address],
+                          capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def keypair(tmp_path):
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                   check=True)
+    return key
+
+
+@contextlib.contextmanager
+def _tenant_network(conn, admin_conn):
+    """A network, subnet, router with a gateway on `public`, and a security group that
+    allows ping, ssh and http; all removed on exit."""
+    made = []
+    try:
+        net = conn.network.create_network(name="cbx-test-net")
+        made.append(lambda: conn.network.delete_network(net))
+        subnet = conn.network.create_subnet(name="cbx-test-subnet", network_id=net.id,
+                                            ip_version=4, cidr=CIDR)
+        made.append(lambda: conn.network.delete_subnet(subnet))
+        public = admin_conn.network.find_network("public")
+        router = conn.network.create_router(name="cbx-test-router",
+                                            external_gateway_info={"network_id": public.id})
+        made.append(lambda: conn.network.delete_router(router))
+        conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+        made.append(lambda: conn.network.remove_interface_from_router(
+            router, subnet_id=subnet.id))
+        group = conn.network.create_security_group(name="cbx-test-sg")
+        made.append(lambda: conn.network.delete_security_group(group))
+        for rule in ({"protocol": "icmp"},
+                     {"protocol": "tcp", "port_range_min": 22, "port_range_max": 22},
+                     {"protocol": "tcp", "port_range_min": 80, "port_range_max": 80}):
+            conn.network.create_security_group_rule(
+                security_group_id=group.id, direction="ingress", ethertype="IPv4", **rule)
+        yield net, public, group
+    finally:
+        for undo in reversed(made):
+            try:
+                undo()
+            except Exception:   # the next step may still work; the test reports first
+                pass
+
+
+def test_instances_carry_packets(box, admin_conn, demo_conn, keypair):
+    conn = demo_conn
+    image = conn.image.create_image(name="cbx-test-image", data=b"cloudbox instance",
+                                    disk_format="raw", container_format="bare",
+                                    allow_duplicates=True)
+    key = conn.compute.create_keypair(name="cbx-test-key",
+                                      public_key=keypair.with_suffix(".pub").read_text())
+    flavor = conn.compute.find_flavor("cbx.tiny")
+    made = []   # servers and the floating IP, removed before their network
+    try:
+        with _tenant_network(conn, admin_conn) as (net, public, group):
+            try:
+                _boot_and_reach(conn, image, key, flavor, net, public, group, keypair, made)
+            finally:
+                _delete(conn, made)
+    finally:
+        conn.compute.delete_keypair(key, ignore_missing=True)
+        conn.image.delete_image(image, ignore_missing=True)
+    # Deleted instances leave no namespace behind.
+    namespaces = run_cmd(["ip", "netns", "list"]).stdout
+    assert not [thing.id for thing in made if "cbx-%s" % thing.id in namespaces], namespaces
+
+
+def _boot_and_reach(conn, image, key, flavor, net, public, group, keypair, made):
+    t0 = time.monotonic()
+    vm2 = conn.compute.create_server(
+        name="cbx-test-vm2", image_id=image.id, flavor_id=flavor.id,
+        networks=[{"uuid": net.id}], key_name=key.name,
+        security_groups=[{"name": group.name}])
+    made.append(vm2)
+    vm2 = conn.compute.wait_for_server(vm2, wait=60, interval=0.5)
+    boot_seconds = time.monotonic() - t0
+    vm2_ip = next(iter(vm2.addresses.values()))[0]["addr"]
+    script = "#!/bin/sh\necho hello from user-data\nping -c 1 -W 2 %s\n" % vm2_ip
+    vm1 = conn.compute.create_server(
+        name="cbx-test-vm1", image_id=image.id, flavor_id=flavor.id,
+        networks=[{"uuid": net.id}], key_name=key.name,
+        security_groups=[{"name": group.name}], user_data=_b64(script))
+    made.append(vm1)
+    vm1 = conn.compute.wait_for_server(vm1, wait=60, interval=0.5)
+    port = next(conn.network.ports(device_id=vm1.id))
+    fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
+    made.append(fip)
+    address = fip.floating_ip_address
+
+    # From the host, through br-ex, the router's NAT and the tenant network.
+    _wait(lambda: _pings(address), 30, "ping of the floating IP %s" % address)
+    client = _ssh(address, keypair)
+    try:
+        out = _exec(client, "ip -o -4 addr show dev eth0; ping -n -c 2 -W 2 %s"
+                    % vm2_ip)
+    finally:
+        client.close()
+    assert out[0] == 0, out
+    assert "2 received" in out[1] or "2 packets received" in out[1], out
+    page = requests.get("http://%s/" % address, timeout=5)
+    assert page.status_code == 200 and vm1.id in page.text, page.text
+    console = _wait(lambda: (lambda c: c if "user-data finished" in c else None)(
+        conn.compute.get_server_console_output(vm1)["output"]), 30, "user-data")
+    assert "hello from user-data" in console
+    assert "1 packets received" in console or "1 received" in console, console
+    assert "DHCP bound on eth0: ip=198.18.40." in console, console
+
+    # Stop: the instance no longer answers; start: it answers again.
+    conn.compute.stop_server(vm1)
+    conn.compute.wait_for_server(vm1, status="SHUTOFF", wait=60, interval=0.5)
+    assert not _pings(address)
+    conn.compute.start_server(vm1)
+    conn.compute.wait_for_server(vm1, status="ACTIVE", wait=60, interval=0.5)
+    _wait(lambda: _pings(address), 30, "ping after start")
+    assert boot_seconds < 30, boot_seconds
+
+
+def _delete(conn, made):
+    for thing in reversed(made):
+        if hasattr(thing, "floating_ip_address"):
+            conn.network.delete_ip(thing, ignore_missing=True)
+        else:
+            conn.compute.delete_server(thing, ignore_missing=True)
+    for thing in made:
+        if not hasattr(thing, "floating_ip_address"):
+            conn.compute.wait_for_delete(thing, wait=60)
+
+
+def _b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def _ssh(address, key_file):
+    def connect():
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        try:
+            client.connect(address, username="root", key_filename=str(key_file),
+                           allow_agent=False, look_for_keys=False, timeout=3,
+                           banner_timeout=3, auth_timeout=3)
+            return client
+        except Exception:
+            client.close()
+            return None
+    return _wait(connect, 30, "ssh to %s" % address, interval=1)
+
+
+def _exec(client, command):
+    _, stdout, stderr = client.exec_command(command, timeout=15)
+    return stdout.channel.recv_exit_status(), stdout.read().decode(), stderr.read().decode()
+
