@@ -159,7 +159,7 @@ def run_probe(probe, timeout=None):
         outcome = failed(exc.details, exc.component)
     except Exception as exc:
         # Client errors reaching here are the cloud's faults (refused, timeout, HTTP 5xx).
-        status = (results.Status.FAILED if _is_cloud_fault(exc)
+        status = (results.Status.FAILED if is_cloud_fault(exc)
                   else results.Status.ERROR)
         if status == results.Status.ERROR:
             LOG.warning("probe %s crashed", probe.name, exc_info=True)
@@ -172,7 +172,7 @@ def run_probe(probe, timeout=None):
         started_at=started_at, finished_at=results.utcnow())
 
 
-def _is_cloud_fault(exc):
+def is_cloud_fault(exc):
     return isinstance(exc, (ksa_exc.ClientException, openstack.exceptions.SDKException,
                             requests.RequestException))
 

@@ -1,0 +1,48 @@
+"""Rally front end of the functional checks (cloudpulse.checks.functional)."""
+
+from rally.task import atomic
+from rally.task import validation
+from rally_openstack.task import scenario
+
+from cloudpulse.checks import functional
+from cloudpulse_rally.scenarios import base
+
+
+@validation.add("file_exists", param_name="image_file")
+@validation.add("number", param_name="boot_timeout", minval=1)
+@validation.add("number", param_name="ping_timeout", minval=1)
+@validation.add("required_services", services=["nova", "neutron", "glance"])
+@validation.add("required_platform", platform="openstack", users=True)
+@scenario.configure(name="CloudPulse.functional", platform="openstack",
+                    context={"cleanup@openstack": ["nova", "neutron", "glance"]})
+class Functional(base.CheckScenario):
+
+    def run(self, image_file, flavor, external_network=None, cidr="198.18.42.0/24",
+            ssh_user="cirros", image_disk_format="qcow2", boot_timeout=300,
+            ping_timeout=120, timeout=10.0):
+        """A tenant's workload end to end, with packets: network, subnet and router,
+        image, key pair and security group, two VMs, a ping from one to the other over
+        SSH through a floating IP, and everything deleted (nothing may be left).
+
+        Every step is an atomic action; each resource gets Rally's random name (so the
+        cleanup context finds what a killed run left) and the CloudPulse tags.
+
+        :param image_file: a small image to upload
+        :param flavor: flavor name or id for the two VMs
+        :param external_network: network for the router gateway and floating IPs
+        :param cidr: the tenant subnet
+        :param ssh_user: the image's login user
+        :param image_disk_format: the image file's format
+        :param boot_timeout: seconds for an image to become active and a VM ACTIVE
+        :param ping_timeout: seconds to reach a VM over SSH and to get a ping reply
+        :param timeout: seconds before one API call counts as failed
+        """
+        settings = functional.Settings(
+            image_file=image_file, flavor=flavor, external_network=external_network,
+            cidr=cidr, ssh_user=ssh_user, image_disk_format=image_disk_format,
+            boot_timeout=float(boot_timeout), ping_timeout=float(ping_timeout),
+            api_timeout=float(timeout))
+        self.report(functional.run_functional_checks(
+            self.connection(timeout), settings, self.context["task"]["uuid"],
+            name=lambda kind: self.generate_random_name(),
+            timer=lambda step: atomic.ActionTimer(self, step)))

@@ -1,0 +1,79 @@
+"""The functional check through Rally's engine on the cloud in a box: a tenant's workload
+end to end with real packets, healthy and with a real data-plane fault."""
+
+import contextlib
+import subprocess
+
+import pytest
+
+from cloudpulse import cloud
+from cloudpulse import conf as cp_conf
+from cloudpulse.checks import functional
+from cloudpulse import results
+from cloudpulse_rally import tasks
+
+
+@pytest.fixture(scope="module")
+def engine(box, tmp_path_factory):
+    state = tmp_path_factory.mktemp("functional-state")
+    conf_file = state / "cloudpulse.conf"
+    conf_file.write_text("[DEFAULT]\nstate_path = %s\n" % state)
+    store = tasks.RallyTasks(cp_conf.load(["--config-file", str(conf_file)]))
+    region = cloud.connect(box.admin_cloud, box.clouds_yaml).config
+    store.ensure_env(tasks.env_spec(region, is_admin=True))
+    image = state / "image.raw"
+    image.write_bytes(b"cloudbox instance image\n" * 64)
+    return store, {"image_file": str(image), "flavor": "cbx.tiny",
+                   "external_network": "public", "ssh_user": "root",
+                   "image_disk_format": "raw", "boot_timeout": 60, "ping_timeout": 20,
+                   "timeout": 10}
+
+
+def _run(engine):
+    store, args = engine
+    handle = store.create_run([results.CheckType.FUNCTIONAL])
+    store.start_engine(handle, [(results.CheckType.FUNCTIONAL, args)])
+    return store.get_run(handle)
+
+
+def _by_step(run):
+    return {r.name.split(".", 1)[1]: r for r in run.results}
+
+
+def test_functional_healthy(engine, admin_conn):
+    run = _run(engine)
+    steps = _by_step(run)
+    assert list(steps) == list(functional.STEPS), run.to_api()
+    assert run.healthy, run.to_api()["tests_failed"]
+    assert all(r.duration > 0 for r in run.results)
+    # Nothing of the run is left in the cloud.
+    assert functional.leftovers(admin_conn, run.handle) == []
+
+
+@contextlib.contextmanager
+def _icmp_dropped(box):
+    """The data plane drops ICMP to every neutron port (an OVN ACL above the security
+    groups' own): TCP still flows."""
+    nbctl = ["ovn-nbctl", "--db=unix:%s/ovn/run/ovnnb_db.sock" % box.state_dir]
+    match = "outport == @neutron_pg_drop && icmp4"
+    subprocess.run(nbctl + ["acl-add", "neutron_pg_drop", "to-lport", "1002", match, "drop"],
+                   check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(nbctl + ["acl-del", "neutron_pg_drop", "to-lport", "1002", match],
+                       check=True, capture_output=True)
+
+
+def test_icmp_dropped_fails_the_ping_naming_vm2_and_cleans_up(engine, box, admin_conn):
+    with _icmp_dropped(box):
+        run = _run(engine)
+    steps = _by_step(run)
+    ping = steps["ping"]
+    assert ping.status == results.Status.FAILED, run.to_api()
+    assert ping.component == "vm2"
+    assert ping.details.startswith("vm2 on %s: no ping reply from 198.18.42." % box.compute_host)
+    assert ping.details.endswith("(from vm1) in 20.0 s"), ping.details
+    assert all(steps[s].status == results.Status.PASSED
+               for s in ("network", "image", "access", "boot", "cleanup")), run.to_api()
+    assert functional.leftovers(admin_conn, run.handle) == []
