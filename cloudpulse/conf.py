@@ -12,6 +12,7 @@ import re
 from oslo_config import cfg
 from oslo_config import types
 
+from cloudpulse.checks import functional
 from cloudpulse import results
 from cloudpulse import ssh
 
@@ -140,6 +141,29 @@ operator_opts = [
 ]
 
 
+_FUNCTIONAL = functional.Settings   # the one source of the functional defaults
+
+functional_opts = [
+    cfg.StrOpt("image_file",
+               help="A small image file the functional check uploads and boots (e.g. a "
+                    "CirrOS qcow2). Unset: the functional check type is not offered."),
+    cfg.StrOpt("flavor", help="Flavor (name or id) of the functional check's two VMs."),
+    cfg.StrOpt("external_network",
+               help="External network for the router gateway and the floating IP "
+                    "through which the check reaches its first VM over SSH."),
+    cfg.StrOpt("ssh_user", default=_FUNCTIONAL.ssh_user, help="The image's login user."),
+    cfg.StrOpt("image_disk_format", default=_FUNCTIONAL.image_disk_format,
+               help="Disk format of image_file."),
+    cfg.StrOpt("cidr", default=_FUNCTIONAL.cidr,
+               help="The check's tenant subnet (choose one your cloud does not route)."),
+    cfg.FloatOpt("boot_timeout", default=_FUNCTIONAL.boot_timeout, min=1,
+                 help="Seconds for the image to become active and each VM ACTIVE."),
+    cfg.FloatOpt("ping_timeout", default=_FUNCTIONAL.ping_timeout, min=1,
+                 help="Seconds to reach the first VM over SSH and to get a ping reply "
+                      "from the second."),
+]
+
+
 def _interval_opt(check_type, alias, default):
     return cfg.Opt(
         "%s_interval" % check_type, type=Interval(), default=default,
@@ -158,7 +182,8 @@ periodic_opts = [
 ]
 
 _GROUPS = [(None, default_opts), ("api", api_opts), ("cloud", cloud_opts),
-           ("rally", rally_opts), ("operator", operator_opts), ("periodic", periodic_opts)]
+           ("rally", rally_opts), ("operator", operator_opts), ("functional", functional_opts),
+           ("periodic", periodic_opts)]
 
 
 def list_opts():

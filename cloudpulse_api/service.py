@@ -3,6 +3,7 @@ and run each check type periodically at its configured interval."""
 
 import concurrent.futures
 import logging
+import os
 import threading
 import time
 
@@ -42,10 +43,17 @@ def _operator_results(service, args):
 RECORDED = {results.CheckType.ENDPOINT: _endpoint_results,
             results.CheckType.OPERATOR: _operator_results}
 
-# [operator] options passed to the operator suite's task arguments (suite values win).
-_OPERATOR_ARGS = ("service_map", "known_hosts_file", "ssh_key_file", "ssh_user",
-                  "connect_timeout", "command_timeout", "max_parallel_nodes",
-                  "strict_host_key_checking", "haproxy_backend_probes", "ca_file")
+# cloudpulse.conf options passed to a suite's task arguments (suite values win):
+# {check type: (group, options)}.
+_CONF_ARGS = {
+    results.CheckType.OPERATOR: ("operator", (
+        "service_map", "known_hosts_file", "ssh_key_file", "ssh_user", "connect_timeout",
+        "command_timeout", "max_parallel_nodes", "strict_host_key_checking",
+        "haproxy_backend_probes", "ca_file")),
+    results.CheckType.FUNCTIONAL: ("functional", (
+        "image_file", "flavor", "external_network", "ssh_user", "image_disk_format", "cidr",
+        "boot_timeout", "ping_timeout")),
+}
 
 
 class UnknownCheckType(ValueError):
@@ -62,6 +70,7 @@ class CheckService:
         self.suites = {t: suites.load_suite(t, conf) for t in self.types}
         self._validate_suites()
         self.operator_map = self._load_operator_map()
+        self._offer_functional()
         self.conn = connection or cloud.connect(
             conf.cloud.cloud, conf.cloud.clouds_file, conf.cloud.timeout,
             conf.cloud.region_name)
@@ -105,6 +114,20 @@ class CheckService:
         except operator.ServiceMapError as exc:
             raise suites.SuiteError("[operator] %s" % exc) from None
 
+    def _offer_functional(self):
+        """The functional type is offered when [functional] names an image and a flavor;
+        its settings are checked now, naming the option."""
+        if results.CheckType.FUNCTIONAL not in self.types:
+            return
+        args = self.task_args(results.CheckType.FUNCTIONAL)
+        if not args.get("image_file") or not args.get("flavor"):
+            LOG.info("functional checks not offered: no [functional] image_file and flavor")
+            self.types.remove(results.CheckType.FUNCTIONAL)
+            return
+        if not os.path.isfile(args["image_file"]):
+            raise suites.SuiteError("[functional] image_file: %s is not a file"
+                                    % args["image_file"])
+
     def _is_admin(self):
         try:
             return service_states.can_read_states(self.conn)
@@ -146,10 +169,10 @@ class CheckService:
         args = dict(self.suites[check_type])
         args.setdefault("timeout", self.conf.cloud.timeout)
         args.setdefault("horizon_url", self.conf.cloud.horizon_url)
-        if check_type == results.CheckType.OPERATOR:
-            for opt in _OPERATOR_ARGS:
-                if getattr(self.conf.operator, opt) is not None:
-                    args.setdefault(opt, getattr(self.conf.operator, opt))
+        group, names = _CONF_ARGS.get(check_type, (None, ()))
+        for opt in names:
+            if getattr(self.conf[group], opt) is not None:
+                args.setdefault(opt, getattr(self.conf[group], opt))
         return args
 
     def _execute(self, handle, check_types):

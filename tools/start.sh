@@ -1,6 +1,7 @@
 #!/bin/bash
 # Start CloudPulse against the cloud in a box and print a health result:
 #   tools/start.sh          install, start the box and the server, run `cpulse check all --wait`
+#                           (endpoint and functional: the box's instances carry real packets)
 #   tools/start.sh stop     stop the server and the box
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +18,8 @@ bash "$top/tools/cloudbox/cloudbox.sh" install
 VENV=$(bash "$top/tools/venv.sh")
 bash "$top/tools/cloudbox/cloudbox.sh" up
 mkdir -p "$STATE"
+# The box's instances are namespaces: any small file serves as the functional check's image.
+[ -s "$STATE/image.raw" ] || head -c 4096 /dev/zero > "$STATE/image.raw"
 cat > "$STATE/cloudpulse.conf" <<CONF
 [DEFAULT]
 state_path = $STATE
@@ -28,6 +31,14 @@ cloud = cloudbox-admin
 clouds_file = $BOX/clouds.yaml
 horizon_url = $(cat "$BOX/horizon_url")
 timeout = 5
+[functional]
+image_file = $STATE/image.raw
+image_disk_format = raw
+flavor = cbx.tiny
+external_network = public
+ssh_user = root
+boot_timeout = 60
+ping_timeout = 30
 [periodic]
 endpoint_interval = 5m
 CONF
