@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives import serialization
 
 from cloudpulse.checks import runner
+from cloudpulse import fanout
 from cloudpulse import results
 from cloudpulse import ssh
 
@@ -102,8 +103,10 @@ class FunctionalRun:
         self.vms = []
 
     # -- bookkeeping ------------------------------------------------------------------
-    def _created(self, what, undo):
-        self._undo.append((what, undo))
+    def _created(self, what, undo, batch=None):
+        """Remember how to remove what was created.  Consecutive entries of one `batch`
+        (the VMs) are removed together: each waits for its own deletion."""
+        self._undo.append((what, undo, batch))
 
     def _record(self, step, status, component, details, t0, started_at):
         self._results.append(results.CheckResult(
@@ -214,7 +217,8 @@ class FunctionalRun:
                 name=self._name(label), image_id=self.image.id, flavor_id=flavor.id,
                 networks=[{"uuid": self.network.id}], key_name=self.keypair.name,
                 security_groups=[{"name": self.security_group.name}], tags=self.tags)
-            self._created("server %s" % server.id, lambda s=server: self._delete_server(s))
+            self._created("server %s" % server.id, lambda s=server: self._delete_server(s),
+                          batch="servers")
             servers.append((label, server))
         for label, server in servers:
             try:
@@ -278,17 +282,28 @@ class FunctionalRun:
 
     def cleanup(self):
         problems = []
-        for what, undo in reversed(self._undo):
-            try:
-                undo()
-            except Exception as exc:
-                problems.append("%s: %s" % (what, runner.describe_error(exc)))
+        for group in _batches(reversed(self._undo)):
+            for item in fanout.fan_out(lambda entry: entry[1](), group, name="cpulse-undo"):
+                if not item.ok:
+                    problems.append("%s: %s" % (item.item[0],
+                                                runner.describe_error(item.error)))
         self._undo = []
         left = leftovers(self.conn, self.run_id)
         if left:
             problems.append("left after the run: %s" % ", ".join(left))
         if problems:
             raise StepFailed("; ".join(problems), "cleanup")
+
+
+def _batches(entries):
+    """[[entry, ...], ...]: consecutive entries of one batch together, others alone."""
+    out = []
+    for entry in entries:
+        if out and entry[2] is not None and out[-1][-1][2] == entry[2]:
+            out[-1].append(entry)
+        else:
+            out.append([entry])
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
