@@ -50,18 +50,22 @@ def test_functional_healthy(engine, admin_conn):
     assert functional.leftovers(admin_conn, run.handle) == []
 
 
+_ABOVE_SG = "1100"
+
+
 @contextlib.contextmanager
 def _icmp_dropped(box):
-    """The data plane drops ICMP to every neutron port (an OVN ACL above the security
-    groups' own): TCP still flows."""
+    """The data plane drops ICMP to every neutron port: an OVN ACL above the security
+    groups' own (neutron's allow ACLs are at priority 1002: at an equal priority OVN may
+    apply either). TCP still flows."""
     nbctl = ["ovn-nbctl", "--db=unix:%s/ovn/run/ovnnb_db.sock" % box.state_dir]
     match = "outport == @neutron_pg_drop && icmp4"
-    subprocess.run(nbctl + ["acl-add", "neutron_pg_drop", "to-lport", "1002", match, "drop"],
+    subprocess.run(nbctl + ["acl-add", "neutron_pg_drop", "to-lport", _ABOVE_SG, match, "drop"],
                    check=True, capture_output=True)
     try:
         yield
     finally:
-        subprocess.run(nbctl + ["acl-del", "neutron_pg_drop", "to-lport", "1002", match],
+        subprocess.run(nbctl + ["acl-del", "neutron_pg_drop", "to-lport", _ABOVE_SG, match],
                        check=True, capture_output=True)
 
 
