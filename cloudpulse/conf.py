@@ -12,6 +12,7 @@ import re
 from oslo_config import cfg
 from oslo_config import types
 
+from cloudpulse.checks import comprehensive
 from cloudpulse.checks import functional
 from cloudpulse import results
 from cloudpulse import ssh
@@ -164,6 +165,23 @@ functional_opts = [
 ]
 
 
+_COMPREHENSIVE = comprehensive.Settings
+
+comprehensive_opts = [
+    cfg.StrOpt("cidr", default=_COMPREHENSIVE.cidr,
+               help="The comprehensive check's tenant subnet. Its image, flavor, external "
+                    "network, login user and timeouts are [functional]'s."),
+    cfg.IntOpt("max_parallel_boots", default=_COMPREHENSIVE.max_parallel_boots, min=1,
+               help="At most this many VMs (one per compute host) building at a time."),
+    cfg.FloatOpt("probe_timeout", default=_COMPREHENSIVE.probe_timeout, min=1,
+                 help="Seconds for a probe that must pass (a ping to a peer, a port), and "
+                      "for a security group rule change to apply."),
+    cfg.IntOpt("jumbo_mtu", min=1280, max=65535,
+               help="Create the check's network with this MTU (e.g. 9000) and require the "
+                    "path to carry it. Unset: the cloud's default MTU."),
+]
+
+
 def _interval_opt(check_type, alias, default):
     return cfg.Opt(
         "%s_interval" % check_type, type=Interval(), default=default,
@@ -183,6 +201,7 @@ periodic_opts = [
 
 _GROUPS = [(None, default_opts), ("api", api_opts), ("cloud", cloud_opts),
            ("rally", rally_opts), ("operator", operator_opts), ("functional", functional_opts),
+           ("comprehensive", comprehensive_opts),
            ("periodic", periodic_opts)]
 
 

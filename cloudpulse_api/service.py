@@ -43,17 +43,22 @@ def _operator_results(service, args):
 RECORDED = {results.CheckType.ENDPOINT: _endpoint_results,
             results.CheckType.OPERATOR: _operator_results}
 
-# cloudpulse.conf options passed to a suite's task arguments (suite values win):
-# {check type: (group, options)}.
+# cloudpulse.conf options passed to a suite's task arguments (suite values win; a later
+# group wins over an earlier one): {check type: [(group, options), ...]}.
+_WORKLOAD_OPTS = ("image_file", "flavor", "external_network", "ssh_user", "image_disk_format",
+                  "cidr", "boot_timeout", "ping_timeout")
 _CONF_ARGS = {
-    results.CheckType.OPERATOR: ("operator", (
+    results.CheckType.OPERATOR: [("operator", (
         "service_map", "known_hosts_file", "ssh_key_file", "ssh_user", "connect_timeout",
         "command_timeout", "max_parallel_nodes", "strict_host_key_checking",
-        "haproxy_backend_probes", "ca_file")),
-    results.CheckType.FUNCTIONAL: ("functional", (
-        "image_file", "flavor", "external_network", "ssh_user", "image_disk_format", "cidr",
-        "boot_timeout", "ping_timeout")),
+        "haproxy_backend_probes", "ca_file"))],
+    results.CheckType.FUNCTIONAL: [("functional", _WORKLOAD_OPTS)],
+    results.CheckType.COMPREHENSIVE: [
+        ("comprehensive", ("cidr", "max_parallel_boots", "probe_timeout", "jumbo_mtu")),
+        ("functional", _WORKLOAD_OPTS)],
 }
+# The types that boot VMs: offered when [functional] names an image and a flavor.
+_WORKLOAD_TYPES = (results.CheckType.FUNCTIONAL, results.CheckType.COMPREHENSIVE)
 
 
 class UnknownCheckType(ValueError):
@@ -70,7 +75,7 @@ class CheckService:
         self.suites = {t: suites.load_suite(t, conf) for t in self.types}
         self._validate_suites()
         self.operator_map = self._load_operator_map()
-        self._offer_functional()
+        self._offer_workloads()
         self.conn = connection or cloud.connect(
             conf.cloud.cloud, conf.cloud.clouds_file, conf.cloud.timeout,
             conf.cloud.region_name)
@@ -114,19 +119,19 @@ class CheckService:
         except operator.ServiceMapError as exc:
             raise suites.SuiteError("[operator] %s" % exc) from None
 
-    def _offer_functional(self):
-        """The functional type is offered when [functional] names an image and a flavor;
-        its settings are checked now, naming the option."""
-        if results.CheckType.FUNCTIONAL not in self.types:
-            return
-        args = self.task_args(results.CheckType.FUNCTIONAL)
-        if not args.get("image_file") or not args.get("flavor"):
-            LOG.info("functional checks not offered: no [functional] image_file and flavor")
-            self.types.remove(results.CheckType.FUNCTIONAL)
-            return
-        if not os.path.isfile(args["image_file"]):
-            raise suites.SuiteError("[functional] image_file: %s is not a file"
-                                    % args["image_file"])
+    def _offer_workloads(self):
+        """The types that boot VMs (functional, comprehensive) are offered when their
+        arguments name an image and a flavor ([functional] image_file and flavor, or the
+        suite's); the image is checked now, naming the option."""
+        for check_type in [t for t in _WORKLOAD_TYPES if t in self.types]:
+            args = self.task_args(check_type)
+            if not args.get("image_file") or not args.get("flavor"):
+                LOG.info("%s checks not offered: no [functional] image_file and flavor",
+                         check_type.value)
+                self.types.remove(check_type)
+            elif not os.path.isfile(args["image_file"]):
+                raise suites.SuiteError("[functional] image_file: %s is not a file"
+                                        % args["image_file"])
 
     def _is_admin(self):
         try:
@@ -169,10 +174,10 @@ class CheckService:
         args = dict(self.suites[check_type])
         args.setdefault("timeout", self.conf.cloud.timeout)
         args.setdefault("horizon_url", self.conf.cloud.horizon_url)
-        group, names = _CONF_ARGS.get(check_type, (None, ()))
-        for opt in names:
-            if getattr(self.conf[group], opt) is not None:
-                args.setdefault(opt, getattr(self.conf[group], opt))
+        for group, names in _CONF_ARGS.get(check_type, ()):
+            for opt in names:
+                if getattr(self.conf[group], opt) is not None:
+                    args.setdefault(opt, getattr(self.conf[group], opt))
         return args
 
     def _execute(self, handle, check_types):

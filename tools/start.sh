@@ -39,6 +39,8 @@ external_network = public
 ssh_user = root
 boot_timeout = 60
 ping_timeout = 30
+[comprehensive]
+probe_timeout = 10
 [periodic]
 endpoint_interval = 5m
 CONF

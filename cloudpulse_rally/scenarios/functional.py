@@ -9,8 +9,8 @@ from cloudpulse_rally.scenarios import base
 
 
 @validation.add("file_exists", param_name="image_file")
-@validation.add("number", param_name="boot_timeout", minval=1)
-@validation.add("number", param_name="ping_timeout", minval=1)
+@validation.add("number", param_name="boot_timeout", minval=1, nullable=True)
+@validation.add("number", param_name="ping_timeout", minval=1, nullable=True)
 @validation.add("required_services", services=["nova", "neutron", "glance"])
 @validation.add("required_platform", platform="openstack", users=True)
 @scenario.configure(name="CloudPulse.functional", platform="openstack",

@@ -7,12 +7,15 @@ Plain Python (subprocess only, no pytest import), so conftest.py fixtures can wr
     env = box.openstack_env()     # OS_CLIENT_CONFIG_FILE=<state dir>/clouds.yaml
     with box.hung("neutron"):     # SIGSTOP the whole process group, SIGCONT on exit
         ...
-    box.stop("nova-compute"); box.wait_for(lambda: ..., timeout=20); box.start("nova-compute")
+    box.stop("nova-compute@compute-1"); box.wait_for(lambda: ..., timeout=20); box.start(...)
     if not box.keep: box.down()   # CLOUDBOX_KEEP=1 leaves it running
 
-Service names for the fault hooks are in CloudBox.SERVICES (the OpenStack ones plus
-ovn-controller); the infrastructure (mariadb, rabbitmq, ovsdb-server, ovs-vswitchd,
-ovn-nb, ovn-sb, ovn-northd) is accepted as well.
+The box has a controller (host `cloudbox`: the APIs, neutron, cinder-volume), a network
+node (`network`: the router gateways on br-ex) and compute hosts compute-1..N
+(CLOUDBOX_COMPUTE_HOSTS, default 3), each an OVN chassis in a namespace of its own.
+Service names for the fault hooks: the controller's (CloudBox.SERVICES) and the infrastructure
+(CloudBox.INFRA) as they are, a host's as SERVICE@HOST (box.host_service("nova-compute"),
+"ovn-controller@network", "ovs-vswitchd@compute-2").
 """
 from __future__ import annotations
 
@@ -35,10 +38,11 @@ class CloudBox:
     admin_cloud = "cloudbox-admin"
     demo_cloud = "cloudbox-demo"
     SERVICES = ("keystone", "glance", "neutron", "placement", "nova-api", "nova-conductor",
-                "nova-scheduler", "nova-compute", "cinder-api", "cinder-scheduler",
-                "cinder-volume", "horizon", "ovn-controller")
-    INFRA = ("mariadb", "rabbitmq", "ovsdb-server", "ovs-vswitchd", "ovn-nb", "ovn-sb",
-             "ovn-northd")
+                "nova-scheduler", "cinder-api", "cinder-scheduler", "cinder-volume", "horizon")
+    HOST_SERVICES = ("nova-compute", "ovn-controller", "ovs-vswitchd", "ovsdb-server")
+    INFRA = ("mariadb", "rabbitmq", "ovn-nb", "ovn-sb", "ovn-northd")
+    controller_host = "cloudbox"
+    gateway_host = "network"
 
     def __init__(self, script: Optional[os.PathLike | str] = None,
                  state_dir: Optional[os.PathLike | str] = None,
@@ -105,6 +109,24 @@ class CloudBox:
         return self.run("resume", service, timeout=60).stdout
 
     @contextlib.contextmanager
+    def cut(self, host: str) -> Iterator[None]:
+        """A host's uplink to the tunnel network down for the duration."""
+        self.run("cut", host, timeout=60)
+        try:
+            yield
+        finally:
+            self.run("heal", host, timeout=60)
+
+    @contextlib.contextmanager
+    def underlay_mtu(self, host: str, mtu: int) -> Iterator[None]:
+        """A host's underlay MTU lowered for the duration (1500 again after)."""
+        self.run("underlay-mtu", host, str(mtu), timeout=60)
+        try:
+            yield
+        finally:
+            self.run("underlay-mtu", host, "1500", timeout=60)
+
+    @contextlib.contextmanager
     def hung(self, service: str) -> Iterator[None]:
         self.hang(service)
         try:
@@ -122,9 +144,22 @@ class CloudBox:
 
     # ---------------------------------------------------------- the cloud
     @property
+    def compute_hosts(self) -> list:
+        """The compute hosts (nova's host names, also their OVN chassis names)."""
+        return (self.state_dir / "compute_hosts").read_text().split()
+
+    @property
     def compute_host(self) -> str:
-        """nova-compute's host, also the OVN chassis hostname (and system-id)."""
-        return self.env.get("CLOUDBOX_HOST") or "cloudbox"
+        """The first compute host."""
+        return self.compute_hosts[0]
+
+    def host_service(self, service: str, host: Optional[str] = None) -> str:
+        """SERVICE@HOST of a per-host service; the first compute host by default."""
+        return "%s@%s" % (service, host or self.compute_host)
+
+    def chassis_ns(self, host: str) -> str:
+        """The network namespace of a host's OVN chassis."""
+        return "cbh-" + host
 
     @property
     def clouds_yaml(self) -> str:

@@ -12,6 +12,9 @@ import pytest
 
 from cloudpulse.checks import endpoint
 from cloudpulse import cloud
+from cloudpulse import conf as cp_conf
+from cloudpulse import results
+from cloudpulse_rally import tasks
 
 TIMEOUT = 3.0   # per API call in the tests: a hung service must fail fast
 
@@ -47,6 +50,31 @@ def admin_conn(box):
 @pytest.fixture(scope="session")
 def demo_conn(box):
     return cloud.connect(box.demo_cloud, box.clouds_yaml, timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def workload_engine(box, tmp_path_factory):
+    """Rally's engine with the box's admin as its environment, and the task arguments the
+    types that boot VMs (functional, comprehensive) share on the box."""
+    state = tmp_path_factory.mktemp("workload-state")
+    conf_file = state / "cloudpulse.conf"
+    conf_file.write_text("[DEFAULT]\nstate_path = %s\n" % state)
+    store = tasks.RallyTasks(cp_conf.load(["--config-file", str(conf_file)]))
+    region = cloud.connect(box.admin_cloud, box.clouds_yaml).config
+    store.ensure_env(tasks.env_spec(region, is_admin=True))
+    image = state / "image.raw"
+    image.write_bytes(b"cloudbox instance image\n" * 64)
+    return store, {"image_file": str(image), "flavor": "cbx.tiny",
+                   "external_network": "public", "ssh_user": "root",
+                   "image_disk_format": "raw", "boot_timeout": 60, "ping_timeout": 20,
+                   "timeout": 10}
+
+
+def run_engine(store, check_type, args):
+    """One run of `check_type` through Rally's engine: the finished CheckRun."""
+    handle = store.create_run([results.CheckType(check_type)])
+    store.start_engine(handle, [(results.CheckType(check_type), args)])
+    return store.get_run(handle)
 
 
 class Faults:

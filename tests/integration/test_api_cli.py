@@ -202,31 +202,41 @@ def test_the_state_keeps_no_password_and_is_owner_only(server, state, box):
     assert oct((state / "rally.conf").stat().st_mode & 0o777) == "0o600"
 
 
-def test_functional_through_the_server_and_the_cli(venv_bin, tmp_path, box, admin_conn):
+def test_all_with_the_data_plane_through_the_server_and_the_cli(venv_bin, tmp_path, box,
+                                                                admin_conn):
+    """type=all: endpoint, functional and comprehensive in one run (one Rally task for
+    the two that boot VMs), through the CLI."""
     image = tmp_path / "image.raw"
     image.write_bytes(b"cloudbox instance image\n" * 64)
     srv = Server(venv_bin, tmp_path, box, extra=(
         "[functional]\nimage_file = %s\nflavor = cbx.tiny\nexternal_network = public\n"
         "ssh_user = root\nimage_disk_format = raw\nboot_timeout = 60\nping_timeout = 30\n"
-        % image))
+        "[comprehensive]\nprobe_timeout = 10\n" % image))
     try:
         types = requests.get(srv.url + "/cpulse/types", timeout=5).json()["types"]
-        assert "functional" in types, types
+        assert {"functional", "comprehensive"} <= set(types), types
         env = dict(os.environ, CPULSE_URL=srv.url)
-        res = run_cmd([os.path.join(venv_bin, "cpulse"), "check", "functional", "--wait",
-                       "--timeout", "240", "-f", "json"], env=env, timeout=300)
+        res = run_cmd([os.path.join(venv_bin, "cpulse"), "check", "all", "--wait",
+                       "--timeout", "400", "-f", "json"], env=env, timeout=450)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
         doc = json.loads(res.stdout)
         assert doc["healthy"], doc["tests_failed"]
-        assert doc["tests_passed"] == ["functional.network", "functional.image",
-                                       "functional.access", "functional.boot",
-                                       "functional.ping", "functional.cleanup"]
+        passed = doc["tests_passed"]
+        assert [n for n in passed if n.startswith("functional.")] == [
+            "functional.network", "functional.image", "functional.access", "functional.boot",
+            "functional.ping", "functional.cleanup"]
+        for host in box.compute_hosts:
+            assert "comprehensive.data_path/%s" % host in passed, passed
+        assert "comprehensive.security_group/rule tcp/80" in passed, passed
+        assert "endpoint.nova" in passed
     finally:
         srv.stop()
 
 
-def test_functional_not_offered_without_an_image(server):
+def test_data_plane_types_not_offered_without_an_image(server):
     types = requests.get(server.url + "/cpulse/types", timeout=5).json()["types"]
-    assert "functional" not in types
-    res = requests.post(server.url + "/cpulse/check", json={"type": "functional"}, timeout=5)
-    assert res.status_code == 400 and "functional" not in res.json()["allowed"]
+    assert "functional" not in types and "comprehensive" not in types
+    for check_type in ("functional", "comprehensive"):
+        res = requests.post(server.url + "/cpulse/check", json={"type": check_type},
+                            timeout=5)
+        assert res.status_code == 400 and check_type not in res.json()["allowed"]

@@ -1,7 +1,9 @@
 """The cloud in a box boots instances that carry packets (tools/cloudbox/cbvirt.py): through
 nova's and neutron's APIs as a tenant would, then from the host through a floating IP, over
 SSH with the instance's key pair, and on port 80; the user-data script's output in the
-console log; stop and start act on the instance."""
+console log; stop and start act on the instance.  The two instances land on different
+compute hosts (an anti-affinity server group), so their packets cross a real geneve tunnel,
+whose overhead shows in the path MTU."""
 
 import base64
 import contextlib
@@ -76,6 +78,7 @@ def _tenant_network(conn, admin_conn):
 
 
 def test_instances_carry_packets(box, admin_conn, demo_conn, keypair):
+    assert len(box.compute_hosts) >= 2, box.compute_hosts
     conn = demo_conn
     image = conn.image.create_image(name="cbx-test-image", data=b"cloudbox instance",
                                     disk_format="raw", container_format="bare",
@@ -83,14 +86,17 @@ def test_instances_carry_packets(box, admin_conn, demo_conn, keypair):
     key = conn.compute.create_keypair(name="cbx-test-key",
                                       public_key=keypair.with_suffix(".pub").read_text())
     flavor = conn.compute.find_flavor("cbx.tiny")
+    group = conn.compute.create_server_group(name="cbx-test-apart", policy="anti-affinity")
     made = []   # servers and the floating IP, removed before their network
     try:
-        with _tenant_network(conn, admin_conn) as (net, public, group):
+        with _tenant_network(conn, admin_conn) as (net, public, sg):
             try:
-                _boot_and_reach(conn, image, key, flavor, net, public, group, keypair, made)
+                _boot_and_reach(conn, admin_conn, image, key, flavor, net, public, sg,
+                                group, keypair, made)
             finally:
                 _delete(conn, made)
     finally:
+        conn.compute.delete_server_group(group, ignore_missing=True)
         conn.compute.delete_keypair(key, ignore_missing=True)
         conn.image.delete_image(image, ignore_missing=True)
     # Deleted instances leave no namespace behind.
@@ -98,23 +104,30 @@ def test_instances_carry_packets(box, admin_conn, demo_conn, keypair):
     assert not [thing.id for thing in made if "cbx-%s" % thing.id in namespaces], namespaces
 
 
-def _boot_and_reach(conn, image, key, flavor, net, public, group, keypair, made):
+def _boot_and_reach(conn, admin_conn, image, key, flavor, net, public, sg, group, keypair,
+                    made):
     t0 = time.monotonic()
     vm2 = conn.compute.create_server(
         name="cbx-test-vm2", image_id=image.id, flavor_id=flavor.id,
         networks=[{"uuid": net.id}], key_name=key.name,
-        security_groups=[{"name": group.name}])
+        security_groups=[{"name": sg.name}], scheduler_hints={"group": group.id})
     made.append(vm2)
     vm2 = conn.compute.wait_for_server(vm2, wait=60, interval=0.5)
     boot_seconds = time.monotonic() - t0
     vm2_ip = next(iter(vm2.addresses.values()))[0]["addr"]
-    script = "#!/bin/sh\necho hello from user-data\nping -c 1 -W 2 %s\n" % vm2_ip
+    # a guest's first packets may go before its port's flows reach the other host, so
+    # the script tries a few times, as a real guest's would
+    script = ("#!/bin/sh\necho hello from user-data\n"
+              "for i in 1 2 3 4 5; do ping -c 1 -W 1 %s && break; done\n" % vm2_ip)
     vm1 = conn.compute.create_server(
         name="cbx-test-vm1", image_id=image.id, flavor_id=flavor.id,
         networks=[{"uuid": net.id}], key_name=key.name,
-        security_groups=[{"name": group.name}], user_data=_b64(script))
+        security_groups=[{"name": sg.name}], user_data=_b64(script),
+        scheduler_hints={"group": group.id})
     made.append(vm1)
     vm1 = conn.compute.wait_for_server(vm1, wait=60, interval=0.5)
+    hosts = {admin_conn.compute.get_server(vm.id).compute_host for vm in (vm1, vm2)}
+    assert len(hosts) == 2 and hosts <= set(box_hosts(admin_conn)), hosts
     port = next(conn.network.ports(device_id=vm1.id))
     fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
     made.append(fip)
@@ -126,10 +139,18 @@ def _boot_and_reach(conn, image, key, flavor, net, public, group, keypair, made)
     try:
         out = _exec(client, "ip -o -4 addr show dev eth0; ping -n -c 2 -W 2 %s"
                     % vm2_ip)
+        # geneve takes 58 bytes of the 1500-byte underlay: neutron gives the network an
+        # MTU of 1442, and a 1414-byte ICMP payload (+28) is the most that passes with DF
+        mtu = _exec(client, "cat /sys/class/net/eth0/mtu")
+        largest = _exec(client, "ping -n -c 1 -W 2 -M do -s 1414 %s" % vm2_ip)
+        too_big = _exec(client, "ping -n -c 1 -W 2 -M do -s 1415 %s" % vm2_ip)
     finally:
         client.close()
     assert out[0] == 0, out
     assert "2 received" in out[1] or "2 packets received" in out[1], out
+    assert mtu[1].strip() == "1442" == str(conn.network.get_network(net.id).mtu), mtu
+    assert largest[0] == 0, largest
+    assert too_big[0] != 0 and "mtu=1442" in too_big[1] + too_big[2], too_big
     page = requests.get("http://%s/" % address, timeout=5)
     assert page.status_code == 200 and vm1.id in page.text, page.text
     console = _wait(lambda: (lambda c: c if "user-data finished" in c else None)(
@@ -146,6 +167,10 @@ def _boot_and_reach(conn, image, key, flavor, net, public, group, keypair, made)
     conn.compute.wait_for_server(vm1, status="ACTIVE", wait=60, interval=0.5)
     _wait(lambda: _pings(address), 30, "ping after start")
     assert boot_seconds < 30, boot_seconds
+
+
+def box_hosts(admin_conn):
+    return [s.host for s in admin_conn.compute.services() if s.binary == "nova-compute"]
 
 
 def _delete(conn, made):

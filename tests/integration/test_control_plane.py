@@ -1,6 +1,6 @@
 """Operator check, API side (no SSH): the cloud in a box's service and agent states
-compared with a service map that puts nova-compute, a neutron agent (OVN controller)
-and cinder-volume on the box's one compute host."""
+compared with a service map of the box's controller (cinder-volume) and its first
+compute host (nova-compute, a neutron agent: the OVN controller)."""
 
 import pytest
 
@@ -12,9 +12,12 @@ from tests.integration.conftest import TIMEOUT, wait_for_result
 
 @pytest.fixture(scope="module")
 def box_map(box):
-    return servicemap.from_dict({"hosts": {"compute1": {
-        "address": "198.18.255.1",   # never dialled: this check reads the APIs only
-        "hostname": box.compute_host, "roles": ["compute", "storage"]}}}, "test map")
+    # the addresses are never dialled: this check reads the APIs only
+    return servicemap.from_dict({"hosts": {
+        "controller": {"address": "198.18.255.1", "hostname": box.controller_host,
+                       "roles": ["storage"]},
+        "compute1": {"address": "198.18.255.2", "hostname": box.compute_host,
+                     "roles": ["compute"]}}}, "test map")
 
 
 def _run(box_map, conn):
@@ -25,7 +28,7 @@ def test_healthy_control_plane(box_map, admin_conn, box):
     out = _run(box_map, admin_conn)
     host = box.compute_host
     for component in ("nova-compute@%s" % host, "neutron-agent@%s" % host,
-                      "cinder-volume@%s" % host, "nova", "neutron", "cinder"):
+                      "cinder-volume@%s" % box.controller_host, "nova", "neutron", "cinder"):
         assert out[component].status == results.Status.PASSED, out[component]
 
 
@@ -36,13 +39,13 @@ def test_tenant_is_skipped_not_failed(box_map, demo_conn):
 
 
 def test_nova_compute_down_blames_it(box_map, admin_conn, box, faults):
-    faults.stop("nova-compute")
+    faults.stop(box.host_service("nova-compute"))
     comp = "nova-compute@%s" % box.compute_host
     out = wait_for_result(lambda: _run(box_map, admin_conn),
                           lambda o: o[comp].status == results.Status.FAILED, timeout=60)
     assert out[comp].status == results.Status.FAILED
     assert "is down" in out[comp].details
-    assert out["cinder-volume@%s" % box.compute_host].status == results.Status.PASSED
+    assert out["cinder-volume@%s" % box.controller_host].status == results.Status.PASSED
 
 
 def test_cinder_volume_down_blames_it(box_map, admin_conn, box, faults):

@@ -52,7 +52,7 @@ def test_neutron_hung_fails_with_timeout_and_does_not_hang(admin_conn, box, faul
 
 
 def test_nova_compute_down_fails_nova_naming_the_host(admin_conn, box, faults):
-    faults.stop("nova-compute")
+    faults.stop(box.host_service("nova-compute"))
     out = wait_for_result(lambda: by_name(_run(admin_conn, box, services=["keystone", "nova"])),
                           lambda o: not o["endpoint.nova"].ok, timeout=60)
     nova = out["endpoint.nova"]
@@ -72,7 +72,7 @@ def test_cinder_volume_down_fails_cinder(admin_conn, box, faults):
 
 
 def test_ovn_controller_hung_fails_neutron_naming_the_agent(admin_conn, box, faults):
-    faults.hang("ovn-controller")
+    faults.hang(box.host_service("ovn-controller"))
     out = wait_for_result(lambda: by_name(_run(admin_conn, box, services=["neutron"])),
                           lambda o: not o["endpoint.neutron"].ok, timeout=90)
     neutron = out["endpoint.neutron"]

@@ -105,7 +105,7 @@ def test_rally_task_start_healthy(rally_env, box):
 
 
 def test_rally_task_start_nova_compute_down(rally_env, box, faults):
-    faults.stop("nova-compute")
+    faults.stop(box.host_service("nova-compute"))
     res, run = wait_for_result(lambda: _rally_task(rally_env, box, ["keystone", "nova"]),
                                lambda rr: not rr[1].healthy, timeout=60, interval=2)
     failed = run.to_api()["tests_failed"]

@@ -5,6 +5,7 @@ the cloud in a box (tests/integration/test_functional.py)."""
 import pytest
 
 from cloudpulse.checks import functional
+from cloudpulse.checks import workload
 
 
 @pytest.mark.parametrize("field, kwargs", [
@@ -19,6 +20,6 @@ def test_settings_name_the_missing_field(field, kwargs):
 def test_cleanup_removes_the_vms_together_and_the_rest_in_reverse_order():
     entries = [("network", None, None), ("server a", None, "servers"),
                ("server b", None, "servers"), ("floating IP", None, None)]
-    groups = functional._batches(reversed(entries))
+    groups = workload._batches(reversed(entries))
     assert [[e[0] for e in g] for g in groups] == [
         ["floating IP"], ["server b", "server a"], ["network"]]

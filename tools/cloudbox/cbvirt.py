@@ -3,6 +3,8 @@
 Built on nova's fake driver (its bookkeeping and resource claims), an instance here is a
 network namespace plugged into OVN the way a libvirt guest's tap is: a veth pair whose
 outer end joins br-int as an OVS port with the neutron port's iface-id, MAC and MTU.
+Each compute host of the box is an OVN chassis in a namespace of its own (cbh-<host>, its
+own ovsdb-server, ovs-vswitchd and ovn-controller): the outer end goes there.
 Inside, a small "guest" (cbvirt_guest.sh) takes its address from OVN's DHCP, runs sshd with
 the instance's key pair in authorized_keys and an http server on port 80, runs the
 instance's user-data as cloud-init would, and writes all that to the console log that
@@ -49,9 +51,18 @@ def _run(*cmd, check=True, **kwargs):
     return proc
 
 
+def _host_ns():
+    """The namespace of this compute host's chassis (nova-compute's own `host`)."""
+    return "cbh-" + CONF.host
+
+
 def _vsctl(*args, check=True):
-    return _run("ovs-vsctl", "--db=unix:%s/ovs/run/db.sock" % BOX, "--timeout=10", *args,
-                check=check)
+    return _run("ovs-vsctl", "--db=unix:%s/hosts/%s/run/db.sock" % (BOX, CONF.host),
+                "--timeout=10", *args, check=check)
+
+
+def _host_ip(*args, check=True):
+    return _run("ip", "-n", _host_ns(), *args, check=check)
 
 
 class Guest:
@@ -86,10 +97,10 @@ class Guest:
         end in the namespace with the port's MAC and the network's MTU on both ends."""
         tap = vif["devname"]
         mtu = str(vif["network"]["meta"].get("mtu") or 1500)
-        if not os.path.exists("/sys/class/net/%s" % tap):
-            _run("ip", "link", "add", tap, "mtu", mtu, "type", "veth", "peer", "name",
-                 inner, "netns", self.ns)
-        _run("ip", "link", "set", tap, "up")
+        if _host_ip("link", "show", tap, check=False).returncode != 0:
+            _run("ip", "link", "add", tap, "mtu", mtu, "netns", _host_ns(), "type", "veth",
+                 "peer", "name", inner, "netns", self.ns)
+        _host_ip("link", "set", tap, "up")
         _run("ip", "netns", "exec", self.ns, "sh", "-c",
              "ip link set lo up; ip link set %s address %s mtu %s; "
              # Userspace OVS: a packet still carrying checksum offload is dropped at a
@@ -106,7 +117,7 @@ class Guest:
     def unplug_all(self):
         for tap in self._taps():
             _vsctl("--if-exists", "del-port", "br-int", tap, check=False)
-            _run("ip", "link", "del", tap, check=False)
+            _host_ip("link", "del", tap, check=False)
 
     def _taps(self):
         out = _vsctl("--columns=name,external_ids", "--format=csv", "--data=bare",

@@ -7,7 +7,9 @@
 #   cloudbox.sh up                    start (fast no-op when already up and healthy)
 #   cloudbox.sh down                  stop everything this box started, by PID
 #   cloudbox.sh status                one line per service; exit 0 only if all healthy
-#   cloudbox.sh stop|start|hang|resume SERVICE    fault hooks
+#   cloudbox.sh stop|start|hang|resume SERVICE    fault hooks (per host: SERVICE@HOST)
+#   cloudbox.sh cut|heal HOST         a host's uplink to the tunnel network down / up
+#   cloudbox.sh underlay-mtu HOST MTU the MTU of a host's uplink
 #   cloudbox.sh horizon-login [USER]  real Horizon login (CSRF form POST)
 #   cloudbox.sh services              list the service names
 set -euo pipefail
@@ -18,22 +20,38 @@ D=${D%/}
 VENV=${CLOUDBOX_VENV:-/root/.cache/cloudpulse/cloud-venv}
 V=$VENV/bin
 DBCACHE=${CLOUDBOX_DBCACHE:-/root/.cache/cloudpulse/cloudbox-dbcache}
-BOX_HOST=${CLOUDBOX_HOST:-cloudbox}          # nova host == OVN chassis hostname/system-id
+BOX_HOST=cloudbox                             # the controller: APIs, neutron, cinder-volume
+GATEWAY=network                               # the network node: br-ex, router gateways
+# compute hosts compute-1..N, one OVN chassis each: as asked, else as the running box has
+WANT_COMPUTE=${CLOUDBOX_COMPUTE_HOSTS:-}
+NCOMPUTE=${WANT_COMPUTE:-$(cat "$D/run/compute-hosts" 2>/dev/null || echo 3)}
+[[ "$NCOMPUTE" =~ ^[1-9]$ ]] || { echo "cloudbox: CLOUDBOX_COMPUTE_HOSTS must be 1..9, not '$NCOMPUTE'" >&2; exit 1; }
+UNDERLAY=198.18.64                            # tunnel network (Linux bridge cbxul), SB at .1
+UNDERLAY_MTU=${CLOUDBOX_UNDERLAY_MTU:-1500}
 MYSQL_PORT=${CLOUDBOX_MYSQL_PORT:-13306}
 RABBIT_PORT=${CLOUDBOX_RABBIT_PORT:-15673}
 RABBIT_DIST_PORT=${CLOUDBOX_RABBIT_DIST_PORT:-25673}
 EPMD_PORT=${CLOUDBOX_EPMD_PORT:-14369}
 HORIZON_PORT=8080
-BREX_CIDR=198.19.0.1/24                      # br-ex host side (198.18.0.0/15 only)
+BREX_CIDR=198.19.0.1/24                      # the host's end of the external network
 STOP_WAIT=${CLOUDBOX_STOP_WAIT:-10}          # seconds between SIGTERM and SIGKILL
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 # ------------------------------------------------------------------ services
-INFRA=(mariadb rabbitmq ovsdb-server ovs-vswitchd ovn-nb ovn-sb ovn-northd)
+# Per-host services are named SERVICE@HOST, as systemd template units are.
+INFRA=(mariadb rabbitmq ovn-nb ovn-sb ovn-northd)
 APIS=(keystone glance neutron placement nova-api cinder-api horizon)
-WORKERS=(nova-conductor nova-scheduler nova-compute cinder-scheduler cinder-volume ovn-controller)
-OPENSTACK=("${APIS[@]}" nova-conductor nova-scheduler nova-compute cinder-scheduler cinder-volume)
-ALL=("${INFRA[@]}" ovn-controller "${OPENSTACK[@]}")
+set_hosts() {  # N: the host and service lists of a box with N compute hosts
+  local h i
+  COMPUTES=(); for i in $(seq "$1"); do COMPUTES+=("compute-$i"); done
+  CHASSIS=("$GATEWAY" "${COMPUTES[@]}")      # each in its own netns cbh-<name>
+  CHASSIS_SVCS=(); OVN_CONTROLLERS=(); NOVA_COMPUTES=()
+  for h in "${CHASSIS[@]}"; do CHASSIS_SVCS+=("ovsdb-server@$h" "ovs-vswitchd@$h"); OVN_CONTROLLERS+=("ovn-controller@$h"); done
+  for h in "${COMPUTES[@]}"; do NOVA_COMPUTES+=("nova-compute@$h"); done
+  OPENSTACK=("${APIS[@]}" nova-conductor nova-scheduler "${NOVA_COMPUTES[@]}" cinder-scheduler cinder-volume)
+  ALL=("${INFRA[@]}" "${CHASSIS_SVCS[@]}" "${OVN_CONTROLLERS[@]}" "${OPENSTACK[@]}")
+}
+set_hosts "$NCOMPUTE"
 declare -A PORT=([keystone]=5000 [glance]=9292 [neutron]=9696 [placement]=8778
                  [nova-api]=8774 [cinder-api]=8776 [horizon]=$HORIZON_PORT)
 declare -A URLPATH=([keystone]=/v3 [horizon]=/auth/login/)
@@ -43,11 +61,17 @@ ts() { printf '[%6.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | bc)" "$*"; }
 die() { echo "cloudbox: $*" >&2; exit 1; }
 is_service() { local s; for s in "${ALL[@]}" epmd; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
-ovs_env() {
-  export OVS_RUNDIR=$D/ovs/run OVS_DBDIR=$D/ovs/db OVS_LOGDIR=$D/log OVS_SYSCONFDIR=$D/ovs/etc
+# chassis_env HOST: OVS/OVN tools and daemons of one chassis use its own directories
+chassis_env() {
+  local c=$D/hosts/$1
+  export OVS_RUNDIR=$c/run OVS_DBDIR=$c/db OVS_LOGDIR=$D/log OVS_SYSCONFDIR=$c/etc
+  export OVN_RUNDIR=$c/run OVN_DBDIR=$c/db OVN_LOGDIR=$D/log OVN_SYSCONFDIR=$c/etc
+}
+central_env() {
   export OVN_RUNDIR=$D/ovn/run OVN_DBDIR=$D/ovn/db OVN_LOGDIR=$D/log OVN_SYSCONFDIR=$D/ovn/etc
 }
-vsctl() { ovs-vsctl --db="unix:$D/ovs/run/db.sock" --timeout=10 "$@"; }
+vsctl() { local h=$1; shift; ovs-vsctl --db="unix:$D/hosts/$h/run/db.sock" --timeout=10 "$@"; }
+chassis_index() { local i; for i in "${!CHASSIS[@]}"; do [ "${CHASSIS[$i]}" = "$1" ] && echo $((i + 10)); done; return 0; }
 sqlq() { timeout 10 mariadb --no-defaults -S "$D/mysql/run/mysqld.sock" -uroot -N -B -e "$1" 2>/dev/null; }
 
 # ------------------------------------------------------------ process control
@@ -134,7 +158,7 @@ gunicorn_args() {  # NAME PORT
 
 # launch SERVICE: the one command line of each service (start == restart the same way)
 launch() {
-  local n=$1 gargs
+  local n=$1 gargs host=${1#*@} c=$D/hosts/${1#*@}
   gargs=$(gunicorn_args "$n" "${PORT[$n]:-0}")
   case "$n" in
     mariadb) spawn mariadb mariadbd --defaults-file="$D/etc/mysql/my.cnf" ;;
@@ -149,25 +173,25 @@ launch() {
         RABBITMQ_ADVANCED_CONFIG_FILE="$D/etc/rabbit/advanced.config" \
         RABBITMQ_CONF_ENV_FILE="$D/etc/rabbit/rabbitmq-env.conf" \
         RABBITMQ_PID_FILE="$D/rabbit/rabbit.pid" /usr/lib/rabbitmq/bin/rabbitmq-server ;;
-    ovsdb-server)
-      ovs_env; spawn ovsdb-server ovsdb-server "$D/ovs/db/conf.db" --remote="punix:$D/ovs/run/db.sock" \
-        --unixctl="$D/ovs/run/ovsdb-server.ctl" --log-file="$D/log/ovsdb-server.log" ;;
-    ovs-vswitchd)
-      ovs_env; spawn ovs-vswitchd ovs-vswitchd "unix:$D/ovs/run/db.sock" \
-        --unixctl="$D/ovs/run/ovs-vswitchd.ctl" --log-file="$D/log/ovs-vswitchd.log" ;;
+    ovsdb-server@*)   # unix sockets are not namespaced: it runs in the root namespace
+      chassis_env "$host"; spawn "$n" ovsdb-server "$c/db/conf.db" --remote="punix:$c/run/db.sock" \
+        --unixctl="$c/run/ovsdb-server.ctl" --log-file="$D/log/$n.log" ;;
+    ovs-vswitchd@*)   # in the host's namespace: its taps, routes and ARP view are the host's
+      chassis_env "$host"; spawn "$n" ip netns exec "cbh-$host" ovs-vswitchd "unix:$c/run/db.sock" \
+        --unixctl="$c/run/ovs-vswitchd.ctl" --log-file="$D/log/$n.log" ;;
+    ovn-controller@*) # refuses --unixctl: its socket is $OVN_RUNDIR/ovn-controller.<pid>.ctl
+      chassis_env "$host"; spawn "$n" ip netns exec "cbh-$host" ovn-controller "unix:$c/run/db.sock" \
+        --log-file="$D/log/$n.log" ;;
     ovn-nb)
-      ovs_env; spawn ovn-nb ovsdb-server "$D/ovn/db/ovnnb_db.db" --remote="punix:$D/ovn/run/ovnnb_db.sock" \
+      central_env; spawn ovn-nb ovsdb-server "$D/ovn/db/ovnnb_db.db" --remote="punix:$D/ovn/run/ovnnb_db.sock" \
         --unixctl="$D/ovn/run/ovnnb_db.ctl" --log-file="$D/log/ovn-nb.log" ;;
-    ovn-sb)
-      ovs_env; spawn ovn-sb ovsdb-server "$D/ovn/db/ovnsb_db.db" --remote="punix:$D/ovn/run/ovnsb_db.sock" \
-        --unixctl="$D/ovn/run/ovnsb_db.ctl" --log-file="$D/log/ovn-sb.log" ;;
+    ovn-sb)   # the chassis reach it over the tunnel network
+      central_env; spawn ovn-sb ovsdb-server "$D/ovn/db/ovnsb_db.db" --remote="punix:$D/ovn/run/ovnsb_db.sock" \
+        --remote="ptcp:6642:$UNDERLAY.1" --unixctl="$D/ovn/run/ovnsb_db.ctl" --log-file="$D/log/ovn-sb.log" ;;
     ovn-northd)
-      ovs_env; spawn ovn-northd ovn-northd --ovnnb-db="unix:$D/ovn/run/ovnnb_db.sock" \
+      central_env; spawn ovn-northd ovn-northd --ovnnb-db="unix:$D/ovn/run/ovnnb_db.sock" \
         --ovnsb-db="unix:$D/ovn/run/ovnsb_db.sock" --unixctl="$D/ovn/run/ovn-northd.ctl" \
         --log-file="$D/log/ovn-northd.log" ;;
-    ovn-controller)   # refuses --unixctl: its socket is $OVN_RUNDIR/ovn-controller.<pid>.ctl
-      ovs_env; spawn ovn-controller ovn-controller "unix:$D/ovs/run/db.sock" \
-        --log-file="$D/log/ovn-controller.log" ;;
     keystone)
       spawn keystone CLOUDBOX_SERVICE=keystone CLOUDBOX_WSGI_MODULE=keystone.wsgi.api \
         OS_KEYSTONE_CONFIG_FILES="$D/etc/keystone/keystone.conf" $gargs ;;
@@ -193,9 +217,9 @@ launch() {
         PYTHONPATH="$D/horizon" $gargs ;;
     nova-conductor|nova-scheduler)
       spawn "$n" "$V/$n" --config-file "$D/etc/nova/nova.conf" ;;
-    nova-compute)   # its virt driver, cbvirt.py, is loaded from here (compute_path/)
-      spawn "$n" PYTHONPATH="$HERE/compute_path" CLOUDBOX_DIR="$D" "$V/$n" \
-        --config-file "$D/etc/nova/nova.conf" ;;
+    nova-compute@*)   # its virt driver, cbvirt.py, is loaded from here (compute_path/)
+      spawn "$n" PYTHONPATH="$HERE/compute_path" CLOUDBOX_DIR="$D" "$V/nova-compute" \
+        --config-file "$D/etc/nova/nova.conf" --config-file "$D/etc/nova/$host.conf" ;;
     cinder-scheduler|cinder-volume)
       spawn "$n" "$V/$n" --config-file "$D/etc/cinder/cinder.conf" ;;
     *) die "unknown service $n" ;;
@@ -204,11 +228,12 @@ launch() {
 
 # ------------------------------------------------------------------- health
 http_code() { curl -s -o /dev/null -m "${2:-5}" -w '%{http_code}' "$1" 2>/dev/null || true; }
-ovn_controller_ctl() { echo "$D/ovn/run/ovn-controller.$(pidof_svc ovn-controller 2>/dev/null).ctl"; }
-hb_age() {  # seconds since the last heartbeat of a nova/cinder service (DB servicegroup)
-  local db=nova; case "$1" in cinder-*) db=cinder;; esac
+ovn_controller_ctl() { echo "$D/hosts/$1/run/ovn-controller.$(pidof_svc "ovn-controller@$1" 2>/dev/null).ctl"; }
+hb_age() {  # BINARY [HOST]: seconds since the last heartbeat of a nova/cinder service (DB servicegroup)
+  local db=nova where=""; case "$1" in cinder-*) db=cinder;; esac
+  [ -n "${2:-}" ] && where="AND host='$2'"
   sqlq "SELECT TIMESTAMPDIFF(SECOND, COALESCE(MAX(updated_at), MAX(created_at)), UTC_TIMESTAMP())
-        FROM $db.services WHERE \`binary\`='$1' AND deleted=0"
+        FROM $db.services WHERE \`binary\`='$1' AND deleted=0 $where"
 }
 
 # check NAME: prints a detail, returns 0 when the service answers
@@ -226,8 +251,8 @@ check() {
       out=$(timeout 4 bash -c "exec 3<>/dev/tcp/127.0.0.1/$RABBIT_PORT; printf 'HELO\r\n\r\n' >&3; head -c 4 <&3" 2>/dev/null || true)
       [ "$out" = AMQP ] && { echo "127.0.0.1:$RABBIT_PORT"; return 0; }
       echo "no AMQP answer on 127.0.0.1:$RABBIT_PORT"; return 1 ;;
-    ovsdb-server|ovs-vswitchd)
-      ovs-appctl --timeout=3 -t "$D/ovs/run/$n.ctl" version >/dev/null 2>&1 && { echo ok; return 0; }
+    ovsdb-server@*|ovs-vswitchd@*)
+      ovs-appctl --timeout=3 -t "$D/hosts/${n#*@}/run/${n%@*}.ctl" version >/dev/null 2>&1 && { echo ok; return 0; }
       echo "no answer"; return 1 ;;
     ovn-nb|ovn-sb)
       local f=ovnnb_db; [ "$n" = ovn-sb ] && f=ovnsb_db
@@ -237,10 +262,14 @@ check() {
       out=$(ovn-appctl --timeout=3 -t "$D/ovn/run/ovn-northd.ctl" status 2>/dev/null || true)
       [[ "$out" == *active* ]] && { echo "$out"; return 0; }
       echo "no answer ($out)"; return 1 ;;
-    ovn-controller)
-      out=$(ovn-appctl --timeout=3 -t "$(ovn_controller_ctl)" connection-status 2>/dev/null || true)
-      [ "$out" = connected ] && { echo "SB connected, chassis $BOX_HOST"; return 0; }
+    ovn-controller@*)
+      out=$(ovn-appctl --timeout=3 -t "$(ovn_controller_ctl "${n#*@}")" connection-status 2>/dev/null || true)
+      [ "$out" = connected ] && { echo "SB connected, chassis ${n#*@}"; return 0; }
       echo "SB ${out:-no answer}"; return 1 ;;
+    nova-compute@*)
+      age=$(hb_age nova-compute "${n#*@}")
+      [[ "$age" =~ ^-?[0-9]+$ ]] && [ "$age" -le 10 ] && { echo "heartbeat ${age}s ago"; return 0; }
+      echo "heartbeat ${age:-none} s ago"; return 1 ;;
     nova-*|cinder-*)
       if [ -n "${PORT[$n]:-}" ]; then
         code=$(http_code "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]:-/}")
@@ -275,12 +304,23 @@ cmd_status() {
 }
 
 # wait_healthy TIMEOUT NAME...: until every named service passes its check
+declare -A RELAUNCHED=()
 wait_healthy() {
   local timeout=$1 t0=$SECONDS n pending said=$SECONDS; shift
   while :; do
     pending=()
     for n in "$@"; do check "$n" >/dev/null 2>&1 || pending+=("$n"); done
     [ ${#pending[@]} = 0 ] && return 0
+    if [ -n "${RELAUNCH_DEAD:-}" ]; then
+      # during a start only: a daemon that died at start (Debian's ovn-controller
+      # has segfaulted there, rarely) is launched again, twice at most
+      for n in "${pending[@]}"; do
+        if [ "$(pstate "$n")" = - ] && [ "${RELAUNCHED[$n]:-0}" -lt 2 ]; then
+          RELAUNCHED[$n]=$(( ${RELAUNCHED[$n]:-0} + 1 ))
+          echo "  $n died at start: launching it again"; stop_groups "$n"; launch "$n"
+        fi
+      done
+    fi
     if (( SECONDS - said >= 15 )); then echo "  still waiting for: ${pending[*]}"; said=$SECONDS; fi
     if (( SECONDS - t0 > timeout )); then
       for n in "${pending[@]}"; do echo "  $n: $(check "$n")"; done
@@ -291,31 +331,72 @@ wait_healthy() {
 }
 
 # ---------------------------------------------------------------- OVS / OVN
-start_ovs_ovn() {
-  ovs_env
-  mkdir -p "$D"/ovs/{db,run,etc} "$D"/ovn/{db,run,etc}
-  ovsdb-tool create "$D/ovs/db/conf.db" /usr/share/openvswitch/vswitch.ovsschema
-  launch ovsdb-server
-  wait_sock "$D/ovs/run/db.sock"
-  vsctl --no-wait init
-  # userspace TSO must be on BEFORE ovs-vswitchd starts (else veth TCP checksums break)
-  vsctl --no-wait set Open_vSwitch . other_config:userspace-tso-enable=true \
-    external_ids:system-id="$BOX_HOST" external_ids:hostname="$BOX_HOST" \
-    external_ids:ovn-remote="unix:$D/ovn/run/ovnsb_db.sock" external_ids:ovn-encap-type=geneve \
-    external_ids:ovn-encap-ip=127.0.0.1 external_ids:ovn-bridge=br-int \
-    external_ids:ovn-bridge-mappings=public:br-ex external_ids:ovn-cms-options=enable-chassis-as-gw
-  launch ovs-vswitchd
-  vsctl -- --may-exist add-br br-int -- set Bridge br-int datapath_type=netdev fail-mode=secure
-  vsctl -- --may-exist add-br br-ex -- set Bridge br-ex datapath_type=netdev
-  echo "br-int br-ex" > "$D/run/bridges"
-  ip addr replace "$BREX_CIDR" dev br-ex
-  ip link set br-ex up
+# The tunnel network: a Linux bridge in the root namespace (the SB listens on its .1),
+# each host's uplink a veth into it.  Root-side veths send no offloaded checksums:
+# userspace OVS would forward them unfixed and the host's kernel would drop them.
+start_ovn_central() {
+  central_env
+  mkdir -p "$D"/ovn/{db,run,etc}
+  ip link add cbxul type bridge 2>/dev/null || true
+  ip link set cbxul mtu "$UNDERLAY_MTU" up
+  ip addr replace "$UNDERLAY.1/24" dev cbxul
   ovsdb-tool create "$D/ovn/db/ovnnb_db.db" /usr/share/ovn/ovn-nb.ovsschema
   ovsdb-tool create "$D/ovn/db/ovnsb_db.db" /usr/share/ovn/ovn-sb.ovsschema
   launch ovn-nb; launch ovn-sb
   wait_sock "$D/ovn/run/ovnnb_db.sock"; wait_sock "$D/ovn/run/ovnsb_db.sock"
   launch ovn-northd
-  launch ovn-controller
+}
+
+# start_chassis HOST: a host's namespace cbh-HOST with its own ovsdb-server, ovs-vswitchd
+# (netdev datapath), br-int, br-phy carrying the tunnel address, and ovn-controller.  The
+# gateway host also has br-ex, whose port "ext" is a veth to the root namespace's cbx-ext
+# (198.19.0.1): the checker reaches floating IPs through it.
+start_chassis() {
+  local h=$1 ns=cbh-$1 c=$D/hosts/$1 ip
+  ip=$UNDERLAY.$(chassis_index "$h")
+  chassis_env "$h"
+  mkdir -p "$c"/{db,run,etc}
+  ip netns add "$ns"; ip -n "$ns" link set lo up
+  ip link add "cbu-$h" mtu "$UNDERLAY_MTU" type veth peer name uplink mtu "$UNDERLAY_MTU" netns "$ns"
+  ip link set "cbu-$h" master cbxul up
+  ethtool -K "cbu-$h" tx off >/dev/null
+  ip -n "$ns" link set uplink up
+  ovsdb-tool create "$c/db/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  launch "ovsdb-server@$h"
+  wait_sock "$c/run/db.sock"
+  vsctl "$h" --no-wait init
+  # userspace TSO must be on BEFORE ovs-vswitchd starts (else veth TCP checksums break)
+  vsctl "$h" --no-wait set Open_vSwitch . other_config:userspace-tso-enable=true \
+    external_ids:system-id="$h" external_ids:hostname="$h" \
+    external_ids:ovn-remote="tcp:$UNDERLAY.1:6642" external_ids:ovn-encap-type=geneve \
+    external_ids:ovn-encap-ip="$ip" external_ids:ovn-bridge=br-int
+  if [ "$h" = "$GATEWAY" ]; then
+    vsctl "$h" --no-wait set Open_vSwitch . external_ids:ovn-bridge-mappings=public:br-ex \
+      external_ids:ovn-cms-options=enable-chassis-as-gw
+  fi
+  launch "ovs-vswitchd@$h"
+  vsctl "$h" -- --may-exist add-br br-int -- set Bridge br-int datapath_type=netdev fail-mode=secure
+  # the tunnel endpoint must be on an OVS bridge: userspace tunnels route and ARP through it
+  vsctl "$h" -- --may-exist add-br br-phy -- set Bridge br-phy datapath_type=netdev \
+    -- --may-exist add-port br-phy uplink -- set Interface br-phy mtu_request="$UNDERLAY_MTU"
+  ip -n "$ns" addr replace "$ip/24" dev br-phy
+  ip -n "$ns" link set br-phy up
+  if [ "$h" = "$GATEWAY" ]; then
+    ip link add cbx-ext type veth peer name ext netns "$ns"
+    ip addr replace "$BREX_CIDR" dev cbx-ext
+    ethtool -K cbx-ext tx off >/dev/null
+    ip link set cbx-ext up; ip -n "$ns" link set ext up
+    vsctl "$h" -- --may-exist add-br br-ex -- set Bridge br-ex datapath_type=netdev \
+      -- --may-exist add-port br-ex ext
+    ip -n "$ns" link set br-ex up
+  fi
+  launch "ovn-controller@$h"
+}
+
+start_ovs_ovn() {
+  local h
+  start_ovn_central
+  for h in "${CHASSIS[@]}"; do start_chassis "$h"; done
 }
 wait_sock() { local i; for i in $(seq 500); do [ -S "$1" ] && return 0; sleep 0.02; done; die "no socket $1"; }
 
@@ -352,6 +433,7 @@ cmd_down() {
   local quiet=${1:-} n p ns left
   [ -d "$D/run" ] || { [ "$quiet" ] || echo "cloudbox: nothing to stop"; return 0; }
   rm -f "$D/run/ready"
+  set_hosts "$(cat "$D/run/compute-hosts" 2>/dev/null || echo "$NCOMPUTE")"   # the running box's
   stop_groups "${OPENSTACK[@]}"
   [ "$quiet" ] || ts "OpenStack services stopped"
   # namespaces by convention named cbx-* (instances plugged by tests)
@@ -359,25 +441,20 @@ cmd_down() {
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
   done
-  # ovn-controller first (it would re-create br-int), then the bridges, then the rest
-  stop_groups ovn-controller
-  if [ -f "$D/run/bridges" ] && alive ovsdb-server && alive ovs-vswitchd; then
-    for p in $(vsctl list-ports br-int 2>/dev/null || true); do
-      ip link del "$p" 2>/dev/null || true
-    done
-    vsctl -- --if-exists del-br br-ex -- --if-exists del-br br-int >/dev/null 2>&1 || true
-  fi
-  stop_groups ovn-northd ovn-nb ovn-sb ovs-vswitchd
-  stop_groups ovsdb-server rabbitmq
-  stop_groups epmd mariadb
-  [ "$quiet" ] || ts "OVS/OVN, RabbitMQ, MariaDB stopped"
-  for n in br-ex br-int; do
-    [ -f "$D/run/bridges" ] && ip link show "$n" >/dev/null 2>&1 && ip link del "$n" 2>/dev/null || true
+  # ovn-controllers first (they would re-create br-int), then the hosts' namespaces
+  stop_groups "${OVN_CONTROLLERS[@]}"
+  stop_groups $(printf 'ovs-vswitchd@%s ' "${CHASSIS[@]}")
+  stop_groups $(printf 'ovsdb-server@%s ' "${CHASSIS[@]}") ovn-northd ovn-nb ovn-sb
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^cbh-' || true); do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true   # takes its veths' root ends with it
   done
-  rm -f "$D/run/bridges"
+  for n in cbx-ext cbxul; do ip link del "$n" 2>/dev/null || true; done
+  stop_groups rabbitmq epmd mariadb
+  [ "$quiet" ] || ts "OVS/OVN, RabbitMQ, MariaDB stopped"
   # a daemon still running on this box's own files is ours too (clients that merely
   # point at $D/clouds.yaml are not touched)
-  left=$(ps -e -o pid=,args= | grep -E -- "$D/(etc|ovs|ovn|rabbit|mysql)/" | grep -v -e grep -e "cloudbox.sh" \
+  left=$(ps -e -o pid=,args= | grep -E -- "$D/(etc|hosts|ovn|rabbit|mysql)/" | grep -v -e grep -e "cloudbox.sh" \
          | awk '{print $1}' || true)
   for p in $left; do kill -KILL "$p" 2>/dev/null || true; done
   [ "$quiet" ] || echo "cloudbox: down (no process left from $D)"
@@ -443,6 +520,7 @@ cold_start() {
     rm -rf "$D"
   fi
   mkdir -p "$D"/{run,log,tmp}; touch "$D/.cloudbox"
+  set_hosts "${WANT_COMPUTE:-3}"; echo "${#COMPUTES[@]}" > "$D/run/compute-hosts"
   key=$(db_cache_key); cache=$DBCACHE/$key
   if [ -z "${CLOUDBOX_NO_DBCACHE:-}" ] && [ -f "$cache/dump.sql.gz" ] && [ -f "$cache/password" ]; then hit=1; fi
   if [ $hit = 1 ]; then PW=$(cat "$cache/password")
@@ -472,7 +550,7 @@ cold_start() {
   ) & local mdb=$!
   launch epmd; launch rabbitmq
   start_ovs_ovn
-  ts "OVS (netdev datapath) + OVN NB/SB/northd/controller started"
+  ts "OVN central + chassis ${CHASSIS[*]} started (each: ovsdb-server, ovs-vswitchd netdev, ovn-controller)"
   wait $mdb || die "MariaDB did not come up (see $D/log/mariadb*.log)"
   ts "MariaDB up (127.0.0.1:$MYSQL_PORT)"
 
@@ -522,28 +600,29 @@ cold_start() {
     for p in "${OPENSTACK[@]}"; do [ "$p" = keystone ] || launch "$p"; done
   fi
   ts "all OpenStack services launched"
-  wait_healthy 180 rabbitmq "${APIS[@]}" || die "APIs did not come up (logs in $D/log)"
+  RELAUNCH_DEAD=1 wait_healthy 180 rabbitmq "${APIS[@]}" || die "APIs did not come up (logs in $D/log)"
   ts "all APIs answering"
 
-  # nova-compute registered -> map the host into cell1
-  local i
+  # every nova-compute registered -> its host mapped into cell1
+  local i n=${#COMPUTES[@]} mapped="SELECT count(*) FROM nova_api.host_mappings"
   for i in $(seq 120); do
-    [ "$(sqlq "SELECT count(*) FROM nova.compute_nodes WHERE deleted=0")" -ge 1 ] 2>/dev/null && break
+    [ "$(sqlq "SELECT count(*) FROM nova.compute_nodes WHERE deleted=0")" -ge "$n" ] 2>/dev/null && break
+    for p in "${NOVA_COMPUTES[@]}"; do alive "$p" || die "$p died (see $D/log/$p.log)"; done
     sleep 1
   done
   for i in $(seq 30); do
     $NM cell_v2 discover_hosts > "$D/log/discover_hosts.log" 2>&1 || true
-    [ "$(sqlq "SELECT count(*) FROM nova_api.host_mappings WHERE host='$BOX_HOST'")" -ge 1 ] 2>/dev/null && break
+    [ "$(sqlq "$mapped")" -ge "$n" ] 2>/dev/null && break
     sleep 1
   done
-  [ "$(sqlq "SELECT count(*) FROM nova_api.host_mappings WHERE host='$BOX_HOST'")" -ge 1 ] \
-    || die "nova-compute host $BOX_HOST never got mapped"
-  ts "nova-compute registered and host $BOX_HOST mapped to cell1"
-  wait_healthy 120 "${ALL[@]}" || die "not all services healthy"
+  [ "$(sqlq "$mapped")" -ge "$n" ] 2>/dev/null \
+    || die "not every compute host got mapped: $(sqlq "SELECT GROUP_CONCAT(host) FROM nova_api.host_mappings")"
+  ts "nova-compute on ${COMPUTES[*]} registered and mapped to cell1"
+  RELAUNCH_DEAD=1 wait_healthy 120 "${ALL[@]}" || die "not all services healthy"
   ts "all services healthy (status checks)"
-  OS_CLIENT_CONFIG_FILE="$D/clouds.yaml" "$V/python" "$HERE/verify.py" 90 "$BOX_HOST" \
+  OS_CLIENT_CONFIG_FILE="$D/clouds.yaml" "$V/python" "$HERE/verify.py" 90 "$GATEWAY" "${COMPUTES[@]}" \
     || die "API verification failed"
-  ts "API checks passed (admin + demo; compute/volume services up; OVN agent alive)"
+  ts "API checks passed (admin + demo; compute/volume services up; OVN agents alive on ${CHASSIS[*]})"
   OS_CLIENT_CONFIG_FILE="$D/clouds.yaml" "$V/python" "$HERE/provision.py" > "$D/log/provision.log" 2>&1 \
     || die "provisioning failed (see $D/log/provision.log)"
   ts "provisioned as an operator would: external network public ($BREX_CIDR), flavors"
@@ -559,10 +638,13 @@ cold_start() {
 
 cmd_up() {
   local n
+  if [ -n "$WANT_COMPUTE" ] && [ "$WANT_COMPUTE" != "$(cat "$D/run/compute-hosts" 2>/dev/null)" ]; then
+    cold_start; return
+  fi
   if [ -f "$D/run/ready" ] && cmd_status -q; then
     ts "cloudbox already up and healthy ($D)"; return 0
   fi
-  if [ -f "$D/run/ready" ] && alive mariadb && alive ovsdb-server && [ -f "$D/clouds.yaml" ]; then
+  if [ -f "$D/run/ready" ] && alive mariadb && alive "ovsdb-server@$GATEWAY" && [ -f "$D/clouds.yaml" ]; then
     # warm repair: resume hung services, restart dead ones
     for n in "${ALL[@]}" epmd; do
       case "$(pstate "$n")" in
@@ -602,6 +684,24 @@ cmd_resume() {
   kill -CONT -- "-$(pidof_svc "$1")"; echo "cloudbox: $1 resumed"
 }
 
+# cut|heal HOST: a host's uplink to the tunnel network down / up (its VMs lose every
+# other host and the gateway; its daemons keep running)
+need_host() {
+  [ -n "${1:-}" ] || die "missing HOST (one of: ${CHASSIS[*]})"
+  ip netns list | grep -q "^cbh-$1\b" || die "unknown host '$1' (one of: ${CHASSIS[*]})"
+}
+cmd_cut() { need_host "${1:-}"; ip -n "cbh-$1" link set uplink down; echo "cloudbox: $1 cut from the tunnel network"; }
+cmd_heal() { need_host "${1:-}"; ip -n "cbh-$1" link set uplink up; echo "cloudbox: $1 back on the tunnel network"; }
+# underlay-mtu HOST MTU: the MTU of a host's path to the tunnel network (both veth ends
+# and br-phy).  Below the 1500 neutron assumes, large packets vanish in the tunnel without
+# an error, as on a real underlay misconfigured.
+cmd_underlay_mtu() {
+  need_host "${1:-}"; [[ "${2:-}" =~ ^[0-9]+$ ]] || die "missing MTU"
+  ip link set "cbu-$1" mtu "$2"; ip -n "cbh-$1" link set uplink mtu "$2"
+  vsctl "$1" set Interface br-phy mtu_request="$2"
+  echo "cloudbox: $1's underlay MTU is $2"
+}
+
 # ------------------------------------------------------------------------ main
 with_lock() { mkdir -p "$(dirname "$D")"; exec 9>"$D.lock"; flock -w 900 9 || die "lock $D.lock busy"; }
 cmd=${1:-help}; shift || true
@@ -613,11 +713,14 @@ case "$cmd" in
   stop)    with_lock; cmd_stop "$@" ;;
   start)   with_lock; cmd_start "$@" ;;
   hang)    cmd_hang "$@" ;;
+  cut)     cmd_cut "$@" ;;
+  heal)    cmd_heal "$@" ;;
+  underlay-mtu) cmd_underlay_mtu "$@" ;;
   resume)  cmd_resume "$@" ;;
   horizon-login)
     u=${1:-admin}
     "$V/python" "$HERE/horizon_login.py" "$(cat "$D/horizon_url")" "$u" "$(cat "$D/password")" ;;
   services) printf '%s\n' "${ALL[@]}" ;;
-  help|-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' ;;
-  *) die "unknown command '$cmd' (install|up|down|status|stop|start|hang|resume|horizon-login|services)" ;;
+  help|-h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown command '$cmd' (install|up|down|status|stop|start|hang|resume|cut|heal|underlay-mtu|horizon-login|services)" ;;
 esac

@@ -1,6 +1,7 @@
 # Config files of the cloud box. Sourced by cloudbox.sh; write_configs needs:
-#   D (state dir), PW (the box's one password), BOX_HOST (nova host == OVN chassis
-#   hostname), MYSQL_PORT, RABBIT_PORT, VENV, HERE, HORIZON_SECRET.
+#   D (state dir), PW (the box's one password), BOX_HOST (the controller's host name),
+#   COMPUTES (compute host names == their OVN chassis names), MYSQL_PORT, RABBIT_PORT,
+#   VENV, HERE, HORIZON_SECRET.
 # Everything listens on / talks to 127.0.0.1 only.
 
 _authtoken() {  # _authtoken SECTION USER
@@ -226,6 +227,20 @@ enabled = false
 lock_path = $D/data/nova/locks
 $(_policy)
 EOF
+  # each compute host: nova.conf, then its own name, state (its compute node uuid lives
+  # there), instances and log
+  local h
+  for h in "${COMPUTES[@]}"; do
+    mkdir -p "$D/data/nova/$h" "$D/data/nova/instances/$h"
+    cat > "$D/etc/nova/$h.conf" <<EOF
+[DEFAULT]
+host = $h
+state_path = $D/data/nova/$h
+instances_path = $D/data/nova/instances/$h
+log_file = nova-compute@$h.log
+EOF
+  done
+  printf '%s\n' "${COMPUTES[@]}" > "$D/compute_hosts"
   cp "$VENV/etc/nova/api-paste.ini" "$D/etc/nova/api-paste.ini"
   # nova-api (WSGI) reads nova.conf + api-paste.ini from its own dir: same config, own log
   # file (oslo.log would otherwise name it after the main script: gunicorn.log)

@@ -1,14 +1,16 @@
 """API-level readiness check of the cloud box (openstacksdk, clouds.yaml).
 
-usage: OS_CLIENT_CONFIG_FILE=$CLOUDBOX_DIR/clouds.yaml verify.py [TIMEOUT]
-Retries until every check passes or TIMEOUT seconds pass (exit 1).
+usage: OS_CLIENT_CONFIG_FILE=$CLOUDBOX_DIR/clouds.yaml verify.py TIMEOUT GATEWAY COMPUTE...
+Retries until every check passes or TIMEOUT seconds pass (exit 1): every compute host's
+nova-compute is up, and every chassis has a live OVN agent of its kind.
 """
 import sys
 import time
 
 import openstack
 
-HOST = sys.argv[2] if len(sys.argv) > 2 else "cloudbox"
+GATEWAY = sys.argv[2]
+COMPUTES = sys.argv[3:]
 
 
 def problems(admin, demo):
@@ -22,25 +24,25 @@ def problems(admin, demo):
     for s in svcs:
         if s.state != "up":
             out.append("compute service %s@%s is %s" % (s.binary, s.host, s.state))
-    if "nova-compute" not in {s.binary for s in svcs}:
-        out.append("nova-compute not registered")
+    missing = set(COMPUTES) - {s.host for s in svcs if s.binary == "nova-compute"}
+    if missing:
+        out.append("nova-compute not registered on %s" % ", ".join(sorted(missing)))
     vsvcs = list(admin.block_storage.services())
     for s in vsvcs:
         if s.state != "up":
             out.append("volume service %s@%s is %s" % (s.binary, s.host, s.state))
     if "cinder-volume" not in {s.binary for s in vsvcs}:
         out.append("cinder-volume not registered")
-    # "OVN Controller Gateway agent" because the chassis is also the gateway
-    # (ovn-cms-options=enable-chassis-as-gw); plain "OVN Controller agent" otherwise
-    agents = [a for a in admin.network.agents()
-              if a.agent_type in ("OVN Controller agent", "OVN Controller Gateway agent")]
-    if not agents:
-        out.append("no OVN Controller (Gateway) agent")
-    for a in agents:
-        if not a.is_alive:
-            out.append("OVN agent on %s not alive" % a.host)
-        if a.host != HOST:
-            out.append("OVN agent host %r != nova host %r" % (a.host, HOST))
+    # the gateway chassis (ovn-cms-options=enable-chassis-as-gw) is a "Gateway" agent
+    want = {GATEWAY: "OVN Controller Gateway agent"}
+    want.update((host, "OVN Controller agent") for host in COMPUTES)
+    agents = {a.host: a for a in admin.network.agents() if a.agent_type in want.values()}
+    for host, kind in want.items():
+        agent = agents.get(host)
+        if agent is None or agent.agent_type != kind:
+            out.append("no %s on %s" % (kind, host))
+        elif not agent.is_alive:
+            out.append("%s on %s not alive" % (kind, host))
     return out
 
 
