@@ -14,47 +14,30 @@ and the server's idle RSS and CPU.  Needs the box up: tools/cloudbox/cloudbox.sh
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 
-import openstack.config
 import requests
 import yaml
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
+from bench import fixtures  # noqa: E402
 from bench.timing import median, timed  # noqa: E402
 from cloudpulse.checks import endpoint  # noqa: E402
 from cloudpulse import cloud  # noqa: E402
-from cloudpulse_rally import tasks  # noqa: E402
 from tests.integration import cloudbox  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 
 
 def start_server(box, state, port, horizon_url):
-    conf = os.path.join(state, "cloudpulse-%d.conf" % port)
-    with open(conf, "w") as f:
-        f.write("[DEFAULT]\nstate_path = %s\n[api]\nport = %d\n[cloud]\ncloud = %s\n"
-                "clouds_file = %s\n%stimeout = 10\n[periodic]\n"
-                "endpoint_interval = -1\n" % (state, port, box.admin_cloud, box.clouds_yaml,
-                                              "horizon_url = %s\n" % horizon_url
-                                              if horizon_url else ""))
-    proc = subprocess.Popen([os.path.join(BIN, "cloudpulse-server"), "--config-file", conf],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = "http://127.0.0.1:%d" % port
-    for _ in range(300):
-        try:
-            requests.get(url + "/cpulse/types", timeout=1)
-            return proc, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
+    return fixtures.start_server(box, state, port, "[cloud]\nhorizon_url = %s\n" % horizon_url
+                                 if horizon_url else "")
 
 
 def api_check(url):
@@ -184,20 +167,7 @@ def main():
             cwd=ws, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
             args.slow_repeat)
 
-        rally_dir = os.path.join(state, "rally")
-        os.makedirs(rally_dir)
-        rally_conf = os.path.join(rally_dir, "rally.conf")
-        with open(rally_conf, "w") as f:
-            f.write("[database]\nconnection = sqlite:///%s/rally.sqlite\n" % rally_dir)
-        rally = [os.path.join(BIN, "rally"), "--config-file", rally_conf]
-        subprocess.run(rally + ["db", "create"], check=True, stdout=subprocess.DEVNULL)
-        region = openstack.config.OpenStackConfig(
-            config_files=[box.clouds_yaml]).get_one(cloud=box.admin_cloud)
-        spec = os.path.join(rally_dir, "spec.json")
-        with open(spec, "w") as f:
-            json.dump(tasks.env_spec(region, is_admin=True), f)
-        subprocess.run(rally + ["env", "create", "--name", "bench", "--spec", spec], check=True,
-                       stdout=subprocess.DEVNULL)
+        rally, rally_dir = fixtures.rally_for(box, state)
         task_args = os.path.join(rally_dir, "args.yaml")
         with open(task_args, "w") as f:
             yaml.safe_dump({"services": list(endpoint.SERVICES), "horizon_url": box.horizon_url,

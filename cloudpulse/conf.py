@@ -162,6 +162,14 @@ functional_opts = [
     cfg.FloatOpt("ping_timeout", default=_FUNCTIONAL.ping_timeout, min=1,
                  help="Seconds to reach the first VM over SSH and to get a ping reply "
                       "from the second."),
+    cfg.StrOpt("ping_via", default=_FUNCTIONAL.ping_via,
+               choices=[("auto", "floating_ip when external_network is set, else console"),
+                        ("floating_ip", "over SSH into the first VM through a floating IP"),
+                        ("console", "a user-data script's result, from the console log")],
+               help="How the first VM's ping of the second is run and read."),
+    cfg.IntOpt("volume_size", default=_FUNCTIONAL.volume_size, min=0,
+               help="GiB of the volume attached to the first VM and looked for inside it; "
+                    "0: no volume step (a cloud without cinder)."),
 ]
 
 

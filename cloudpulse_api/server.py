@@ -53,6 +53,7 @@ def main(argv=None):
               % (conf.api.host, conf.api.port, exc.strerror), file=sys.stderr)
         service.stop(wait=False)
         return 2
+    service.start_sweeper()
     service.start_periodic(cp_conf.intervals(conf))
     LOG.info("CloudPulse API on http://%s:%s (check types: %s)", conf.api.host,
              server.effective_port, ", ".join(t.value for t in service.types))

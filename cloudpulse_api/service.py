@@ -10,6 +10,7 @@ import time
 from cloudpulse.checks import endpoint
 from cloudpulse.checks import runner
 from cloudpulse.checks import service_states
+from cloudpulse.checks import workload
 from cloudpulse.checks import operator
 from cloudpulse import cloud
 from cloudpulse import results
@@ -52,7 +53,8 @@ _CONF_ARGS = {
         "service_map", "known_hosts_file", "ssh_key_file", "ssh_user", "connect_timeout",
         "command_timeout", "max_parallel_nodes", "strict_host_key_checking",
         "haproxy_backend_probes", "ca_file"))],
-    results.CheckType.FUNCTIONAL: [("functional", _WORKLOAD_OPTS)],
+    results.CheckType.FUNCTIONAL: [
+        ("functional", _WORKLOAD_OPTS + ("volume_size", "ping_via"))],
     results.CheckType.COMPREHENSIVE: [
         ("comprehensive", ("cidr", "max_parallel_boots", "probe_timeout", "jumbo_mtu")),
         ("functional", _WORKLOAD_OPTS)],
@@ -147,6 +149,28 @@ class CheckService:
         for handle in self.rally.interrupted():
             self.rally.mark_interrupted(handle, "the CloudPulse server stopped during the run")
 
+    @property
+    def runs_dir(self):
+        return os.path.join(self.conf.state_path, "runs")
+
+    def start_sweeper(self):
+        """Remove, in the background, what workload runs killed with a previous server
+        left in the cloud (every workload run also sweeps before it starts)."""
+        if not any(t in self.types for t in _WORKLOAD_TYPES):
+            return None
+
+        def sweep():
+            try:
+                removed = workload.sweep(self.conn, workload.RunRegistry(self.runs_dir))
+                LOG.info("sweeper at start: %s", "removed %s" % ", ".join(removed)
+                         if removed else "nothing left by dead runs")
+            except Exception as exc:
+                LOG.warning("sweeper at start failed: %s", runner.describe_error(
+                    exc, self.conf.cloud.timeout, cloud=self.conn.config.name))
+        thread = threading.Thread(target=sweep, name="cpulse-sweeper", daemon=True)
+        thread.start()
+        return thread
+
     # -- API -------------------------------------------------------------------------
     def parse_types(self, value):
         allowed = [t.value for t in self.types] + [ALL]
@@ -178,6 +202,8 @@ class CheckService:
             for opt in names:
                 if getattr(self.conf[group], opt) is not None:
                     args.setdefault(opt, getattr(self.conf[group], opt))
+        if check_type in _WORKLOAD_TYPES:
+            args.setdefault("runs_dir", self.runs_dir)
         return args
 
     def _execute(self, handle, check_types):

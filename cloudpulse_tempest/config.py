@@ -12,6 +12,11 @@ CloudPulseGroup = [
                      "neutron, cinder, horizon); a test for another one is skipped."),
     cfg.FloatOpt("timeout", default=10.0, min=0.1,
                  help="Seconds before one API call counts as failed."),
+    cfg.IntOpt("volume_size", default=1, min=0,
+               help="GiB of the functional test's volume (0: no volume step)."),
+    cfg.FloatOpt("probe_timeout", default=30.0, min=1,
+                 help="Seconds for a comprehensive probe that must pass, and for a "
+                      "security group rule change to apply."),
     cfg.StrOpt("horizon_url",
                help="Dashboard URL for the login test; default [dashboard] "
                     "dashboard_url; unset: the horizon test is skipped."),

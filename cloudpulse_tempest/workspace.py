@@ -1,10 +1,12 @@
-"""`cloudpulse-tempest-init`: a Tempest workspace for the endpoint tests, from clouds.yaml.
+"""`cloudpulse-tempest-init`: a Tempest workspace for CloudPulse's tests, from clouds.yaml.
 
     cloudpulse-tempest-init --cloud mycloud [--horizon-url URL] ./tempest-ws
     cd ./tempest-ws && tempest run --regex cloudpulse_tempest
 
 The workspace uses the cloud's existing user (pre-provisioned accounts file, no
-dynamic credentials), so running the tests creates nothing on the cloud.
+dynamic credentials): the endpoint tests create nothing on the cloud.  With --image-file
+and --flavor, the data-plane tests run too (as the user: the comprehensive test's parts
+that need admin run when the user has the admin role); they remove what they create.
 """
 
 import argparse
@@ -19,8 +21,11 @@ import openstack.exceptions
 import yaml
 
 
-def tempest_conf(region, accounts_file, horizon_url=None, timeout=10.0, log_file=None):
-    """tempest.conf contents (a ConfigParser) for an openstacksdk CloudRegion."""
+def tempest_conf(region, accounts_file, horizon_url=None, timeout=10.0, log_file=None,
+                 data_plane=None):
+    """tempest.conf contents (a ConfigParser) for an openstacksdk CloudRegion.
+    data_plane: {"image_file", "flavor", "external_network", "ssh_user", "disk_format",
+    "boot_timeout", "ping_timeout", "probe_timeout"} for the data-plane tests."""
     auth = region.config["auth"]
     catalog_types = {"image": "glance", "compute": "nova", "network": "neutron",
                      "volumev3": "cinder"}
@@ -46,6 +51,19 @@ def tempest_conf(region, accounts_file, horizon_url=None, timeout=10.0, log_file
         conf["dashboard"] = {"dashboard_url": horizon_url,
                              "login_url": horizon_url.rstrip("/") + "/auth/login/"}
         conf["cloudpulse"]["horizon_url"] = horizon_url
+    if data_plane:
+        conf["scenario"] = {"img_file": data_plane["image_file"],
+                            "img_disk_format": data_plane.get("disk_format") or "qcow2"}
+        conf["compute"] = {"flavor_ref": data_plane["flavor"],
+                           "build_timeout": str(int(data_plane.get("boot_timeout") or 300))}
+        conf["validation"]["image_ssh_user"] = data_plane.get("ssh_user") or "cirros"
+        conf["validation"]["ping_timeout"] = str(int(data_plane.get("ping_timeout") or 120))
+        if data_plane.get("external_network"):
+            conf["network"] = {"floating_network_name": data_plane["external_network"]}
+        if data_plane.get("probe_timeout"):
+            conf["cloudpulse"]["probe_timeout"] = str(data_plane["probe_timeout"])
+    else:
+        conf["scenario"] = {"img_file": ""}
     return conf
 
 
@@ -67,7 +85,8 @@ def token_roles(region):
     return [r for r in session.auth.get_access(session).role_names if r != "admin"]
 
 
-def init_workspace(directory, cloud=None, clouds_file=None, horizon_url=None, timeout=10.0):
+def init_workspace(directory, cloud=None, clouds_file=None, horizon_url=None, timeout=10.0,
+                   data_plane=None):
     """Create (or refresh) the workspace; returns the tempest.conf path."""
     region = openstack.config.OpenStackConfig(
         config_files=[clouds_file] if clouds_file else None).get_one(cloud=cloud)
@@ -89,7 +108,7 @@ def init_workspace(directory, cloud=None, clouds_file=None, horizon_url=None, ti
     fd = os.open(conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         tempest_conf(region, accounts_file, horizon_url, timeout,
-                     os.path.join(directory, "tempest.log")).write(f)
+                     os.path.join(directory, "tempest.log"), data_plane).write(f)
     return conf_path
 
 
@@ -101,10 +120,26 @@ def main(argv=None):
     parser.add_argument("--clouds-file", help="clouds.yaml path")
     parser.add_argument("--horizon-url", help="dashboard URL for the login test")
     parser.add_argument("--timeout", type=float, default=10.0)
+    data = parser.add_argument_group("data-plane tests (functional, comprehensive)")
+    data.add_argument("--image-file", help="a small image to upload and boot")
+    data.add_argument("--flavor", help="flavor name or id of the VMs")
+    data.add_argument("--external-network", help="network for routers and floating IPs")
+    data.add_argument("--ssh-user", help="the image's login user")
+    data.add_argument("--disk-format", help="the image file's disk format (qcow2)")
+    data.add_argument("--boot-timeout", type=float)
+    data.add_argument("--ping-timeout", type=float)
+    data.add_argument("--probe-timeout", type=float)
     args = parser.parse_args(argv)
+    if bool(args.image_file) != bool(args.flavor):
+        parser.error("--image-file and --flavor go together")
+    if args.image_file and not os.path.isfile(args.image_file):
+        parser.error("--image-file: %s is not a file" % args.image_file)
+    data_plane = {k: getattr(args, k) for k in (
+        "image_file", "flavor", "external_network", "ssh_user", "disk_format",
+        "boot_timeout", "ping_timeout", "probe_timeout")} if args.image_file else None
     try:
         path = init_workspace(args.directory, args.cloud, args.clouds_file,
-                              args.horizon_url, args.timeout)
+                              args.horizon_url, args.timeout, data_plane)
     except (openstack.exceptions.ConfigException, ksa_exc.ClientException, KeyError,
             OSError, subprocess.CalledProcessError) as exc:
         print("cloudpulse-tempest-init: %s" % exc, file=sys.stderr)

@@ -105,6 +105,13 @@ class ComprehensiveRun(workload.WorkloadRun):
             return True
         self.hosts = sorted(s.host for s in services
                             if s.status == "enabled" and s.state == "up")
+        # A host whose nova-compute is down gets no VM; the endpoint and operator
+        # checks fail it.  Said here, so that a host is never silently left out.
+        for service in services:
+            if service.status == "enabled" and service.state != "up":
+                self.record("hosts", results.Status.SKIPPED, service.host,
+                            "nova-compute on %s is %s: no VM booted there"
+                            % (service.host, service.state))
         if not self.hosts:
             raise StepFailed("no enabled compute host is up", "nova-compute")
 

@@ -10,11 +10,13 @@ The Rally scenario (cloudpulse_rally) and the Tempest test (cloudpulse_tempest) 
 front ends over `run_functional_checks`.
 """
 
+import base64
+
 from cloudpulse.checks import workload
 from cloudpulse import results
 
 CHECK_TYPE = results.CheckType.FUNCTIONAL
-STEPS = ("network", "image", "access", "boot", "ping", "cleanup")
+STEPS = ("sweep", "network", "image", "access", "boot", "ping", "volume", "cleanup")
 
 Settings = workload.WorkloadSettings
 StepFailed = workload.StepFailed
@@ -32,34 +34,113 @@ class FunctionalRun(workload.WorkloadRun):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.vms = []
+        self.session = None      # SSH into vm1, for the ping and the volume
 
     def steps(self):
         self.step("network", "network", self.create_network)
         self.step("image", "image", self.upload_image)
         self.step("access", "keypair", self.create_access)
         self.step("boot", "vm", self.boot_two)
-        self.step("ping", "vm1", self.ping_across)
+        try:
+            self.step("ping", "vm1", self.ping_across)
+            if self.settings.volume_size:
+                self.step("volume", "volume", self.check_volume_step)
+        finally:
+            if self.session is not None:
+                self.session.close()
+
+    @property
+    def via_console(self):
+        if self.settings.ping_via == "auto":
+            return not self.settings.external_network
+        return self.settings.ping_via == "console"
 
     def boot_two(self):
         # Apart where the cloud allows: soft anti-affinity still boots on a one-host cloud.
         group = self.create_server_group("soft-anti-affinity")
-        hint = {"scheduler_hints": {"group": group.id}}
-        booted = self.boot([("vm1", hint), ("vm2", hint)], parallel=2)
+        vm1 = vm2 = {"scheduler_hints": {"group": group.id}}
+        # vm2's port first, so that vm1's user-data knows the address to ping: its console
+        # log tells whether the tenant network works, also when the floating IP path fails
+        port = self.conn.network.create_port(
+            name=self._name("port"), network_id=self.network.id,
+            security_groups=[self.security_group.id])
+        self.created("port %s" % port.id,
+                     lambda: self.conn.network.delete_port(port, ignore_missing=True))
+        self.conn.network.set_tags(port, self.tags)
+        vm2 = dict(vm2, networks=[{"port": port.id}])
+        vm1 = dict(vm1, user_data=base64.b64encode(self._ping_script(
+            port.fixed_ips[0]["ip_address"]).encode()).decode())
+        booted = self.boot([("vm1", vm1), ("vm2", vm2)], parallel=2)
         for label in ("vm1", "vm2"):
             if isinstance(booted[label], Exception):
                 raise booted[label]
             self.vms.append(booted[label])
 
+    def _ping_script(self, address):
+        """vm1's user-data: ping vm2 once a second until a reply or ping_timeout, and say
+        which on the console, marked with the run."""
+        return ("#!/bin/sh\ni=0\nwhile [ $i -lt %d ]; do\n"
+                "  if ping -c 1 -W 1 %s >/dev/null 2>&1; then echo '%s reply'; exit 0; fi\n"
+                "  i=$((i+1)); sleep 1\ndone\necho '%s no reply'\n" % (
+                    int(self.settings.ping_timeout), workload.ip(address), self._marker,
+                    self._marker))
+
+    @property
+    def _marker(self):
+        return "cloudpulse-ping %s:" % self.run_id
+
     def ping_across(self):
         vm1, vm2 = self.vms
-        session = self.ssh_to(vm1)
-        try:
-            replied, _ = workload.ping_until(session, vm2.address, self.settings.ping_timeout)
-        finally:
-            session.close()
+        if self.via_console:
+            replied = self._ping_result_from_console(vm1)
+        else:
+            try:
+                self.session = self.ssh_to(vm1)
+            except StepFailed as exc:
+                raise self._external_path_failed(vm1, exc) from None
+            replied, _ = workload.ping_until(self.session, vm2.address,
+                                             self.settings.ping_timeout)
         if not replied:
-            raise StepFailed("%s: no ping reply from %s (from %s) in %s s" % (
-                vm2.where(), vm2.address, vm1.label, self.settings.ping_timeout), vm2.label)
+            raise StepFailed("%s: no ping reply from %s (from %s%s) in %s s" % (
+                vm2.where(), vm2.address, vm1.label,
+                ", console log" if self.via_console else "", self.settings.ping_timeout),
+                vm2.label)
+
+    def _external_path_failed(self, vm1, exc):
+        """SSH through the floating IP failed: the console log tells whether the tenant
+        network works, so that the external path is blamed, not the VMs."""
+        try:
+            tenant_ok = self._ping_result_from_console(vm1)
+        except StepFailed:
+            return exc
+        if not tenant_ok:
+            return exc
+        return StepFailed(
+            "floating IP %s of %s unreachable from the checker (external network %s, its "
+            "router gateway or SNAT/floating IP path), while the tenant network passes: %s "
+            "reached %s (console log)" % (vm1.floating_ip, vm1.where(),
+                                          self.settings.external_network, vm1.label,
+                                          self.vms[1].label),
+            "external-network")
+
+    def _ping_result_from_console(self, vm1):
+        """True/False from the marker line vm1's user-data writes on its console; the
+        console is read until then (the guest boots and retries for ping_timeout)."""
+        found = []
+
+        def marker_seen():
+            log = self.conn.compute.get_server_console_output(vm1.server)["output"] or ""
+            lines = [line for line in log.splitlines() if line.startswith(self._marker)]
+            found[:] = lines[-1:]
+            return bool(found)
+        if not workload.wait_until(marker_seen, 2 * self.settings.ping_timeout, interval=2):
+            raise StepFailed("%s: its user-data never reported the ping on the console log "
+                             "in %s s" % (vm1.where(), 2 * self.settings.ping_timeout), vm1.label)
+        return found[0].endswith(" reply") and not found[0].endswith("no reply")
+
+    def check_volume_step(self):
+        vm1 = self.vms[0]
+        return self.check_volume(vm1, self.session)
 
 
 def run_functional_checks(conn, settings, run_id, name=None, timer=None):

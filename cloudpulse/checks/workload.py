@@ -10,8 +10,12 @@ random names, so Rally's own cleanup finds it too) and tagged `cloudpulse` and
 
 import contextlib
 import dataclasses
+import fcntl
+import hashlib
 import ipaddress
+import logging
 import os
+import shlex
 import tempfile
 import time
 import typing
@@ -24,8 +28,14 @@ from cloudpulse import fanout
 from cloudpulse import results
 from cloudpulse import ssh
 
+LOG = logging.getLogger(__name__)
+
 TAG = "cloudpulse"
 RUN_TAG_PREFIX = "cloudpulse-run:"
+RUN_METADATA = "cloudpulse-run"     # cinder has metadata, not tags
+# What a run tags, by kind, in the order the sweeper can delete them.
+KINDS = ("server", "floating IP", "router", "port", "network", "security group", "image",
+         "volume")
 
 # Ingress rules of the workload's security group, by name: what the checks probe.
 RULES = {
@@ -58,12 +68,26 @@ class WorkloadSettings:
     boot_timeout: float = 300.0            # Tempest waits up to 300 s for a build
     ping_timeout: float = 120.0            # Tempest pings every second for up to 120 s
     api_timeout: float = 10.0
+    volume_size: int = 1                   # GiB; 0: no volume step
+    # How vm1 pings vm2: over SSH through a floating IP, or by a user-data script whose
+    # result is read from vm1's console log (a project without floating IPs).  auto: the
+    # floating IP when there is an external network.
+    ping_via: str = "auto"
+    # Runs started on this machine register here (RunRegistry): a workload run waits up
+    # to queue_timeout for another one on the same cloud to finish.
+    runs_dir: str = ""
+    queue_timeout: float = 900.0
 
     def __post_init__(self):
         if not self.image_file:
             raise ValueError("image_file: missing (a small image file to upload)")
         if not self.flavor:
             raise ValueError("flavor: missing")
+        if self.ping_via not in ("auto", "floating_ip", "console"):
+            raise ValueError("ping_via: %r is not one of auto, floating_ip, console"
+                             % self.ping_via)
+        if self.volume_size < 0:
+            raise ValueError("volume_size: must be 0 (no volume step) or more GiB")
 
 
 class StepFailed(Exception):
@@ -113,6 +137,8 @@ class WorkloadRun:
         self._results = []
         self._failed = None      # the step that failed, for "not checked"
         self._keydir = None
+        self._left = []          # what the cleanup could not remove
+        self._kinds = set()      # the kinds of resource this run created
         # What the steps create, for the steps after them.
         self.network = self.subnet = self.external = self.image = self.keypair = None
         self.security_group = self.key_file = None
@@ -125,19 +151,45 @@ class WorkloadRun:
         raise NotImplementedError
 
     def run(self):
-        with tempfile.TemporaryDirectory(prefix="cloudpulse-%s-" % self.check_type.value) \
-                as self._keydir:
-            try:
-                self.steps()
-            finally:
-                self.step("cleanup", "cleanup", self.cleanup)
+        registry = RunRegistry(self.settings.runs_dir or default_runs_dir())
+        started_at, t0 = results.utcnow(), time.monotonic()
+        try:
+            held = registry.running(self.run_id, cloud_key(self.conn),
+                                    self.settings.queue_timeout)
+            held.__enter__()
+        except QueueTimeout as exc:
+            self._step_started, self._step_t0 = started_at, t0
+            self.record("queue", results.Status.ERROR, "cloud", str(exc))
+            return self._results
+        try:
+            self.step("sweep", "sweeper", lambda: self.sweep(registry))
+            with tempfile.TemporaryDirectory(
+                    prefix="cloudpulse-%s-" % self.check_type.value) as self._keydir:
+                try:
+                    self.steps()
+                finally:
+                    self.step("cleanup", "cleanup", self.cleanup)
+        finally:
+            # What the cleanup could not remove (a volume stuck while cinder-volume
+            # hangs) stays registered: the sweeper takes it once the cloud lets it.
+            if self._left:
+                registry.keep(self.run_id)
+            held.__exit__(None, None, None)
         return self._results
+
+    def sweep(self, registry):
+        """Remove what runs that died on this machine left in this cloud, and say what."""
+        removed = sweep(self.conn, registry)
+        self.record("sweep", results.Status.PASSED, "sweeper",
+                    "removed what dead runs left: %s" % ", ".join(removed) if removed else "")
+        return True
 
     # -- bookkeeping ------------------------------------------------------------------
     def created(self, what, undo, batch=None):
         """Remember how to remove what was created.  Consecutive entries of one `batch`
         (the VMs) are removed together: each waits for its own deletion."""
         self._undo.append((what, undo, batch))
+        self._kinds.update(kind for kind in KINDS if what.startswith(kind + " "))
 
     def record(self, step, status, component, details, duration=None, started_at=None):
         """One result; a step recording its own (per host, per rule) gets the time since
@@ -154,7 +206,7 @@ class WorkloadRun:
         its own results (one per host, per rule) returns True."""
         started_at, t0 = results.utcnow(), time.monotonic()
         self._step_started, self._step_t0 = started_at, t0
-        if self._failed and step != "cleanup":
+        if self._failed and step not in ("cleanup", "sweep"):
             self.record(step, results.Status.ERROR, component,
                         "not checked: %s failed" % self._failed, 0.0, started_at)
             return
@@ -167,10 +219,14 @@ class WorkloadRun:
                         exc.details, time.monotonic() - t0, started_at)
         except Exception as exc:
             self._failed = self._failed or step
-            status = (results.Status.FAILED if runner.is_cloud_fault(exc)
+            details = runner.describe_error(exc, self.settings.api_timeout)
+            # The project's quota is the checker's limit, not the cloud's fault.
+            status = (results.Status.ERROR if is_quota_exhausted(exc)
+                      else results.Status.FAILED if runner.is_cloud_fault(exc)
                       else results.Status.ERROR)
-            self.record(step, status, component, runner.describe_error(
-                exc, self.settings.api_timeout), time.monotonic() - t0, started_at)
+            if is_quota_exhausted(exc):
+                details = "quota exhausted in the check's project: %s" % details
+            self.record(step, status, component, details, time.monotonic() - t0, started_at)
         else:
             if not recorded_itself:
                 self.record(step, results.Status.PASSED, component, "",
@@ -256,17 +312,19 @@ class WorkloadRun:
 
     def boot(self, requests, parallel):
         """Boot VMs: requests are (label, create_server keyword arguments; security_groups
-        a list of groups, the run's own by default), at most `parallel` building at a
-        time.  {label: VM or the exception that stopped it}."""
+        a list of groups, the run's own by default; networks, the run's network by
+        default), at most `parallel` building at a time.  {label: VM or the exception
+        that stopped it}."""
         flavor = self.conn.compute.find_flavor(self.settings.flavor, ignore_missing=False)
 
         def boot_one(request):
             label, extra = request
             extra = dict(extra)
             groups = extra.pop("security_groups", [self.security_group])
+            networks = extra.pop("networks", [{"uuid": self.network.id}])
             server = self.conn.compute.create_server(
                 name=self._name(label), image_id=self.image.id, flavor_id=flavor.id,
-                networks=[{"uuid": self.network.id}], key_name=self.keypair.name,
+                networks=networks, key_name=self.keypair.name,
                 security_groups=[{"name": g.name} for g in groups], tags=self.tags,
                 **extra)
             self.created("server %s" % server.id, lambda: self._delete_server(server),
@@ -306,8 +364,62 @@ class WorkloadRun:
                                           port_id=port.id)
         self.created("floating IP %s" % fip.floating_ip_address,
                      lambda: self.conn.network.delete_ip(fip))
+        self.conn.network.set_tags(fip, self.tags)
         vm.floating_ip = fip.floating_ip_address
         return vm.floating_ip
+
+    def check_volume(self, vm, session):
+        """A volume of volume_size GiB: created, attached to `vm`, `in-use` through the
+        API, a block device of its size inside the VM at the device nova reports (over
+        `session`; None: the API's word only, said in the result), then detached and
+        deleted."""
+        block = self.conn.block_storage
+        volume = block.create_volume(name=self._name("volume"), size=self.settings.volume_size,
+                                     metadata={TAG: "true", RUN_METADATA: self.run_id})
+        self.created("volume %s" % volume.id, lambda: _delete_volume(
+            self.conn, volume, self.settings.boot_timeout))
+        volume = self._volume_status(volume, "available", vm, "created")
+        attachment = self.conn.compute.create_volume_attachment(vm.server, volume_id=volume.id)
+        self.created("attachment of volume %s" % volume.id,
+                     lambda: self._detach(vm, volume))
+        self._volume_status(volume, "in-use", vm, "attached to %s" % vm.label)
+        device = attachment.device
+        note = ""
+        if session is None:
+            note = ("in-use through the API; not looked for inside %s (no SSH: no floating "
+                    "IP)" % vm.label)
+            res = None
+        else:
+            res = session.run("blockdev --getsize64 %s" % shlex.quote(device), timeout=20)
+        want = self.settings.volume_size * 1024 ** 3
+        if res is not None and (res.exit_status != 0 or res.stdout.strip() != str(want)):
+            raise StepFailed("volume %s: in-use, but %s inside %s is not a %d GiB block device "
+                             "(%s)" % (volume.id, device, vm.where(), self.settings.volume_size,
+                                       (res.stdout + res.stderr).strip()[-200:]), "volume")
+        # Detach and delete now, as part of the check: the cleanup need not (the two undo
+        # entries just above are these).
+        self._undo.pop()
+        self._detach(vm, volume)
+        self._undo.pop()
+        _delete_volume(self.conn, volume, self.settings.boot_timeout)
+        if note:
+            self.record("volume", results.Status.PASSED, "volume", note)
+            return True
+
+    def _volume_status(self, volume, status, vm, what):
+        try:
+            return self.conn.block_storage.wait_for_status(
+                volume, status=status, failures=["error", "error_attaching", "error_detaching"],
+                wait=self.settings.boot_timeout, interval=1)
+        except Exception as exc:
+            now = self.conn.block_storage.get_volume(volume.id)
+            raise StepFailed("volume %s %s: not %s within %s s (status %s)" % (
+                volume.id, what, status, self.settings.boot_timeout, now.status),
+                "volume") from exc
+
+    def _detach(self, vm, volume):
+        self.conn.compute.delete_volume_attachment(vm.server, volume, ignore_missing=True)
+        self._volume_status(volume, "available", vm, "detached from %s" % vm.label)
 
     def ssh_to(self, vm):
         """An SSH session into a VM of this run, through its floating IP; retried until
@@ -338,11 +450,20 @@ class WorkloadRun:
                     problems.append("%s: %s" % (item.item[0],
                                                 runner.describe_error(item.error)))
         self._undo = []
-        left = leftovers(self.conn, self.run_id)
-        if left:
-            problems.append("left after the run: %s" % ", ".join(left))
+        # Only the kinds this run made are looked for: a service that is down (the
+        # reason an earlier step failed) need not answer for what it never got.
+        self._left = leftovers(self.conn, self.run_id, self._kinds)
+        if self._left:
+            problems.append("left after the run, for the sweeper: %s" % ", ".join(self._left))
         if problems:
             raise StepFailed("; ".join(problems), "cleanup")
+
+
+def is_quota_exhausted(exc):
+    """nova (403), neutron (409 OverQuota) and cinder (413) refuse over quota."""
+    status = getattr(exc, "status_code", None) or getattr(
+        getattr(exc, "response", None), "status_code", None)
+    return status in (403, 409, 413) and "quota" in str(exc).lower()
 
 
 def wait_until(predicate, timeout, interval=0.5):
@@ -394,12 +515,183 @@ def ip(address):
     return str(ipaddress.ip_address(address))
 
 
-def leftovers(conn, run_id):
+def leftovers(conn, run_id, kinds=KINDS):
     """What is still tagged as this run's: ["server <id>", ...]."""
-    tag = RUN_TAG_PREFIX + run_id
-    found = ["server %s" % s.id for s in conn.compute.servers(tags=tag)]
-    found += ["network %s" % n.id for n in conn.network.networks(tags=tag)]
-    found += ["router %s" % r.id for r in conn.network.routers(tags=tag)]
-    found += ["security group %s" % g.id for g in conn.network.security_groups(tags=tag)]
-    found += ["image %s" % i.id for i in conn.image.images(tag=[tag])]
-    return found
+    return ["%s %s" % (kind, thing.id) for kind, thing, _ in tagged(conn, run_id, kinds)]
+
+
+def _listers(conn, tag, run_id):
+    """{kind: () -> [(resource, delete)]} of what a run tags, in the order they can be
+    deleted: servers, floating IPs, routers (their interfaces first), ports, networks,
+    security groups, images, volumes (cinder: by metadata)."""
+    net = conn.network
+    return {
+        "server": lambda: [(s, lambda s=s: _delete_and_wait_server(conn, s))
+                           for s in conn.compute.servers(tags=tag)],
+        "floating IP": lambda: [(f, lambda f=f: net.delete_ip(f, ignore_missing=True))
+                                for f in net.ips(tags=tag)],
+        "router": lambda: [(r, lambda r=r: _delete_router(conn, r))
+                           for r in net.routers(tags=tag)],
+        "port": lambda: [(p, lambda p=p: net.delete_port(p, ignore_missing=True))
+                         for p in net.ports(tags=tag)],
+        "network": lambda: [(n, lambda n=n: _delete_network(conn, n))
+                            for n in net.networks(tags=tag)],
+        "security group": lambda: [(g, lambda g=g: net.delete_security_group(
+            g, ignore_missing=True)) for g in net.security_groups(tags=tag)],
+        "image": lambda: [(i, lambda i=i: conn.image.delete_image(i, ignore_missing=True))
+                          for i in conn.image.images(tag=[tag])],
+        "volume": lambda: [(v, lambda v=v: _delete_volume(conn, v))
+                           for v in conn.block_storage.volumes()
+                           if (v.metadata or {}).get(RUN_METADATA) == run_id],
+    }
+
+
+def tagged(conn, run_id, kinds=KINDS):
+    """(kind, resource, delete) of everything of `kinds` tagged as the run's, in the
+    order they can be deleted."""
+    listers = _listers(conn, RUN_TAG_PREFIX + run_id, run_id)
+    return [(kind, thing, delete) for kind in KINDS if kind in kinds
+            for thing, delete in listers[kind]()]
+
+
+def _delete_volume(conn, volume, wait=300):
+    for attachment in volume.attachments or []:
+        conn.compute.delete_volume_attachment(attachment["server_id"], volume,
+                                              ignore_missing=True)
+    if volume.attachments:
+        conn.block_storage.wait_for_status(volume, status="available", wait=wait)
+    conn.block_storage.delete_volume(volume, ignore_missing=True)
+    conn.block_storage.wait_for_delete(volume, wait=wait)
+
+
+def _delete_and_wait_server(conn, server, wait=300):
+    conn.compute.delete_server(server, ignore_missing=True)
+    conn.compute.wait_for_delete(server, wait=wait)
+
+
+def _delete_router(conn, router):
+    if router.external_gateway_info:
+        conn.network.update_router(router, external_gateway_info={})
+    for port in conn.network.ports(device_id=router.id,
+                                   device_owner="network:router_interface"):
+        for fixed in port.fixed_ips:
+            conn.network.remove_interface_from_router(router, subnet_id=fixed["subnet_id"])
+    conn.network.delete_router(router, ignore_missing=True)
+
+
+def _delete_network(conn, network):
+    for port in conn.network.ports(network_id=network.id):
+        if not port.device_owner or port.device_owner.startswith("compute:"):
+            conn.network.delete_port(port, ignore_missing=True)
+    conn.network.delete_network(network, ignore_missing=True)
+
+
+# -- runs on this machine, and the sweeper ------------------------------------------------
+class QueueTimeout(Exception):
+    pass
+
+
+def default_runs_dir():
+    """Where runs register when no runs_dir is given (plain `rally task start`): the
+    user's state directory, which survives a reboot (a killed run's leftovers must)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "cloudpulse", "runs")
+
+
+def cloud_key(conn):
+    """One cloud: its identity endpoint and region."""
+    auth_url = getattr(conn.session.auth, "auth_url", "") or ""
+    region = conn.config.get_region_name() or ""
+    return hashlib.sha256(("%s|%s" % (auth_url.rstrip("/"), region)).encode()).hexdigest()[:16]
+
+
+class RunRegistry:
+    """The workload runs started on this machine.  A run holds an flock on
+    `<dir>/<run id>.run` for its life, so the kernel releases it when the run's process
+    dies, even by SIGKILL: a run file that is not locked is a dead run's (or a finished
+    run's whose cleanup could not remove everything: `keep`).  Runs started
+    elsewhere have no file here, and the sweeper never touches what they created.  A
+    second lock per cloud lets one workload run at a time into each cloud."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self._kept = set()
+
+    def keep(self, run_id):
+        """The run ends with things left in the cloud: keep its file for the sweeper."""
+        self._kept.add(run_id)
+
+    def _open(self, name):
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        return os.open(os.path.join(self.directory, name), os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextlib.contextmanager
+    def running(self, run_id, cloud, queue_timeout):
+        cloud_fd = self._open("cloud-%s.lock" % cloud)
+        try:
+            if not wait_until(lambda: _try_lock(cloud_fd), queue_timeout, interval=1.0):
+                raise QueueTimeout("another CloudPulse workload run into this cloud did not "
+                                   "finish within %s s (one at a time per cloud)"
+                                   % queue_timeout)
+            run_fd = self._open("%s.run" % run_id)
+            fcntl.flock(run_fd, fcntl.LOCK_EX)
+            self._kept.discard(run_id)
+            try:
+                yield
+            finally:
+                if run_id not in self._kept:
+                    self.forget(run_id)
+                os.close(run_fd)
+        finally:
+            os.close(cloud_fd)
+
+    def dead_runs(self):
+        """Run ids whose run file is not held by a live process."""
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        dead = []
+        for name in sorted(names):
+            if not name.endswith(".run"):
+                continue
+            fd = os.open(os.path.join(self.directory, name), os.O_RDWR)
+            try:
+                if _try_lock(fd):
+                    dead.append(name[:-len(".run")])
+            finally:
+                os.close(fd)
+        return dead
+
+    def forget(self, run_id):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(self.directory, "%s.run" % run_id))
+
+
+def _try_lock(fd):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def sweep(conn, registry):
+    """Delete what the dead runs of `registry` left in the cloud of `conn` (tagged with
+    their run tags), and forget the runs that left nothing.  ["server <id> (run <id>)"]."""
+    removed = []
+    for run_id in registry.dead_runs():
+        problems = []
+        for kind, thing, delete in tagged(conn, run_id):
+            try:
+                delete()
+                removed.append("%s %s (run %s)" % (kind, thing.id, run_id))
+            except Exception as exc:   # the rest may still go; this one is said
+                problems.append("%s %s: %s" % (kind, thing.id, runner.describe_error(exc)))
+        if problems:
+            LOG.warning("sweeper: run %s: could not remove %s", run_id, "; ".join(problems))
+        else:
+            registry.forget(run_id)
+    if removed:
+        LOG.info("sweeper removed what dead runs left: %s", ", ".join(removed))
+    return removed

@@ -23,7 +23,7 @@ class Comprehensive(base.CheckScenario):
     def run(self, image_file, flavor, external_network=None, cidr="198.18.43.0/24",
             ssh_user="cirros", image_disk_format="qcow2", boot_timeout=300,
             ping_timeout=120, probe_timeout=30, max_parallel_boots=4, jumbo_mtu=None,
-            timeout=10.0):
+            runs_dir="", timeout=10.0):
         """Every compute host's data path, the path MTU and security groups rule by rule:
         one VM per enabled compute host that is up, pinging the gateway and each other;
         the largest don't-fragment ping against the network's mtu; ping, ssh and http
@@ -41,6 +41,8 @@ class Comprehensive(base.CheckScenario):
         :param probe_timeout: seconds for a probe that must pass, and for a rule change
         :param max_parallel_boots: at most this many VMs building at a time
         :param jumbo_mtu: create the network with this MTU and require the path to carry it
+        :param runs_dir: where runs on this machine register, for the sweeper and the
+            one-run-per-cloud lock (default ~/.local/state/cloudpulse/runs)
         :param timeout: seconds before one API call counts as failed
         """
         settings = comprehensive.Settings(
@@ -49,7 +51,7 @@ class Comprehensive(base.CheckScenario):
             boot_timeout=float(boot_timeout), ping_timeout=float(ping_timeout),
             api_timeout=float(timeout), probe_timeout=float(probe_timeout),
             max_parallel_boots=int(max_parallel_boots),
-            jumbo_mtu=int(jumbo_mtu) if jumbo_mtu else None)
+            jumbo_mtu=int(jumbo_mtu) if jumbo_mtu else None, runs_dir=runs_dir)
         self.report(comprehensive.run_comprehensive_checks(
             self.connection(timeout), settings, self.context["task"]["uuid"],
             name=lambda kind: self.generate_random_name(),

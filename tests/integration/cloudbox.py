@@ -118,6 +118,15 @@ class CloudBox:
             self.run("heal", host, timeout=60)
 
     @contextlib.contextmanager
+    def external_down(self) -> Iterator[None]:
+        """The host's link to the external network down: floating IPs unreachable."""
+        self.run("external", "down", timeout=60)
+        try:
+            yield
+        finally:
+            self.run("external", "up", timeout=60)
+
+    @contextlib.contextmanager
     def underlay_mtu(self, host: str, mtu: int) -> Iterator[None]:
         """A host's underlay MTU lowered for the duration (1500 again after)."""
         self.run("underlay-mtu", host, str(mtu), timeout=60)

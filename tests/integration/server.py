@@ -34,7 +34,7 @@ class Server:
         self.log = open(state / ("server-%d.log" % self.port), "w")
         self.proc = subprocess.Popen(
             [os.path.join(venv_bin, "cloudpulse-server"), "--config-file", str(self.conf)],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -47,6 +47,14 @@ class Server:
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+    def kill(self):
+        """SIGKILL to the server and every process it started (Rally's runner forks its
+        iterations), as systemd kills a service's control group: nothing of the server's
+        own shutdown runs, and no run finishes."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=60)
         self.log.close()
 

@@ -10,6 +10,7 @@ import pytest
 import requests
 import yaml
 
+from cloudpulse.checks import workload
 from tests.integration.conftest import TIMEOUT, run_cmd
 from tests.integration.server import Server
 
@@ -202,16 +203,19 @@ def test_the_state_keeps_no_password_and_is_owner_only(server, state, box):
     assert oct((state / "rally.conf").stat().st_mode & 0o777) == "0o600"
 
 
+_FUNCTIONAL_CONF = (
+    "[functional]\nimage_file = %s\nflavor = cbx.tiny\nexternal_network = public\n"
+    "ssh_user = root\nimage_disk_format = raw\nboot_timeout = 60\nping_timeout = 30\n")
+
+
 def test_all_with_the_data_plane_through_the_server_and_the_cli(venv_bin, tmp_path, box,
                                                                 admin_conn):
     """type=all: endpoint, functional and comprehensive in one run (one Rally task for
     the two that boot VMs), through the CLI."""
     image = tmp_path / "image.raw"
     image.write_bytes(b"cloudbox instance image\n" * 64)
-    srv = Server(venv_bin, tmp_path, box, extra=(
-        "[functional]\nimage_file = %s\nflavor = cbx.tiny\nexternal_network = public\n"
-        "ssh_user = root\nimage_disk_format = raw\nboot_timeout = 60\nping_timeout = 30\n"
-        "[comprehensive]\nprobe_timeout = 10\n" % image))
+    srv = Server(venv_bin, tmp_path, box,
+                 extra=_FUNCTIONAL_CONF % image + "[comprehensive]\nprobe_timeout = 10\n")
     try:
         types = requests.get(srv.url + "/cpulse/types", timeout=5).json()["types"]
         assert {"functional", "comprehensive"} <= set(types), types
@@ -223,14 +227,44 @@ def test_all_with_the_data_plane_through_the_server_and_the_cli(venv_bin, tmp_pa
         assert doc["healthy"], doc["tests_failed"]
         passed = doc["tests_passed"]
         assert [n for n in passed if n.startswith("functional.")] == [
-            "functional.network", "functional.image", "functional.access", "functional.boot",
-            "functional.ping", "functional.cleanup"]
+            "functional.sweep", "functional.network", "functional.image", "functional.access",
+            "functional.boot", "functional.ping", "functional.volume", "functional.cleanup"]
         for host in box.compute_hosts:
             assert "comprehensive.data_path/%s" % host in passed, passed
         assert "comprehensive.security_group/rule tcp/80" in passed, passed
         assert "endpoint.nova" in passed
     finally:
         srv.stop()
+
+
+def test_a_killed_servers_run_is_swept_at_the_next_start(venv_bin, tmp_path, box, admin_conn):
+    """SIGKILL the server while its functional run has VMs in the cloud: the next server
+    removes everything that run created, and only that (found through the APIs by the
+    run's tag)."""
+    image = tmp_path / "image.raw"
+    image.write_bytes(b"cloudbox instance image\n" * 64)
+    first = Server(venv_bin, tmp_path, box, extra=_FUNCTIONAL_CONF % image)
+    try:
+        handle = requests.post(first.url + "/cpulse/check", json={"type": "functional"},
+                               timeout=5).json()["handle"]
+        tag = workload.RUN_TAG_PREFIX + handle
+        box.wait_for(lambda: list(admin_conn.compute.servers(tags=tag)), timeout=120,
+                     interval=0.5, message="a VM of run %s" % handle)
+    finally:
+        first.kill()
+    assert workload.leftovers(admin_conn, handle), "the killed run left nothing to sweep"
+    second = Server(venv_bin, tmp_path, box, extra=_FUNCTIONAL_CONF % image)
+    try:
+        box.wait_for(lambda: not workload.leftovers(admin_conn, handle), timeout=180,
+                     message="nothing left of run %s" % handle)
+        box.wait_for(lambda: "sweeper at start: removed" in second.log_text(), timeout=30)
+        assert "(run %s)" % handle in second.log_text()
+        # the run itself is recorded as interrupted, not lost
+        run = requests.get(second.url + "/cpulse/result", params={"handle": handle},
+                           timeout=5).json()
+        assert run["handle"] == handle
+    finally:
+        second.stop()
 
 
 def test_data_plane_types_not_offered_without_an_image(server):

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from cloudpulse.checks import functional
+from cloudpulse.checks import workload
 from cloudpulse import results
 from tests.integration.conftest import run_engine
 
@@ -68,3 +69,72 @@ def test_icmp_dropped_fails_the_ping_naming_vm2_and_cleans_up(engine, box, admin
     assert all(steps[s].status == results.Status.PASSED
                for s in ("network", "image", "access", "boot", "cleanup")), run.to_api()
     assert functional.leftovers(admin_conn, run.handle) == []
+
+
+def test_without_floating_ips_the_ping_is_read_from_the_console(engine, admin_conn):
+    """A project without an external network: vm1's user-data pings vm2 and the result
+    comes from vm1's console log; the volume is checked through the API only."""
+    store, args = engine
+    args = {k: v for k, v in args.items() if k != "external_network"}
+    run = run_engine(store, "functional", args)
+    steps = _by_step(run)
+    assert run.healthy, run.to_api()["tests_failed"]
+    assert steps["ping"].status == results.Status.PASSED
+    assert steps["volume"].details.startswith("in-use through the API; not looked for inside")
+    assert functional.leftovers(admin_conn, run.handle) == []
+
+
+def test_floating_ips_unreachable_blame_the_external_network(engine, box, admin_conn):
+    with box.external_down():
+        run = _run(engine)
+    ping = _by_step(run)["ping"]
+    assert ping.status == results.Status.FAILED, run.to_api()
+    assert ping.component == "external-network"
+    assert "while the tenant network passes: vm1 reached vm2 (console log)" in ping.details
+    assert _by_step(run)["cleanup"].status == results.Status.PASSED
+    assert functional.leftovers(admin_conn, run.handle) == []
+
+
+def test_glance_stopped_fails_the_image_step(engine, faults, admin_conn):
+    faults.stop("glance")
+    run = _run(engine)
+    steps = _by_step(run)
+    assert steps["network"].status == results.Status.PASSED
+    assert steps["image"].status == results.Status.FAILED, run.to_api()
+    assert steps["image"].component == "image"
+    assert steps["boot"].details == "not checked: image failed"
+    assert steps["cleanup"].status == results.Status.PASSED
+
+
+def test_cinder_volume_hung_fails_the_volume_step_and_cleans_up(engine, box, faults,
+                                                                admin_conn):
+    store, args = engine
+    faults.hang("cinder-volume")
+    run = run_engine(store, "functional", dict(args, boot_timeout=20))
+    volume = _by_step(run)["volume"]
+    assert volume.status == results.Status.FAILED, run.to_api()
+    assert volume.component == "volume"
+    assert re.search(r"volume \S+ (created|attached to vm1): not (available|in-use) within "
+                     r"20.0 s \(status \w+\)", volume.details), volume.details
+    assert all(_by_step(run)[s].status == results.Status.PASSED
+               for s in ("network", "image", "access", "boot", "ping")), run.to_api()
+    # The scheduler may already know the backend is gone (the volume goes to error and is
+    # deleted at once), or not (it stays creating, and cannot be deleted yet).  Then what
+    # the cleanup could not remove stays registered for the sweeper, which removes it once
+    # cinder-volume answers again.
+    cleanup = _by_step(run)["cleanup"]
+    registry = workload.RunRegistry(workload.default_runs_dir())
+    if cleanup.status == results.Status.PASSED:
+        assert functional.leftovers(admin_conn, run.handle) == []
+        assert run.handle not in registry.dead_runs()
+        return
+    assert "left after the run, for the sweeper: volume " in cleanup.details
+    assert run.handle in registry.dead_runs()
+    faults.heal()
+    faults.stopped, faults.hung = [], []
+    removed = []
+    box.wait_for(lambda: removed.extend(workload.sweep(admin_conn, registry))
+                 or not functional.leftovers(admin_conn, run.handle), timeout=120,
+                 message="nothing left of the run once cinder-volume answers")
+    assert any(r.startswith("volume ") and run.handle in r for r in removed), removed
+    assert run.handle not in registry.dead_runs()

@@ -46,8 +46,35 @@ def test_tempest_run_healthy(tempest_ws, venv_bin):
     assert _statuses(res.stdout) == {t: "ok" for t in (
         "test_keystone", "test_glance", "test_nova", "test_neutron", "test_cinder",
         "test_horizon_login")}
+    for test_class in ("FunctionalTest", "ComprehensiveTest"):   # no image in this workspace
+        assert ("setUpClass (cloudpulse_tempest.tests.scenario.test_data_plane.%s) ... "
+                "SKIPPED: [scenario] img_file" % test_class) in res.stdout, res.stdout[-3000:]
     # Pre-provisioned credentials: tempest created no user or project.
     assert "use_dynamic_credentials = false" in (tempest_ws / "etc" / "tempest.conf").read_text()
+
+
+def test_tempest_runs_the_data_plane_checks(box, admin_conn, tmp_path, venv_bin):
+    """With an image and a flavor, the functional and comprehensive tests run on the box
+    (as the admin user, listed without its admin role: the comprehensive test still goes
+    onto every host) and leave nothing."""
+    image = tmp_path / "image.raw"
+    image.write_bytes(b"cloudbox instance image\n" * 64)
+    ws = tmp_path / "ws"
+    res = run_cmd([os.path.join(venv_bin, "cloudpulse-tempest-init"), "--cloud",
+                   box.admin_cloud, "--clouds-file", box.clouds_yaml, "--timeout", "10",
+                   "--image-file", str(image), "--disk-format", "raw", "--flavor", "cbx.tiny",
+                   "--external-network", "public", "--ssh-user", "root",
+                   "--boot-timeout", "60", "--ping-timeout", "30", "--probe-timeout", "10",
+                   str(ws)])
+    assert res.returncode == 0, res.stderr
+    res = run_cmd([os.path.join(venv_bin, "tempest"), "run", "--regex",
+                   r"cloudpulse_tempest\.tests\.scenario", "--serial"], cwd=str(ws))
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert _statuses(res.stdout) == {"test_tenant_workload_end_to_end": "ok",
+                                     "test_every_host_mtu_and_security_groups": "ok"}
+    tagged = [s.name for s in admin_conn.compute.servers(tags="cloudpulse")]
+    tagged += [n.name for n in admin_conn.network.networks(tags="cloudpulse")]
+    assert tagged == []
 
 
 def test_tempest_run_glance_stopped(tempest_ws, venv_bin, faults):

@@ -10,6 +10,8 @@ the instance's key pair in authorized_keys and an http server on port 80, runs t
 instance's user-data as cloud-init would, and writes all that to the console log that
 `openstack console log show` returns.  Stop, start, reboot and delete act on the
 namespace.  A boot waits for neutron's network-vif-plugged events, as on a real cloud.
+A volume attached to an instance is a loop device over a sparse file of the volume's size,
+whose node appears at the device path nova reports (/dev/vdb...) in the guest's own /dev.
 
 Never installed with CloudPulse: nova-compute of the box loads it from tools/cloudbox
 (compute_driver = cbvirt.NamespaceDriver).  Every path and name it uses is under
@@ -18,6 +20,7 @@ what a killed nova-compute left behind).
 """
 
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -30,6 +33,7 @@ import nova.conf
 from nova.compute import power_state
 from nova import exception
 from nova.virt import fake
+from nova.volume import cinder
 
 LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
@@ -184,8 +188,59 @@ class Guest:
                  "for dev in $(ls /sys/class/net); do ip link set $dev down; done",
                  check=False)
 
+    # -- volumes --------------------------------------------------------------------------
+    def attach(self, volume_id, size_gib, mountpoint):
+        """A loop device over a sparse file of the volume's size, its node at `mountpoint`
+        in the guest's /dev (now if it runs, and at every boot)."""
+        name = os.path.basename(mountpoint)
+        backing = os.path.join(self.dir, "volumes", volume_id + ".img")
+        os.makedirs(os.path.dirname(backing), exist_ok=True)
+        with open(backing, "ab") as f:
+            f.truncate(size_gib * 1024 ** 3)
+        loop = _run("losetup", "--find", "--show", backing).stdout.strip()
+        rdev = os.stat(loop).st_rdev
+        os.makedirs(os.path.join(self.dir, "devices"), exist_ok=True)
+        with open(os.path.join(self.dir, "devices", name), "w") as f:
+            f.write("%d %d\n" % (os.major(rdev), os.minor(rdev)))
+        self._in_guest("rm -f /dev/{0}; mknod -m 660 /dev/{0} b {1} {2}".format(
+            name, os.major(rdev), os.minor(rdev)))
+
+    def detach(self, volume_id, mountpoint):
+        name = os.path.basename(mountpoint)
+        self._in_guest("rm -f /dev/%s" % name)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(self.dir, "devices", name))
+        backing = os.path.join(self.dir, "volumes", volume_id + ".img")
+        for loop in self._loops(backing):
+            _run("losetup", "--detach", loop, check=False)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(backing)
+
+    def detach_all(self):
+        for loop in self._loops(os.path.join(self.dir, "volumes") + "/"):
+            _run("losetup", "--detach", loop, check=False)
+
+    @staticmethod
+    def _loops(backing_prefix):
+        out = _run("losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE",
+                   check=False).stdout
+        return [line.split(None, 1)[0] for line in out.splitlines()
+                if len(line.split(None, 1)) == 2
+                and line.split(None, 1)[1].strip().startswith(backing_prefix)]
+
+    def _in_guest(self, command):
+        """Run a command in the running guest's mount namespace (no-op when it is off)."""
+        try:
+            with open(os.path.join(self.dir, "guest.pid")) as f:
+                pid = int(f.read())
+        except (FileNotFoundError, ValueError):
+            return
+        if pid in self.pids():
+            _run("nsenter", "-t", str(pid), "-m", "--", "sh", "-c", command)
+
     def delete(self):
         self.stop()
+        self.detach_all()
         self.unplug_all()
         if self.exists():
             _run("ip", "netns", "del", self.ns, check=False)
@@ -283,6 +338,18 @@ class NamespaceDriver(fake.FakeDriverWithoutFakeNodes):
 
     def unplug_vifs(self, instance, network_info):
         Guest(instance.uuid).unplug_all()
+
+    def attach_volume(self, context, connection_info, instance, mountpoint, disk_bus=None,
+                      device_type=None, encryption=None):
+        super().attach_volume(context, connection_info, instance, mountpoint, disk_bus,
+                              device_type, encryption)
+        volume_id = connection_info["serial"]
+        size = cinder.API().get(context, volume_id)["size"]
+        Guest(instance.uuid).attach(volume_id, size, mountpoint)
+
+    def detach_volume(self, context, connection_info, instance, mountpoint, encryption=None):
+        Guest(instance.uuid).detach(connection_info["serial"], mountpoint)
+        super().detach_volume(context, connection_info, instance, mountpoint, encryption)
 
     def get_console_output(self, context, instance):
         return Guest(instance.uuid).console_output()

@@ -10,6 +10,7 @@
 #   cloudbox.sh stop|start|hang|resume SERVICE    fault hooks (per host: SERVICE@HOST)
 #   cloudbox.sh cut|heal HOST         a host's uplink to the tunnel network down / up
 #   cloudbox.sh underlay-mtu HOST MTU the MTU of a host's uplink
+#   cloudbox.sh external down|up      the host's link to the external network (floating IPs)
 #   cloudbox.sh horizon-login [USER]  real Horizon login (CSRF form POST)
 #   cloudbox.sh services              list the service names
 set -euo pipefail
@@ -690,6 +691,12 @@ need_host() {
   [ -n "${1:-}" ] || die "missing HOST (one of: ${CHASSIS[*]})"
   ip netns list | grep -q "^cbh-$1\b" || die "unknown host '$1' (one of: ${CHASSIS[*]})"
 }
+# external down|up: the host's link to the external network (cbx-ext, the veth into the
+# network node's br-ex): floating IPs unreachable from the host, tenant networks untouched
+cmd_external() {
+  case "${1:-}" in up|down) ip link set cbx-ext "$1"; echo "cloudbox: external network link $1" ;;
+    *) die "external up|down" ;; esac
+}
 cmd_cut() { need_host "${1:-}"; ip -n "cbh-$1" link set uplink down; echo "cloudbox: $1 cut from the tunnel network"; }
 cmd_heal() { need_host "${1:-}"; ip -n "cbh-$1" link set uplink up; echo "cloudbox: $1 back on the tunnel network"; }
 # underlay-mtu HOST MTU: the MTU of a host's path to the tunnel network (both veth ends
@@ -714,6 +721,7 @@ case "$cmd" in
   start)   with_lock; cmd_start "$@" ;;
   hang)    cmd_hang "$@" ;;
   cut)     cmd_cut "$@" ;;
+  external) cmd_external "$@" ;;
   heal)    cmd_heal "$@" ;;
   underlay-mtu) cmd_underlay_mtu "$@" ;;
   resume)  cmd_resume "$@" ;;
@@ -721,6 +729,6 @@ case "$cmd" in
     u=${1:-admin}
     "$V/python" "$HERE/horizon_login.py" "$(cat "$D/horizon_url")" "$u" "$(cat "$D/password")" ;;
   services) printf '%s\n' "${ALL[@]}" ;;
-  help|-h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' ;;
-  *) die "unknown command '$cmd' (install|up|down|status|stop|start|hang|resume|cut|heal|underlay-mtu|horizon-login|services)" ;;
+  help|-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown command '$cmd' (install|up|down|status|stop|start|hang|resume|cut|heal|underlay-mtu|external|horizon-login|services)" ;;
 esac
