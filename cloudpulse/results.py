@@ -124,6 +124,12 @@ def _component_key(result):
     return "%s/%s" % (result.name, component)
 
 
+# The check types that send packets through the cloud.
+DATA_PLANE = (CheckType.FUNCTIONAL, CheckType.COMPREHENSIVE)
+# How a data-plane check starts the details of a host it skips for its control plane.
+CONTROL_PLANE_DEGRADED = "control plane degraded"
+
+
 @dataclasses.dataclass
 class CheckRun:
     """One handle: the checks of one or more types started together."""
@@ -159,6 +165,36 @@ class CheckRun:
         return (self.state == RunState.FINISHED and bool(self.results)
                 and not self.failed)
 
+    def verdict(self):
+        """One line an operator acts on: "healthy", or which plane is failing and where.
+        A run whose data-plane checks (functional, comprehensive) pass while control-plane
+        checks fail reads "data plane forwarding, control plane degraded on host X": the
+        VMs there still carry traffic, new ones will not get ports."""
+        if self.state != RunState.FINISHED:
+            return self.state.value
+        if self.healthy and not self._degraded_hosts():
+            return "healthy"
+        data = [r for r in self.failed if r.check_type in DATA_PLANE]
+        control = [r for r in self.failed if r.check_type not in DATA_PLANE]
+        parts = []
+        if any(r.check_type in DATA_PLANE for r in self.results):
+            keys = self.keys()
+            parts.append("data plane failing: %s" % ", ".join(keys[id(r)] for r in data)
+                         if data else "data plane forwarding")
+        hosts = sorted({r.component.split("@", 1)[1] for r in control if "@" in r.component}
+                       | self._degraded_hosts())
+        if hosts:
+            parts.append("control plane degraded on %s" % ", ".join(hosts))
+        elif control:
+            parts.append("control plane failing: %s" % ", ".join(
+                sorted({r.component for r in control})))
+        return ", ".join(parts)
+
+    def _degraded_hosts(self):
+        """Hosts a data-plane check left out because their control plane is degraded."""
+        return {r.component for r in self.skipped
+                if r.details.startswith(CONTROL_PLANE_DEGRADED)}
+
     def keys(self):
         """{id(result): key}: each result's key in tests_failed / tests_passed, unique in
         the run.  A check that reports one result keeps its name ("endpoint.glance"); one
@@ -188,6 +224,7 @@ class CheckRun:
             "state": self.state.value,
             "check_types": [t.value for t in self.check_types],
             "healthy": self.healthy,
+            "verdict": self.verdict(),
             "tests_failed": [{keys[id(r)]: r.details} for r in self.failed],
             "tests_passed": [keys[id(r)] for r in self.passed],
             "tests_skipped": [{keys[id(r)]: r.details} for r in self.skipped],

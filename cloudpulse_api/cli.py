@@ -94,7 +94,8 @@ def format_table(run):
     widths[-1] = len(header[-1])   # details is last and left unpadded
     lines = ["handle %s  state %s  %s" % (run.handle, run.state.value,
                                           "HEALTHY" if run.healthy else
-                                          ("UNHEALTHY" if run.failed else ""))]
+                                          ("UNHEALTHY" if run.failed else "")),
+             "verdict: %s" % run.verdict()]
     fmt = "  ".join("{:<%d}" % w for w in widths[:-1]) + "  {}"
     lines.append(fmt.format(*header))
     lines.extend(fmt.format(*row) for row in rows)

@@ -30,6 +30,7 @@ CHECK_TYPE = results.CheckType.COMPREHENSIVE
 StepFailed = workload.StepFailed
 IP_ICMP_HEADERS = 28      # an ICMP echo's payload + 28 = the IP packet
 PROBED = "probed"         # the VM whose security group is probed rule by rule
+OVN_AGENT_TYPES = ("OVN Controller agent", "OVN Controller Gateway agent")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,15 +104,26 @@ class ComprehensiveRun(workload.WorkloadRun):
                         "needs admin: compute hosts are not visible to a project member; "
                         "two VMs are booted apart where the cloud allows")
             return True
-        self.hosts = sorted(s.host for s in services
-                            if s.status == "enabled" and s.state == "up")
-        # A host whose nova-compute is down gets no VM; the endpoint and operator
-        # checks fail it.  Said here, so that a host is never silently left out.
+        # A host whose OVN controller is dead still forwards with the flows it has, but
+        # a new VM there never gets its port: it is not booted onto, and said so.
+        dead_ovn = {a.host for a in self.conn.network.agents()
+                    if a.agent_type in OVN_AGENT_TYPES and not a.is_alive}
+        self.hosts = sorted(s.host for s in services if s.status == "enabled"
+                            and s.state == "up" and s.host not in dead_ovn)
+        # A host whose nova-compute is down gets no VM either; the endpoint and operator
+        # checks fail both.  Said here, so that a host is never silently left out.
         for service in services:
-            if service.status == "enabled" and service.state != "up":
+            if service.status != "enabled":
+                continue
+            if service.state != "up":
                 self.record("hosts", results.Status.SKIPPED, service.host,
                             "nova-compute on %s is %s: no VM booted there"
                             % (service.host, service.state))
+            elif service.host in dead_ovn:
+                self.record("hosts", results.Status.SKIPPED, service.host,
+                            "%s: ovn-controller on %s (its OVN controller agent is dead: "
+                            "a new VM there would not get its port); no VM booted there" % (
+                                results.CONTROL_PLANE_DEGRADED, service.host))
         if not self.hosts:
             raise StepFailed("no enabled compute host is up", "nova-compute")
 

@@ -33,6 +33,7 @@ LOG = logging.getLogger(__name__)
 TAG = "cloudpulse"
 RUN_TAG_PREFIX = "cloudpulse-run:"
 RUN_METADATA = "cloudpulse-run"     # cinder has metadata, not tags
+QUOTA_PREFIX = "quota exhausted in the check's project:"
 # What a run tags, by kind, in the order the sweeper can delete them.
 KINDS = ("server", "floating IP", "router", "port", "network", "security group", "image",
          "volume")
@@ -99,18 +100,24 @@ class StepFailed(Exception):
         self.component = component
 
 
+class QuotaExhausted(StepFailed):
+    """The project's quota refused a resource: the checker's limit, not a cloud fault."""
+
+
 @dataclasses.dataclass
 class VM:
     label: str          # vm1, vm2, or the host it was put on
     server: typing.Any
     address: str = ""   # its fixed IP
     floating_ip: str = ""
+    requested_host: typing.Optional[str] = None   # the host it was booted onto (admin)
 
     @property
     def host(self):
-        """Its compute host, where the caller may see it (admin)."""
+        """Its compute host, where the caller may see it (admin); the host it was booted
+        onto while that host has not taken it yet."""
         return getattr(self.server, "compute_host", None) or getattr(
-            self.server, "hypervisor_hostname", None)
+            self.server, "hypervisor_hostname", None) or self.requested_host
 
     def where(self):
         if self.host == self.label:   # one VM per host, labelled by its host
@@ -215,7 +222,8 @@ class WorkloadRun:
                 recorded_itself = func()
         except StepFailed as exc:
             self._failed = self._failed or step
-            self.record(step, results.Status.FAILED, exc.component or component,
+            self.record(step, results.Status.ERROR if isinstance(exc, QuotaExhausted)
+                        else results.Status.FAILED, exc.component or component,
                         exc.details, time.monotonic() - t0, started_at)
         except Exception as exc:
             self._failed = self._failed or step
@@ -225,7 +233,7 @@ class WorkloadRun:
                       else results.Status.FAILED if runner.is_cloud_fault(exc)
                       else results.Status.ERROR)
             if is_quota_exhausted(exc):
-                details = "quota exhausted in the check's project: %s" % details
+                details = "%s %s" % (QUOTA_PREFIX, details)
             self.record(step, status, component, details, time.monotonic() - t0, started_at)
         else:
             if not recorded_itself:
@@ -333,8 +341,12 @@ class WorkloadRun:
                 server = self.conn.compute.wait_for_server(
                     server, wait=self.settings.boot_timeout, interval=1)
             except Exception as exc:
-                vm = VM(label, self.conn.compute.get_server(server.id))
+                vm = VM(label, self.conn.compute.get_server(server.id),
+                        requested_host=extra.get("host"))
                 fault = (getattr(vm.server, "fault", None) or {}).get("message", "")
+                if "quota" in fault.lower():   # nova's recheck after the API let it in
+                    raise QuotaExhausted("%s %s: %s" % (QUOTA_PREFIX, vm.where(), fault),
+                                         label) from exc
                 raise StepFailed("%s: not ACTIVE within %s s (%s%s)" % (
                     vm.where(), self.settings.boot_timeout,
                     getattr(vm.server, "status", "?"), ": " + fault if fault else ""),

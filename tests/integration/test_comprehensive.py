@@ -5,9 +5,10 @@ on that host and nothing else."""
 
 import pytest
 
+from cloudpulse.checks import endpoint
 from cloudpulse.checks import workload
 from cloudpulse import results
-from tests.integration.conftest import run_engine
+from tests.integration.conftest import TIMEOUT, run_engine
 
 
 @pytest.fixture(scope="module")
@@ -71,4 +72,46 @@ def test_an_underlay_mtu_below_the_networks_is_found(engine, box, admin_conn):
     # anything else fails, it is that host
     assert all(r.status == results.Status.PASSED for c, r in _by(run, "data_path").items()
                if c != small), run.to_api()["tests_failed"]
+    assert workload.leftovers(admin_conn, run.handle) == []
+
+
+def test_a_dead_ovn_controller_reads_control_plane_degraded(engine, box, faults, admin_conn):
+    """ovn-controller stopped on one host is not a data-path cut (its flows stay), but a
+    new VM there would never get its port: the comprehensive check leaves that host out,
+    saying so, and passes; the endpoint check names the dead agent; together they read
+    "data plane forwarding, control plane degraded on <host>"."""
+    host = box.compute_hosts[1]
+    faults.stop(box.host_service("ovn-controller", host))
+    box.wait_for(lambda: [a for a in admin_conn.network.agents()
+                          if a.host == host and not a.is_alive], timeout=60,
+                 message="neutron reports the OVN agent on %s dead" % host)
+    run = _run(engine)
+    assert run.healthy, run.to_api()["tests_failed"]
+    skipped = _by(run, "hosts")[host]
+    assert skipped.status == results.Status.SKIPPED
+    assert skipped.details.startswith("control plane degraded: ovn-controller on %s" % host)
+    assert host not in _by(run, "data_path")
+    neutron = endpoint.run_endpoint_checks(admin_conn, services=["neutron"], timeout=TIMEOUT)
+    assert neutron[0].status == results.Status.FAILED
+    assert neutron[0].component == "ovn-controller@%s" % host, neutron[0]
+    together = results.CheckRun(run.handle, ["endpoint", "comprehensive"], "finished",
+                                results=neutron + run.results)
+    assert together.verdict() == "data plane forwarding, control plane degraded on %s" % host
+
+
+def test_a_hung_nova_compute_fails_its_hosts_boot_and_cleans_up(engine, box, faults,
+                                                                admin_conn):
+    """nova-compute hung on one host just before the run: the host still counts as up,
+    its VM never becomes ACTIVE (timeout, naming the host), the other hosts pass, and the
+    cleanup still leaves nothing (nova deletes locally once the service is down)."""
+    host = box.compute_hosts[-1]
+    store, args = engine
+    faults.hang(box.host_service("nova-compute", host))
+    run = run_engine(store, "comprehensive", dict(args, boot_timeout=20))
+    boot = _by(run, "boot")
+    assert boot[host].status == results.Status.FAILED, run.to_api()
+    assert boot[host].details.startswith("the VM on %s: not ACTIVE within 20.0 s" % host)
+    assert all(r.status == results.Status.PASSED for h, r in _by(run, "data_path").items()),\
+        run.to_api()["tests_failed"]
+    assert _by(run, "cleanup")["cleanup"].status == results.Status.PASSED, run.to_api()
     assert workload.leftovers(admin_conn, run.handle) == []

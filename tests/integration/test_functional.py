@@ -138,3 +138,20 @@ def test_cinder_volume_hung_fails_the_volume_step_and_cleans_up(engine, box, fau
                  message="nothing left of the run once cinder-volume answers")
     assert any(r.startswith("volume ") and run.handle in r for r in removed), removed
     assert run.handle not in registry.dead_runs()
+
+
+def test_an_exhausted_quota_is_an_error_not_a_cloud_failure(engine, admin_conn):
+    """The check's project may boot one instance only: the second VM is refused by nova
+    (403, quota), which is the checker's limit, not the cloud's fault."""
+    project = admin_conn.current_project_id
+    admin_conn.compute.update_quota_set(project, instances=1)
+    try:
+        run = _run(engine)
+    finally:
+        admin_conn.compute.revert_quota_set(project)
+    boot = _by_step(run)["boot"]
+    assert boot.status == results.Status.ERROR, run.to_api()
+    assert boot.details.startswith("quota exhausted in the check's project: "), boot.details
+    assert "quota" in boot.details.lower()
+    assert _by_step(run)["cleanup"].status == results.Status.PASSED
+    assert functional.leftovers(admin_conn, run.handle) == []

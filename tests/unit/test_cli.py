@@ -21,6 +21,7 @@ def test_table_lists_each_check():
                             "timeout after 3.0 s", 3.0, now, now)])
     text = cli.format_table(run)
     assert text.splitlines()[0] == "handle h  state finished  UNHEALTHY"
-    assert text.splitlines()[2].split() == ["endpoint.glance", "glance", "failed", "3.00",
+    assert text.splitlines()[1] == "verdict: control plane failing: glance"
+    assert text.splitlines()[3].split() == ["endpoint.glance", "glance", "failed", "3.00",
                                             "timeout", "after", "3.0", "s"]
     assert cli._exit_code(run) == cli.EXIT_FAILED
