@@ -149,8 +149,10 @@ def test_sigterm_lets_runs_in_flight_finish(venv_bin, tmp_path, box, admin_conn,
     faults.hang("glance")
     handles = [requests.post(first.url + "/cpulse/check", json={"type": "endpoint"},
                              timeout=5).json()["handle"] for _ in range(2)]
-    states = [requests.get(first.url + "/cpulse/result", params={"handle": h},
-                           timeout=5).json()["state"] for h in handles]
+    # the worker thread takes the first run an instant after the POST answered
+    states = box.wait_for(lambda: (lambda s: s if s[0] == "running" else None)(
+        [requests.get(first.url + "/cpulse/result", params={"handle": h},
+                      timeout=5).json()["state"] for h in handles]), timeout=5, interval=0.1)
     assert states == ["running", "queued"], states
     first.proc.send_signal(signal.SIGTERM)
     assert first.proc.wait(timeout=60) == 0
