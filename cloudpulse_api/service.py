@@ -82,10 +82,11 @@ class CheckService:
             conf.cloud.cloud, conf.cloud.clouds_file, conf.cloud.timeout,
             conf.cloud.region_name)
         self.rally = tasks.RallyTasks(conf)
+        self.is_admin = self._is_admin()
         # The password goes into Rally's database only when Rally's engine will log in
         # with it (the check types that are not recorded in-process).
         self.rally.ensure_env(tasks.env_spec(
-            self.conn.config, self._is_admin(),
+            self.conn.config, self.is_admin,
             store_password=any(t not in RECORDED for t in self.types)))
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=conf.api.workers, thread_name_prefix="cpulse-run")
@@ -206,6 +207,14 @@ class CheckService:
             args.setdefault("runs_dir", self.runs_dir)
         return args
 
+    def engine_args(self, check_type):
+        """The task arguments of a run through Rally's engine."""
+        args = self.task_args(check_type)
+        if check_type == results.CheckType.FUNCTIONAL:
+            # operator mode: a tenant's workload in a project made for the run
+            args.setdefault("new_tenant", self.is_admin)
+        return args
+
     def _execute(self, handle, check_types):
         try:
             engine_types = [t for t in check_types if t not in RECORDED]
@@ -215,7 +224,7 @@ class CheckService:
             if engine_types:
                 # One Rally task per handle: the engine runs the remaining types in it.
                 self.rally.start_engine(
-                    handle, [(t, self.task_args(t)) for t in engine_types])
+                    handle, [(t, self.engine_args(t)) for t in engine_types])
             else:
                 self.rally.set_finished(handle)
         except Exception:

@@ -20,8 +20,6 @@ import base64
 import dataclasses
 import typing
 
-from openstack import exceptions as sdk_exceptions
-
 from cloudpulse.checks import workload
 from cloudpulse import fanout
 from cloudpulse import results
@@ -30,7 +28,6 @@ CHECK_TYPE = results.CheckType.COMPREHENSIVE
 StepFailed = workload.StepFailed
 IP_ICMP_HEADERS = 28      # an ICMP echo's payload + 28 = the IP packet
 PROBED = "probed"         # the VM whose security group is probed rule by rule
-OVN_AGENT_TYPES = ("OVN Controller agent", "OVN Controller Gateway agent")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,18 +62,18 @@ class ComprehensiveRun(workload.WorkloadRun):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.hosts = None        # None: not visible to this user
         self.vms = []            # booted and ACTIVE
         self.sessions = {}       # label -> SSH session, for the VMs reached
         self.probed_vm = None
         self.probed_group = self.probed_rules = None
 
     def steps(self):
-        self.step("network", "network",
-                  lambda: self.create_network(mtu=self.settings.jumbo_mtu))
-        self.step("image", "image", self.upload_image)
-        self.step("access", "keypair", self.create_groups)
-        self.step("hosts", "nova-compute", self.find_hosts)
+        self.steps_together(
+            ("network", "network", lambda: self.create_network(mtu=self.settings.jumbo_mtu)),
+            ("router", "router", self.create_router),
+            ("image", "image", self.upload_image),
+            ("access", "keypair", self.create_groups),
+            ("hosts", "nova-compute", self.find_hosts))
         self.step("boot", "vm", self.boot_everywhere)
         try:
             self.step("data_path", "vm", self.check_data_path)
@@ -96,36 +93,8 @@ class ComprehensiveRun(workload.WorkloadRun):
         self.probed_group, self.probed_rules = self.create_security_group(rules)
 
     # -- 1. every host's data path --------------------------------------------------------
-    def find_hosts(self):
-        try:
-            services = list(self.conn.compute.services(binary="nova-compute"))
-        except sdk_exceptions.ForbiddenException:
-            self.record("hosts", results.Status.SKIPPED, "nova-compute",
-                        "needs admin: compute hosts are not visible to a project member; "
-                        "two VMs are booted apart where the cloud allows")
-            return True
-        # A host whose OVN controller is dead still forwards with the flows it has, but
-        # a new VM there never gets its port: it is not booted onto, and said so.
-        dead_ovn = {a.host for a in self.conn.network.agents()
-                    if a.agent_type in OVN_AGENT_TYPES and not a.is_alive}
-        self.hosts = sorted(s.host for s in services if s.status == "enabled"
-                            and s.state == "up" and s.host not in dead_ovn)
-        # A host whose nova-compute is down gets no VM either; the endpoint and operator
-        # checks fail both.  Said here, so that a host is never silently left out.
-        for service in services:
-            if service.status != "enabled":
-                continue
-            if service.state != "up":
-                self.record("hosts", results.Status.SKIPPED, service.host,
-                            "nova-compute on %s is %s: no VM booted there"
-                            % (service.host, service.state))
-            elif service.host in dead_ovn:
-                self.record("hosts", results.Status.SKIPPED, service.host,
-                            "%s: ovn-controller on %s (its OVN controller agent is dead: "
-                            "a new VM there would not get its port); no VM booted there" % (
-                                results.CONTROL_PLANE_DEGRADED, service.host))
-        if not self.hosts:
-            raise StepFailed("no enabled compute host is up", "nova-compute")
+    hidden_hosts_note = ("needs admin: compute hosts are not visible to a project member; "
+                         "two VMs are booted apart where the cloud allows")
 
     def boot_everywhere(self):
         extra = {"user_data": base64.b64encode(workload.HTTP_USER_DATA.encode()).decode()}
@@ -143,8 +112,8 @@ class ComprehensiveRun(workload.WorkloadRun):
         for label, _ in requests:
             vm = booted[label]
             if isinstance(vm, Exception):
-                details = getattr(vm, "details", None) or str(vm)
-                self.record("boot", results.Status.FAILED, label, details)
+                status, _, details = self.verdict_of(vm)
+                self.record("boot", status, label, details)
                 continue
             if label == PROBED:
                 self.probed_vm = vm
@@ -334,6 +303,3 @@ def judge_data_path(vms, unreachable, replies, gateway):
 def _reason(exc):
     return getattr(exc, "details", None) or str(exc)
 
-
-def run_comprehensive_checks(conn, settings, run_id, name=None, timer=None):
-    return ComprehensiveRun(conn, settings, run_id, name, timer).run()

@@ -7,16 +7,20 @@ through a floating IP), and deletes everything, checking that nothing is left.  
 is one CheckResult naming the step, its resource and, for VMs, the host.  The steps and
 their bookkeeping are cloudpulse.checks.workload's, shared with the comprehensive check.
 The Rally scenario (cloudpulse_rally) and the Tempest test (cloudpulse_tempest) are thin
-front ends over `run_functional_checks`.
+front ends over `FunctionalRun`.
 """
 
 import base64
+import concurrent.futures
+import random
+import threading
 
 from cloudpulse.checks import workload
 from cloudpulse import results
 
 CHECK_TYPE = results.CheckType.FUNCTIONAL
-STEPS = ("sweep", "network", "image", "access", "boot", "ping", "volume", "cleanup")
+STEPS = ("sweep", "network", "router", "image", "access", "hosts", "boot", "ping", "volume",
+         "cleanup")
 
 Settings = workload.WorkloadSettings
 StepFailed = workload.StepFailed
@@ -35,19 +39,30 @@ class FunctionalRun(workload.WorkloadRun):
         super().__init__(*args, **kwargs)
         self.vms = []
         self.session = None      # SSH into vm1, for the ping and the volume
+        self._pinged = threading.Event()   # the ping step is over: self.session is set
+        self._volume = None      # the volume's creation, under way while the VMs boot
 
     def steps(self):
-        self.step("network", "network", self.create_network)
-        self.step("image", "image", self.upload_image)
-        self.step("access", "keypair", self.create_access)
-        self.step("boot", "vm", self.boot_two)
-        try:
-            self.step("ping", "vm1", self.ping_across)
+        # Steps that need nothing of each other go together, and the volume is made while
+        # the VMs boot: a run takes the time of its longest path, not of every step.
+        self.steps_together(("network", "network", self.create_network),
+                            ("router", "router", self.create_router),
+                            ("image", "image", self.upload_image),
+                            ("access", "keypair", self.create_access),
+                            ("hosts", "nova-compute", self.find_hosts))
+        with concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="cpulse-volume") as pool:
+            if self.settings.volume_size and not self._failed:
+                self._volume = pool.submit(self.create_volume)
+            self.step("boot", "vm", self.boot_two)
+            steps = [("ping", "vm1", self.ping_across)]
             if self.settings.volume_size:
-                self.step("volume", "volume", self.check_volume_step)
-        finally:
-            if self.session is not None:
-                self.session.close()
+                steps.append(("volume", "volume", self.check_volume_step))
+            try:
+                self.steps_together(*steps)
+            finally:
+                if self.session is not None:
+                    self.session.close()
 
     @property
     def via_console(self):
@@ -58,23 +73,34 @@ class FunctionalRun(workload.WorkloadRun):
     def boot_two(self):
         # Apart where the cloud allows: soft anti-affinity still boots on a one-host cloud.
         group = self.create_server_group("soft-anti-affinity")
-        vm1 = vm2 = {"scheduler_hints": {"group": group.id}}
+        hint = {"scheduler_hints": {"group": group.id}}
+        onto = {}
+        if self.hosts:
+            # Where the run sees the hosts (admin), two of them at random: never together
+            # (two boots at once can beat soft anti-affinity), every host in turn over
+            # the runs, and never one whose VMs would not get their ports (the scheduler
+            # knows nothing of neutron's agents: the hosts step says which).  nova's
+            # scheduler still checks that each fits.
+            picked = random.sample(self.hosts, min(2, len(self.hosts)))
+            onto = {"vm1": {"host": picked[0]}, "vm2": {"host": picked[-1]}}
         # vm2's port first, so that vm1's user-data knows the address to ping: its console
         # log tells whether the tenant network works, also when the floating IP path fails
-        port = self.conn.network.create_port(
-            name=self._name("port"), network_id=self.network.id,
-            security_groups=[self.security_group.id])
-        self.created("port %s" % port.id,
-                     lambda: self.conn.network.delete_port(port, ignore_missing=True))
-        self.conn.network.set_tags(port, self.tags)
-        vm2 = dict(vm2, networks=[{"port": port.id}])
-        vm1 = dict(vm1, user_data=base64.b64encode(self._ping_script(
+        port = self.create_tagged("port", self.conn.network.create_port,
+                                  self.conn.network.delete_port, name=self._name("port"),
+                                  network_id=self.network.id,
+                                  security_groups=[self.security_group.id])
+        vm2 = dict(hint, networks=[{"port": port.id}], **onto.get("vm2", {}))
+        vm1 = dict(hint, **onto.get("vm1", {}), user_data=base64.b64encode(self._ping_script(
             port.fixed_ips[0]["ip_address"]).encode()).decode())
         booted = self.boot([("vm1", vm1), ("vm2", vm2)], parallel=2)
         for label in ("vm1", "vm2"):
             if isinstance(booted[label], Exception):
                 raise booted[label]
             self.vms.append(booted[label])
+        # Where they went, where the user may see it (admin).
+        self.record("boot", results.Status.PASSED, "vm", ", ".join(
+            vm.where() for vm in self.vms if vm.host))
+        return True
 
     def _ping_script(self, address):
         """vm1's user-data: ping vm2 once a second until a reply or ping_timeout, and say
@@ -90,6 +116,12 @@ class FunctionalRun(workload.WorkloadRun):
         return "cloudpulse-ping %s:" % self.run_id
 
     def ping_across(self):
+        try:
+            self._ping_across()
+        finally:
+            self._pinged.set()
+
+    def _ping_across(self):
         vm1, vm2 = self.vms
         if self.via_console:
             replied = self._ping_result_from_console(vm1)
@@ -136,12 +168,12 @@ class FunctionalRun(workload.WorkloadRun):
         if not workload.wait_until(marker_seen, 2 * self.settings.ping_timeout, interval=2):
             raise StepFailed("%s: its user-data never reported the ping on the console log "
                              "in %s s" % (vm1.where(), 2 * self.settings.ping_timeout), vm1.label)
-        return found[0].endswith(" reply") and not found[0].endswith("no reply")
+        return found[0] == self._marker + " reply"
 
     def check_volume_step(self):
-        vm1 = self.vms[0]
-        return self.check_volume(vm1, self.session)
+        def session():
+            self._pinged.wait()
+            return self.session, ("no floating IP: the ping went by the console log"
+                                  if self.via_console else "no SSH into it: see the ping")
+        return self.check_volume(self.vms[0], self._volume.result(), session)
 
-
-def run_functional_checks(conn, settings, run_id, name=None, timer=None):
-    return FunctionalRun(conn, settings, run_id, name, timer).run()

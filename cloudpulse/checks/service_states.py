@@ -4,6 +4,9 @@ operator control-plane check (compared with the service map)."""
 
 import openstack.exceptions
 
+# The neutron agents a compute host's VMs need for their ports (ML2/OVN, ML2/OVS, ML2/LB).
+L2_AGENTS = ("ovn-controller", "neutron-openvswitch-agent", "neutron-linuxbridge-agent")
+
 
 def can_read_states(conn):
     """Whether this user may read service and agent states (the admin role).  Asked of the
@@ -33,9 +36,14 @@ def services_down(services):
             for s in down]
 
 
+def is_dead(agent):
+    """A neutron agent administratively up whose heartbeat stopped."""
+    return not agent.is_alive and agent.is_admin_state_up
+
+
 def dead_agents(agents):
     """Neutron agents administratively up whose heartbeat stopped: [(component, details)]."""
     return [("%s@%s" % (a.binary or a.agent_type, a.host),
              "%s on %s is dead (last heartbeat %s)"
              % (a.agent_type, a.host, a.last_heartbeat_at or "never"))
-            for a in agents if not a.is_alive and a.is_admin_state_up]
+            for a in agents if is_dead(a)]

@@ -8,6 +8,7 @@ random names, so Rally's own cleanup finds it too) and tagged `cloudpulse` and
 `cloudpulse-run:<run id>` (nova, neutron and glance tags); `leftovers` finds what a run left.
 """
 
+import collections
 import contextlib
 import dataclasses
 import fcntl
@@ -17,13 +18,18 @@ import logging
 import os
 import shlex
 import tempfile
+import threading
 import time
 import typing
+import uuid
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives import serialization
 
+from openstack import exceptions as sdk_exceptions
+
 from cloudpulse.checks import runner
+from cloudpulse.checks import service_states
 from cloudpulse import fanout
 from cloudpulse import results
 from cloudpulse import ssh
@@ -34,9 +40,24 @@ TAG = "cloudpulse"
 RUN_TAG_PREFIX = "cloudpulse-run:"
 RUN_METADATA = "cloudpulse-run"     # cinder has metadata, not tags
 QUOTA_PREFIX = "quota exhausted in the check's project:"
-# What a run tags, by kind, in the order the sweeper can delete them.
-KINDS = ("server", "floating IP", "router", "port", "network", "security group", "image",
-         "volume")
+# What a run creates, by kind, in the order the sweeper can delete them one by one.
+KINDS = ("server", "floating IP", "router", "port", "network", "security group",
+         "server group", "keypair", "image", "volume", "user", "project")
+# nova has no tags for key pairs and server groups, and a project made for the run (Rally's
+# users context) is keystone's: a run writes these into its run file (RunRegistry).
+UNTAGGED = ("keypair", "server group", "user", "project")
+# A run's own cleanup removes what it made in waves, each wave's removals together: a
+# thing goes once what uses it is gone (the floating IP before the router interface its
+# address needs, the VMs before their ports, the ports before their security group and
+# network).  A router goes with its gateway and interfaces, as they are found then.
+CLEANUP_WAVES = (
+    ("floating IP", "volume attachment", "image", "keypair"),
+    ("server", "router", "volume"),
+    ("port", "server group"),
+    ("subnet", "security group"),
+    ("network",),
+)
+POLL_INTERVAL = 0.5   # seconds between two GETs of a resource being waited for
 
 # Ingress rules of the workload's security group, by name: what the checks probe.
 RULES = {
@@ -100,8 +121,30 @@ class StepFailed(Exception):
         self.component = component
 
 
+@dataclasses.dataclass(frozen=True)
+class Account:
+    """The project and user made for one run (Rally's users context, operator mode)."""
+    project_id: str
+    user_id: str
+
+
+class NotChecked(Exception):
+    """A step could not run: a step it needs failed (named)."""
+
+    def __init__(self, failed_step):
+        super().__init__("not checked: %s failed" % failed_step)
+
+
 class QuotaExhausted(StepFailed):
     """The project's quota refused a resource: the checker's limit, not a cloud fault."""
+
+
+@dataclasses.dataclass(eq=False)
+class Undo:
+    """How to remove one thing a run created."""
+    kind: str            # one of CLEANUP_WAVES'
+    ident: str
+    remove: typing.Callable[[], typing.Any]
 
 
 @dataclasses.dataclass
@@ -126,29 +169,36 @@ class VM:
 
 
 class WorkloadRun:
-    """One run over an openstacksdk connection.
+    """One run over an openstacksdk connection.  `name(kind)`, from the front end, gives
+    each created resource its name.
 
-    `name(kind)` gives each created resource its name; `timer(step)` is a context manager
-    timing each step (Rally's atomic action); both come from the front end."""
+    A step records its result with the time since it began; steps run one after the
+    other (`step`) or together (`steps_together`), each in its own thread then."""
 
     check_type: results.CheckType
 
-    def __init__(self, conn, settings, run_id, name=None, timer=None):
+    def __init__(self, conn, settings, run_id, name=None, account=None):
         self.conn = conn
+        self.account = account   # an Account made for this run, or None
         self.settings = settings
         self.run_id = run_id
         self.tags = [TAG, RUN_TAG_PREFIX + run_id]
         self._name = name or (lambda kind: "cloudpulse-%s-%s" % (run_id[:8], kind))
-        self._timer = timer or (lambda step: contextlib.nullcontext())
-        self._undo = []          # (what, function, batch), removed in reverse order
+        self._undo = []          # [Undo]: what the cleanup removes, wave by wave
         self._results = []
-        self._failed = None      # the step that failed, for "not checked"
+        self._failed = None      # the first step that failed, for "not checked"
+        self._step = threading.local()   # started_at, t0 of the step of this thread
         self._keydir = None
+        self._run_file = None
         self._left = []          # what the cleanup could not remove
         self._kinds = set()      # the kinds of resource this run created
+        self._notes = collections.defaultdict(list)   # untagged kind -> [name or id]
+        self._network_done = threading.Event()   # the network step is over
         # What the steps create, for the steps after them.
         self.network = self.subnet = self.external = self.image = self.keypair = None
         self.security_group = self.key_file = None
+        self.hosts = None        # the compute hosts a VM may go to; None: not visible
+        self.left_out = []       # the enabled compute hosts a VM may not go to
 
     def check_name(self, step):
         return "%s.%s" % (self.check_type.value, step)
@@ -159,29 +209,28 @@ class WorkloadRun:
 
     def run(self):
         registry = RunRegistry(self.settings.runs_dir or default_runs_dir())
-        started_at, t0 = results.utcnow(), time.monotonic()
-        try:
-            held = registry.running(self.run_id, cloud_key(self.conn),
-                                    self.settings.queue_timeout)
-            held.__enter__()
-        except QueueTimeout as exc:
-            self._step_started, self._step_t0 = started_at, t0
-            self.record("queue", results.Status.ERROR, "cloud", str(exc))
-            return self._results
-        try:
+        with contextlib.ExitStack() as stack:
+            try:
+                self._run_file = stack.enter_context(registry.running(
+                    self.run_id, cloud_key(self.conn), self.settings.queue_timeout))
+                if self.account is not None:   # for the sweeper, should this run die
+                    self._run_file.note("user", self.account.user_id)
+                    self._run_file.note("project", self.account.project_id)
+            except QueueTimeout as exc:
+                self._begin_step()
+                self.record("queue", results.Status.ERROR, "cloud", str(exc))
+                return self._results
             self.step("sweep", "sweeper", lambda: self.sweep(registry))
-            with tempfile.TemporaryDirectory(
-                    prefix="cloudpulse-%s-" % self.check_type.value) as self._keydir:
-                try:
-                    self.steps()
-                finally:
-                    self.step("cleanup", "cleanup", self.cleanup)
-        finally:
-            # What the cleanup could not remove (a volume stuck while cinder-volume
-            # hangs) stays registered: the sweeper takes it once the cloud lets it.
-            if self._left:
-                registry.keep(self.run_id)
-            held.__exit__(None, None, None)
+            self._keydir = stack.enter_context(tempfile.TemporaryDirectory(
+                prefix="cloudpulse-%s-" % self.check_type.value))
+            try:
+                self.steps()
+            finally:
+                self.step("cleanup", "cleanup", self.cleanup)
+                # What the cleanup could not remove (a volume stuck while cinder-volume
+                # hangs) stays registered: the sweeper takes it once the cloud lets it.
+                if self._left:
+                    registry.keep(self.run_id)
         return self._results
 
     def sweep(self, registry):
@@ -192,84 +241,159 @@ class WorkloadRun:
         return True
 
     # -- bookkeeping ------------------------------------------------------------------
-    def created(self, what, undo, batch=None):
-        """Remember how to remove what was created.  Consecutive entries of one `batch`
-        (the VMs) are removed together: each waits for its own deletion."""
-        self._undo.append((what, undo, batch))
-        self._kinds.update(kind for kind in KINDS if what.startswith(kind + " "))
+    def created(self, kind, ident, undo):
+        """Remember how to remove what was created (`kind` one of CLEANUP_WAVES'); the
+        returned entry is for `removed` when a step removes it itself."""
+        entry = Undo(kind, ident, undo)
+        self._undo.append(entry)
+        if kind in KINDS:
+            self._kinds.add(kind)
+        if kind in UNTAGGED:
+            self._notes[kind].append(ident)
+            self._run_file.note(kind, ident)
+        return entry
 
-    def record(self, step, status, component, details, duration=None, started_at=None):
-        """One result; a step recording its own (per host, per rule) gets the time since
-        the step began."""
-        if duration is None:
-            duration = time.monotonic() - self._step_t0
+    def removed(self, entry):
+        """A step removed what `entry` stands for: the cleanup need not."""
+        self._undo.remove(entry)
+
+    def _begin_step(self):
+        self._step.started_at, self._step.t0 = results.utcnow(), time.monotonic()
+
+    def record(self, step, status, component, details, duration=None):
+        """One result, timed from the beginning of this thread's step (a step recording
+        its own, per host or per rule, gets the time since it began)."""
         self._results.append(results.CheckResult(
             name=self.check_name(step), check_type=self.check_type, component=component,
-            status=status, details=details, duration=duration,
-            started_at=started_at or self._step_started, finished_at=results.utcnow()))
+            status=status, details=details,
+            duration=time.monotonic() - self._step.t0 if duration is None else duration,
+            started_at=self._step.started_at, finished_at=results.utcnow()))
 
     def step(self, step, component, func):
-        """Run one step as an atomic action and record its verdict.  A step that records
-        its own results (one per host, per rule) returns True."""
-        started_at, t0 = results.utcnow(), time.monotonic()
-        self._step_started, self._step_t0 = started_at, t0
+        """Run one step and record its verdict.  A step that records its own results
+        (one per host, per rule) returns True."""
+        self._begin_step()
         if self._failed and step not in ("cleanup", "sweep"):
             self.record(step, results.Status.ERROR, component,
-                        "not checked: %s failed" % self._failed, 0.0, started_at)
+                        "not checked: %s failed" % self._failed, 0.0)
             return
         try:
-            with self._timer("%s.%s" % (self.check_type.value, step)):
-                recorded_itself = func()
-        except StepFailed as exc:
-            self._failed = self._failed or step
-            self.record(step, results.Status.ERROR if isinstance(exc, QuotaExhausted)
-                        else results.Status.FAILED, exc.component or component,
-                        exc.details, time.monotonic() - t0, started_at)
+            recorded_itself = func()
+        except NotChecked as exc:
+            self.record(step, results.Status.ERROR, component, str(exc), 0.0)
         except Exception as exc:
             self._failed = self._failed or step
-            details = runner.describe_error(exc, self.settings.api_timeout)
-            # The project's quota is the checker's limit, not the cloud's fault.
-            status = (results.Status.ERROR if is_quota_exhausted(exc)
-                      else results.Status.FAILED if runner.is_cloud_fault(exc)
-                      else results.Status.ERROR)
-            if is_quota_exhausted(exc):
-                details = "%s %s" % (QUOTA_PREFIX, details)
-            self.record(step, status, component, details, time.monotonic() - t0, started_at)
+            status, blamed, details = self.verdict_of(exc)
+            self.record(step, status, blamed or component, details)
         else:
             if not recorded_itself:
-                self.record(step, results.Status.PASSED, component, "",
-                            time.monotonic() - t0, started_at)
+                self.record(step, results.Status.PASSED, component, "")
+
+    def steps_together(self, *steps):
+        """(step, component, func) steps at the same time, each recording its own."""
+        fanout.fan_out(lambda args: self.step(*args), steps, max_workers=len(steps),
+                       name="cpulse-step")
+
+    def verdict_of(self, exc):
+        """(status, component or None, details) for an exception that stopped a step or
+        one of its items: the cloud's fault (failed) unless the project's quota refused
+        (the checker's limit) or the checker itself broke (errors)."""
+        if isinstance(exc, QuotaExhausted):
+            return results.Status.ERROR, exc.component, exc.details
+        if isinstance(exc, StepFailed):
+            return results.Status.FAILED, exc.component, exc.details
+        details = runner.describe_error(exc, self.settings.api_timeout)
+        if is_quota_exhausted(exc):
+            return results.Status.ERROR, None, "%s %s" % (QUOTA_PREFIX, details)
+        if runner.is_cloud_fault(exc):
+            return results.Status.FAILED, None, details
+        LOG.warning("%s step crashed", self.check_type.value, exc_info=True)
+        return results.Status.ERROR, None, details
 
     def stop_dependent_steps(self, step):
         """A step that recorded its own failures stops the steps that need it."""
         self._failed = self._failed or step
 
     # -- resources ----------------------------------------------------------------------
+    # What a project member, who cannot see hosts, is told by the hosts step (None: nothing).
+    hidden_hosts_note = None
+
+    def find_hosts(self):
+        """The compute hosts a VM may go to (self.hosts): enabled, their nova-compute up
+        and their L2 agent alive.  A host whose L2 agent (ovn-controller...) is dead still
+        forwards with the flows it has, but a new VM there never gets its port: each
+        enabled host left out is a skipped result saying why, never a silent gap."""
+        try:
+            services = list(self.conn.compute.services(binary="nova-compute"))
+        except sdk_exceptions.ForbiddenException:
+            if self.hidden_hosts_note:
+                self.record("hosts", results.Status.SKIPPED, "nova-compute",
+                            self.hidden_hosts_note)
+            return True
+        dead_l2 = {a.host: a for a in self.conn.network.agents()
+                   if service_states.is_dead(a) and a.binary in service_states.L2_AGENTS}
+        self.hosts = []
+        for service in sorted(services, key=lambda s: s.host):
+            if service.status != "enabled":
+                continue
+            if service.state != "up" or service.host in dead_l2:
+                self.left_out.append(service.host)
+            if service.state != "up":
+                self.record("hosts", results.Status.SKIPPED, service.host,
+                            "nova-compute on %s is %s: no VM booted there"
+                            % (service.host, service.state))
+            elif service.host in dead_l2:
+                agent = dead_l2[service.host]
+                self.record("hosts", results.Status.SKIPPED, service.host,
+                            "%s: %s on %s (its %s is dead: a new VM there would not get "
+                            "its port); no VM booted there" % (
+                                results.CONTROL_PLANE_DEGRADED, agent.binary,
+                                service.host, agent.agent_type))
+            else:
+                self.hosts.append(service.host)
+        if not self.hosts:
+            raise StepFailed("no enabled compute host is up", "nova-compute")
+
+    def create_tagged(self, kind, create, remove, **attrs):
+        """A neutron resource made by `create(**attrs)`, registered for the cleanup by
+        `remove(resource)` and tagged as the run's."""
+        made = create(**attrs)
+        self.created(kind, made.id, lambda: remove(made))
+        self.conn.network.set_tags(made, self.tags)
+        return made
+
     def create_network(self, mtu=None):
-        extra = {"mtu": mtu} if mtu else {}
-        net = self.conn.network.create_network(name=self._name("net"), **extra)
-        self.created("network %s" % net.id, lambda: self.conn.network.delete_network(net))
-        self.conn.network.set_tags(net, self.tags)
-        subnet = self.conn.network.create_subnet(
-            name=self._name("subnet"), network_id=net.id, ip_version=4,
-            cidr=self.settings.cidr)
-        self.created("subnet %s" % subnet.id, lambda: self.conn.network.delete_subnet(subnet))
-        self.conn.network.set_tags(subnet, self.tags)
+        """A network and its subnet."""
+        net = self.conn.network
+        try:
+            self.network = self.create_tagged(
+                "network", net.create_network, net.delete_network, name=self._name("net"),
+                **({"mtu": mtu} if mtu else {}))
+            self.subnet = self.create_tagged(
+                "subnet", net.create_subnet, net.delete_subnet, name=self._name("subnet"),
+                network_id=self.network.id, ip_version=4, cidr=self.settings.cidr)
+        finally:
+            self._network_done.set()
+
+    def create_router(self):
+        """A router (its gateway on the external network when there is one), made while
+        the network step makes the network, then its interface on the run's subnet."""
         gateway = {}
         if self.settings.external_network:
-            ext = self.conn.network.find_network(self.settings.external_network)
-            if ext is None:
+            self.external = find_network(self.conn, self.settings.external_network)
+            if self.external is None:
                 raise StepFailed("external network %s not found"
                                  % self.settings.external_network, "external-network")
-            gateway = {"external_gateway_info": {"network_id": ext.id}}
-            self.external = ext
-        router = self.conn.network.create_router(name=self._name("router"), **gateway)
-        self.created("router %s" % router.id, lambda: self.conn.network.delete_router(router))
-        self.conn.network.set_tags(router, self.tags)
-        self.conn.network.add_interface_to_router(router, subnet_id=subnet.id)
-        self.created("router interface", lambda: self.conn.network.remove_interface_from_router(
-            router, subnet_id=subnet.id))
-        self.network, self.subnet = self.conn.network.get_network(net.id), subnet
+            gateway = {"external_gateway_info": {"network_id": self.external.id}}
+        # Removed with whatever interfaces it has then: an interface call that timed out
+        # on the client may still have been made.
+        router = self.create_tagged("router", self.conn.network.create_router,
+                                    lambda made: _delete_router(self.conn, made),
+                                    name=self._name("router"), **gateway)
+        self._network_done.wait()
+        if self.subnet is None:
+            raise NotChecked("network")
+        self.conn.network.add_interface_to_router(router, subnet_id=self.subnet.id)
 
     def upload_image(self):
         with open(self.settings.image_file, "rb") as data:
@@ -277,7 +401,7 @@ class WorkloadRun:
                 name=self._name("image"), data=data, disk_format=self.settings.image_disk_format,
                 container_format="bare", tags=self.tags, allow_duplicates=True,
                 visibility="private")
-        self.created("image %s" % image.id, lambda: self.conn.image.delete_image(image))
+        self.created("image", image.id, lambda: self.conn.image.delete_image(image))
         self.image = self.conn.image.wait_for_status(
             image, status="active", failures=["killed"], wait=self.settings.boot_timeout)
 
@@ -294,7 +418,7 @@ class WorkloadRun:
         public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                                serialization.PublicFormat.OpenSSH).decode()
         keypair = self.conn.compute.create_keypair(name=self._name("key"), public_key=public)
-        self.created("keypair %s" % keypair.name,
+        self.created("keypair", keypair.name,
                      lambda: self.conn.compute.delete_keypair(keypair))
         self.keypair = keypair
         self.security_group, _ = self.create_security_group(rules)
@@ -302,10 +426,9 @@ class WorkloadRun:
     def create_security_group(self, rules):
         """A tagged security group allowing `rules` (names in RULES) in:
         (group, {rule name: rule})."""
-        group = self.conn.network.create_security_group(name=self._name("sg"))
-        self.created("security group %s" % group.id,
-                     lambda: self.conn.network.delete_security_group(group))
-        self.conn.network.set_tags(group, self.tags)
+        group = self.create_tagged("security group", self.conn.network.create_security_group,
+                                   self.conn.network.delete_security_group,
+                                   name=self._name("sg"))
         return group, {rule: self.add_rule(group, rule) for rule in rules}
 
     def add_rule(self, group, rule):
@@ -314,7 +437,7 @@ class WorkloadRun:
 
     def create_server_group(self, policy):
         group = self.conn.compute.create_server_group(name=self._name("group"), policy=policy)
-        self.created("server group %s" % group.id,
+        self.created("server group", group.id,
                      lambda: self.conn.compute.delete_server_group(group))
         return group
 
@@ -335,11 +458,10 @@ class WorkloadRun:
                 networks=networks, key_name=self.keypair.name,
                 security_groups=[{"name": g.name} for g in groups], tags=self.tags,
                 **extra)
-            self.created("server %s" % server.id, lambda: self._delete_server(server),
-                         batch="servers")
+            self.created("server", server.id, lambda: self._delete_server(server))
             try:
                 server = self.conn.compute.wait_for_server(
-                    server, wait=self.settings.boot_timeout, interval=1)
+                    server, wait=self.settings.boot_timeout, interval=POLL_INTERVAL)
             except Exception as exc:
                 vm = VM(label, self.conn.compute.get_server(server.id),
                         requested_host=extra.get("host"))
@@ -365,64 +487,62 @@ class WorkloadRun:
         self.conn.compute.delete_server(server, ignore_missing=True)
         # A VM stuck in its build goes only when the build gives up: allow a second boot
         # timeout for that.
-        self.conn.compute.wait_for_delete(server, wait=2 * self.settings.boot_timeout)
+        self.conn.compute.wait_for_delete(server, wait=2 * self.settings.boot_timeout,
+                                          interval=POLL_INTERVAL)
 
     def attach_floating_ip(self, vm):
         if self.external is None:
             raise ValueError("external_network: needed to reach %s through a floating IP"
                              % vm.label)
         port = next(self.conn.network.ports(device_id=vm.server.id))
-        fip = self.conn.network.create_ip(floating_network_id=self.external.id,
-                                          port_id=port.id)
-        self.created("floating IP %s" % fip.floating_ip_address,
-                     lambda: self.conn.network.delete_ip(fip))
-        self.conn.network.set_tags(fip, self.tags)
+        fip = self.create_tagged("floating IP", self.conn.network.create_ip,
+                                 self.conn.network.delete_ip,
+                                 floating_network_id=self.external.id, port_id=port.id)
         vm.floating_ip = fip.floating_ip_address
         return vm.floating_ip
 
-    def check_volume(self, vm, session):
-        """A volume of volume_size GiB: created, attached to `vm`, `in-use` through the
-        API, a block device of its size inside the VM at the device nova reports (over
-        `session`; None: the API's word only, said in the result), then detached and
-        deleted."""
-        block = self.conn.block_storage
-        volume = block.create_volume(name=self._name("volume"), size=self.settings.volume_size,
-                                     metadata={TAG: "true", RUN_METADATA: self.run_id})
-        self.created("volume %s" % volume.id, lambda: _delete_volume(
+    def create_volume(self):
+        """A volume of volume_size GiB, tagged by metadata, once it is available."""
+        volume = self.conn.block_storage.create_volume(
+            name=self._name("volume"), size=self.settings.volume_size,
+            metadata={TAG: "true", RUN_METADATA: self.run_id})
+        self.created("volume", volume.id, lambda: _delete_volume(
             self.conn, volume, self.settings.boot_timeout))
-        volume = self._volume_status(volume, "available", vm, "created")
+        return self._volume_status(volume, "available", "created")
+
+    def check_volume(self, vm, volume, session):
+        """`volume` attached to `vm`, `in-use` through the API, a block device of its size
+        inside the VM at the device nova reports, then detached; deleted by the cleanup.
+        `session()` gives an SSH session into the VM and, when it is None, why (then the
+        API's word only, said in the result)."""
         attachment = self.conn.compute.create_volume_attachment(vm.server, volume_id=volume.id)
-        self.created("attachment of volume %s" % volume.id,
-                     lambda: self._detach(vm, volume))
-        self._volume_status(volume, "in-use", vm, "attached to %s" % vm.label)
+        attached = self.created("volume attachment", volume.id,
+                                lambda: self._detach(vm, volume))
+        self._volume_status(volume, "in-use", "attached to %s" % vm.label)
         device = attachment.device
-        note = ""
-        if session is None:
-            note = ("in-use through the API; not looked for inside %s (no SSH: no floating "
-                    "IP)" % vm.label)
-            res = None
-        else:
-            res = session.run("blockdev --getsize64 %s" % shlex.quote(device), timeout=20)
-        want = self.settings.volume_size * 1024 ** 3
-        if res is not None and (res.exit_status != 0 or res.stdout.strip() != str(want)):
-            raise StepFailed("volume %s: in-use, but %s inside %s is not a %d GiB block device "
-                             "(%s)" % (volume.id, device, vm.where(), self.settings.volume_size,
-                                       (res.stdout + res.stderr).strip()[-200:]), "volume")
-        # Detach and delete now, as part of the check: the cleanup need not (the two undo
-        # entries just above are these).
-        self._undo.pop()
+        ssh_session, why_not = session()
+        if ssh_session is not None:
+            res = ssh_session.run("blockdev --getsize64 %s" % shlex.quote(device), timeout=20)
+            want = self.settings.volume_size * 1024 ** 3
+            if res.exit_status != 0 or res.stdout.strip() != str(want):
+                raise StepFailed(
+                    "volume %s: in-use, but %s inside %s is not a %d GiB block device (%s)"
+                    % (volume.id, device, vm.where(), self.settings.volume_size,
+                       (res.stdout + res.stderr).strip()[-200:]), "volume")
+        # Detached as part of the check; its deletion goes with the cleanup's others.
+        self.removed(attached)
         self._detach(vm, volume)
-        self._undo.pop()
-        _delete_volume(self.conn, volume, self.settings.boot_timeout)
-        if note:
-            self.record("volume", results.Status.PASSED, "volume", note)
+        if ssh_session is None:
+            self.record("volume", results.Status.PASSED, "volume",
+                        "in-use through the API; not looked for inside %s (%s)"
+                        % (vm.label, why_not))
             return True
 
-    def _volume_status(self, volume, status, vm, what):
+    def _volume_status(self, volume, status, what):
         try:
             return self.conn.block_storage.wait_for_status(
                 volume, status=status, failures=["error", "error_attaching", "error_detaching"],
-                wait=self.settings.boot_timeout, interval=1)
+                wait=self.settings.boot_timeout, interval=POLL_INTERVAL)
         except Exception as exc:
             now = self.conn.block_storage.get_volume(volume.id)
             raise StepFailed("volume %s %s: not %s within %s s (status %s)" % (
@@ -431,7 +551,7 @@ class WorkloadRun:
 
     def _detach(self, vm, volume):
         self.conn.compute.delete_volume_attachment(vm.server, volume, ignore_missing=True)
-        self._volume_status(volume, "available", vm, "detached from %s" % vm.label)
+        self._volume_status(volume, "available", "detached from %s" % vm.label)
 
     def ssh_to(self, vm):
         """An SSH session into a VM of this run, through its floating IP; retried until
@@ -455,20 +575,48 @@ class WorkloadRun:
             time.sleep(1)
 
     def cleanup(self):
+        """Remove what the run made, wave by wave (CLEANUP_WAVES), and check that nothing
+        tagged as the run's is left."""
         problems = []
-        for group in _batches(reversed(self._undo)):
-            for item in fanout.fan_out(lambda entry: entry[1](), group, name="cpulse-undo"):
+        for entries in cleanup_waves(self._undo):
+            for item in fanout.fan_out(lambda entry: entry.remove(), entries,
+                                       name="cpulse-undo"):
                 if not item.ok:
-                    problems.append("%s: %s" % (item.item[0],
-                                                runner.describe_error(item.error)))
+                    problems.append("%s %s: %s" % (item.item.kind, item.item.ident,
+                                                   runner.describe_error(item.error)))
         self._undo = []
         # Only the kinds this run made are looked for: a service that is down (the
         # reason an earlier step failed) need not answer for what it never got.
-        self._left = leftovers(self.conn, self.run_id, self._kinds)
+        self._left = leftovers(self.conn, self.run_id, self._kinds, self._notes)
         if self._left:
             problems.append("left after the run, for the sweeper: %s" % ", ".join(self._left))
         if problems:
             raise StepFailed("; ".join(problems), "cleanup")
+
+
+def find_network(conn, name_or_id):
+    """A network by id or name in one request (openstacksdk's find tries the id first:
+    two requests for a name), or None."""
+    try:
+        uuid.UUID(name_or_id)
+    except ValueError:
+        found = list(conn.network.networks(name=name_or_id))
+        if len(found) > 1:
+            raise StepFailed("external network %s: %d networks have that name"
+                             % (name_or_id, len(found)), "external-network")
+        return found[0] if found else None
+    return conn.network.find_network(name_or_id)
+
+
+def cleanup_waves(entries):
+    """[[Undo, ...], ...]: what can be removed together, wave after wave
+    (CLEANUP_WAVES), the latest made first within a wave."""
+    unknown = {entry.kind for entry in entries} - {k for wave in CLEANUP_WAVES for k in wave}
+    if unknown:
+        raise ValueError("no cleanup wave for %s" % ", ".join(sorted(unknown)))
+    waves = [[entry for entry in reversed(entries) if entry.kind in wave]
+             for wave in CLEANUP_WAVES]
+    return [wave for wave in waves if wave]
 
 
 def is_quota_exhausted(exc):
@@ -489,28 +637,16 @@ def wait_until(predicate, timeout, interval=0.5):
         time.sleep(interval)
 
 
-def ping_until(session, address, timeout, size=None, dont_fragment=False):
+def ping_until(session, address, timeout):
     """Ping `address` from inside a VM until a reply or `timeout`: (replied, the last
     output)."""
-    options = "-M do -s %d " % size if dont_fragment else ""
     last = []
 
     def replied():
-        res = session.run("ping -n -c 1 -W 1 %s%s" % (options, ip(address)), timeout=10)
+        res = session.run("ping -n -c 1 -W 1 %s" % ip(address), timeout=10)
         last[:] = [(res.stdout + res.stderr).strip()]
         return res.exit_status == 0
     return wait_until(replied, timeout), last[0] if last else ""
-
-
-def _batches(entries):
-    """[[entry, ...], ...]: consecutive entries of one batch together, others alone."""
-    out = []
-    for entry in entries:
-        if out and entry[2] is not None and out[-1][-1][2] == entry[2]:
-            out[-1].append(entry)
-        else:
-            out.append([entry])
-    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -527,19 +663,29 @@ def ip(address):
     return str(ipaddress.ip_address(address))
 
 
-def leftovers(conn, run_id, kinds=KINDS):
-    """What is still tagged as this run's: ["server <id>", ...]."""
-    return ["%s %s" % (kind, thing.id) for kind, thing, _ in tagged(conn, run_id, kinds)]
+def leftovers(conn, run_id, kinds=KINDS, notes=None):
+    """What is still there of this run's: ["server <id>", ...]."""
+    return ["%s %s" % (kind, thing.id) for kind, thing, _ in tagged(conn, run_id, kinds,
+                                                                   notes)]
 
 
-def _listers(conn, tag, run_id):
-    """{kind: () -> [(resource, delete)]} of what a run tags, in the order they can be
+def _listers(conn, tag, run_id, notes):
+    """{kind: () -> [(resource, delete)]} of what a run made, in the order they can be
     deleted: servers, floating IPs, routers (their interfaces first), ports, networks,
-    security groups, images, volumes (cinder: by metadata)."""
+    security groups, server groups and key pairs (by the names and ids in `notes`),
+    images, volumes (cinder: by metadata), and the user and project made for the run.
+    An admin looks in every project (a run in a project of its own)."""
     net = conn.network
+    everywhere = {"all_projects": True} if service_states.can_read_states(conn) else {}
+    owner = {"user_id": notes["user"][0]} if notes.get("user") else {}
+
+    def noted(kind, find):
+        return [thing for thing in (find(ident) for ident in notes.get(kind, ()))
+                if thing is not None]
+    identity = conn.identity
     return {
         "server": lambda: [(s, lambda s=s: _delete_and_wait_server(conn, s))
-                           for s in conn.compute.servers(tags=tag)],
+                           for s in conn.compute.servers(tags=tag, **everywhere)],
         "floating IP": lambda: [(f, lambda f=f: net.delete_ip(f, ignore_missing=True))
                                 for f in net.ips(tags=tag)],
         "router": lambda: [(r, lambda r=r: _delete_router(conn, r))
@@ -550,18 +696,29 @@ def _listers(conn, tag, run_id):
                             for n in net.networks(tags=tag)],
         "security group": lambda: [(g, lambda g=g: net.delete_security_group(
             g, ignore_missing=True)) for g in net.security_groups(tags=tag)],
+        "server group": lambda: [(g, lambda g=g: conn.compute.delete_server_group(
+            g, ignore_missing=True)) for g in noted("server group",
+                                                    conn.compute.find_server_group)],
+        "keypair": lambda: [(k, lambda k=k: conn.compute.delete_keypair(
+            k, ignore_missing=True, **owner)) for k in noted(
+                "keypair", lambda name: conn.compute.find_keypair(name, **owner))],
         "image": lambda: [(i, lambda i=i: conn.image.delete_image(i, ignore_missing=True))
                           for i in conn.image.images(tag=[tag])],
         "volume": lambda: [(v, lambda v=v: _delete_volume(conn, v))
-                           for v in conn.block_storage.volumes()
+                           for v in conn.block_storage.volumes(**everywhere)
                            if (v.metadata or {}).get(RUN_METADATA) == run_id],
+        "user": lambda: [(u, lambda u=u: identity.delete_user(u, ignore_missing=True))
+                         for u in noted("user", identity.find_user)],
+        "project": lambda: [(p, lambda p=p: identity.delete_project(p, ignore_missing=True))
+                            for p in noted("project", identity.find_project)],
     }
 
 
-def tagged(conn, run_id, kinds=KINDS):
-    """(kind, resource, delete) of everything of `kinds` tagged as the run's, in the
-    order they can be deleted."""
-    listers = _listers(conn, RUN_TAG_PREFIX + run_id, run_id)
+def tagged(conn, run_id, kinds=KINDS, notes=None):
+    """(kind, resource, delete) of everything of `kinds` tagged as the run's (or, for
+    the UNTAGGED kinds, named in `notes`: {kind: [name or id]}), in the order they can
+    be deleted."""
+    listers = _listers(conn, RUN_TAG_PREFIX + run_id, run_id, notes or {})
     return [(kind, thing, delete) for kind in KINDS if kind in kinds
             for thing, delete in listers[kind]()]
 
@@ -578,7 +735,7 @@ def _delete_volume(conn, volume, wait=300):
 
 def _delete_and_wait_server(conn, server, wait=300):
     conn.compute.delete_server(server, ignore_missing=True)
-    conn.compute.wait_for_delete(server, wait=wait)
+    conn.compute.wait_for_delete(server, wait=wait, interval=POLL_INTERVAL)
 
 
 def _delete_router(conn, router):
@@ -622,8 +779,9 @@ class RunRegistry:
     `<dir>/<run id>.run` for its life, so the kernel releases it when the run's process
     dies, even by SIGKILL: a run file that is not locked is a dead run's (or a finished
     run's whose cleanup could not remove everything: `keep`).  Runs started
-    elsewhere have no file here, and the sweeper never touches what they created.  A
-    second lock per cloud lets one workload run at a time into each cloud."""
+    elsewhere have no file here, and the sweeper never touches what they created.  The
+    file lists what the run made that cannot be tagged (RunFile.note).  A second lock per
+    cloud lets one workload run at a time into each cloud."""
 
     def __init__(self, directory):
         self.directory = directory
@@ -633,12 +791,16 @@ class RunRegistry:
         """The run ends with things left in the cloud: keep its file for the sweeper."""
         self._kept.add(run_id)
 
+    def _path(self, run_id):
+        return os.path.join(self.directory, "%s.run" % run_id)
+
     def _open(self, name):
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         return os.open(os.path.join(self.directory, name), os.O_RDWR | os.O_CREAT, 0o600)
 
     @contextlib.contextmanager
     def running(self, run_id, cloud, queue_timeout):
+        """Held while the run runs: its RunFile."""
         cloud_fd = self._open("cloud-%s.lock" % cloud)
         try:
             if not wait_until(lambda: _try_lock(cloud_fd), queue_timeout, interval=1.0):
@@ -649,7 +811,7 @@ class RunRegistry:
             fcntl.flock(run_fd, fcntl.LOCK_EX)
             self._kept.discard(run_id)
             try:
-                yield
+                yield RunFile(run_fd)
             finally:
                 if run_id not in self._kept:
                     self.forget(run_id)
@@ -675,9 +837,34 @@ class RunRegistry:
                 os.close(fd)
         return dead
 
+    def notes(self, run_id):
+        """{kind: [name or id]} that the run noted in its file."""
+        out = collections.defaultdict(list)
+        with contextlib.suppress(FileNotFoundError), open(self._path(run_id)) as f:
+            for line in f:
+                kind, _, ident = line.rstrip("\n").partition("\t")
+                if kind in UNTAGGED and ident:
+                    out[kind].append(ident)
+        return out
+
     def forget(self, run_id):
         with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(self.directory, "%s.run" % run_id))
+            os.remove(self._path(run_id))
+
+
+class RunFile:
+    """A live run's file: one line per thing it made that has no tag."""
+
+    def __init__(self, fd):
+        self._fd = fd
+        self._lock = threading.Lock()
+
+    def note(self, kind, ident):
+        if "\t" in ident or "\n" in ident:
+            raise ValueError("%s name %r: tabs and newlines are not allowed" % (kind, ident))
+        with self._lock:
+            os.write(self._fd, ("%s\t%s\n" % (kind, ident)).encode())
+            os.fsync(self._fd)
 
 
 def _try_lock(fd):
@@ -694,7 +881,7 @@ def sweep(conn, registry):
     removed = []
     for run_id in registry.dead_runs():
         problems = []
-        for kind, thing, delete in tagged(conn, run_id):
+        for kind, thing, delete in tagged(conn, run_id, notes=registry.notes(run_id)):
             try:
                 delete()
                 removed.append("%s %s (run %s)" % (kind, thing.id, run_id))

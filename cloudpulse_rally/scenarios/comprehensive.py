@@ -1,6 +1,5 @@
 """Rally front end of the comprehensive checks (cloudpulse.checks.comprehensive)."""
 
-from rally.task import atomic
 from rally.task import validation
 from rally_openstack.task import scenario
 
@@ -16,9 +15,8 @@ from cloudpulse_rally.scenarios import base
                 nullable=True)
 @validation.add("required_services", services=["nova", "neutron", "glance"])
 @validation.add("required_platform", platform="openstack", users=True)
-@scenario.configure(name="CloudPulse.comprehensive", platform="openstack",
-                    context={"cleanup@openstack": ["nova", "neutron", "glance"]})
-class Comprehensive(base.CheckScenario):
+@scenario.configure(name="CloudPulse.comprehensive", platform="openstack")
+class Comprehensive(base.WorkloadScenario):
 
     def run(self, image_file, flavor, external_network=None, cidr="198.18.43.0/24",
             ssh_user="cirros", image_disk_format="qcow2", boot_timeout=300,
@@ -45,14 +43,10 @@ class Comprehensive(base.CheckScenario):
             one-run-per-cloud lock (default ~/.local/state/cloudpulse/runs)
         :param timeout: seconds before one API call counts as failed
         """
-        settings = comprehensive.Settings(
+        self.run_workload(
+            comprehensive.ComprehensiveRun, comprehensive.Settings, timeout,
             image_file=image_file, flavor=flavor, external_network=external_network,
             cidr=cidr, ssh_user=ssh_user, image_disk_format=image_disk_format,
             boot_timeout=float(boot_timeout), ping_timeout=float(ping_timeout),
-            api_timeout=float(timeout), probe_timeout=float(probe_timeout),
-            max_parallel_boots=int(max_parallel_boots),
+            probe_timeout=float(probe_timeout), max_parallel_boots=int(max_parallel_boots),
             jumbo_mtu=int(jumbo_mtu) if jumbo_mtu else None, runs_dir=runs_dir)
-        self.report(comprehensive.run_comprehensive_checks(
-            self.connection(timeout), settings, self.context["task"]["uuid"],
-            name=lambda kind: self.generate_random_name(),
-            timer=lambda step: atomic.ActionTimer(self, step)))

@@ -19,7 +19,7 @@ def _free_port():
 
 class Server:
     def __init__(self, venv_bin, state, box, periodic="endpoint_interval = -1\n", extra="",
-                 cloud=None, clouds_file=None):
+                 cloud=None, clouds_file=None, timeout=TIMEOUT):
         self.venv_bin, self.state, self.box = venv_bin, state, box
         self.port = _free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -29,7 +29,7 @@ class Server:
             "[cloud]\ncloud = %s\nclouds_file = %s\nhorizon_url = %s\ntimeout = %s\n"
             "[periodic]\n%s%s"
             % (state, self.port, cloud or box.admin_cloud, clouds_file or box.clouds_yaml,
-               box.horizon_url, TIMEOUT,
+               box.horizon_url, timeout,
                periodic, extra))
         self.log = open(state / ("server-%d.log" % self.port), "w")
         self.proc = subprocess.Popen(

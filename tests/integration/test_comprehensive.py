@@ -3,6 +3,8 @@ host, each its own OVN chassis joined by geneve): healthy, then with one host's 
 cut and with one host's underlay MTU below what neutron promises.  Each fault must be blamed
 on that host and nothing else."""
 
+import re
+
 import pytest
 
 from cloudpulse.checks import endpoint
@@ -75,11 +77,13 @@ def test_an_underlay_mtu_below_the_networks_is_found(engine, box, admin_conn):
     assert workload.leftovers(admin_conn, run.handle) == []
 
 
-def test_a_dead_ovn_controller_reads_control_plane_degraded(engine, box, faults, admin_conn):
+def test_a_dead_ovn_controller_reads_control_plane_degraded(engine, workload_engine, box,
+                                                            faults, admin_conn):
     """ovn-controller stopped on one host is not a data-path cut (its flows stay), but a
     new VM there would never get its port: the comprehensive check leaves that host out,
-    saying so, and passes; the endpoint check names the dead agent; together they read
-    "data plane forwarding, control plane degraded on <host>"."""
+    saying so, and passes; so does the functional check, whose VMs go to the other
+    hosts; the endpoint check names the dead agent; together they read "data plane
+    forwarding, control plane degraded on <host>"."""
     host = box.compute_hosts[1]
     faults.stop(box.host_service("ovn-controller", host))
     box.wait_for(lambda: [a for a in admin_conn.network.agents()
@@ -97,6 +101,21 @@ def test_a_dead_ovn_controller_reads_control_plane_degraded(engine, box, faults,
     together = results.CheckRun(run.handle, ["endpoint", "comprehensive"], "finished",
                                 results=neutron + run.results)
     assert together.verdict() == "data plane forwarding, control plane degraded on %s" % host
+
+    # as the server runs it for an operator: in a project made for the run (Rally's users
+    # context), whose user is admin there, and which is gone afterwards
+    store, args = workload_engine
+    projects = {p.id for p in admin_conn.identity.projects()}
+    run = run_engine(store, "functional", dict(args, new_tenant=True))
+    assert run.healthy, run.to_api()["tests_failed"]
+    assert {p.id for p in admin_conn.identity.projects()} == projects
+    hosts = [r for r in run.results if r.name == "functional.hosts"]
+    assert [(r.component, r.status) for r in hosts if r.status != results.Status.PASSED] == [
+        (host, results.Status.SKIPPED)], hosts
+    boot = [r for r in run.results if r.name == "functional.boot"][0]
+    assert re.fullmatch(r"vm1 on (\S+), vm2 on (\S+)", boot.details), boot.details
+    assert host not in boot.details.replace(",", " ").split(), boot.details
+    assert run.verdict() == "data plane forwarding, control plane degraded on %s" % host
 
 
 def test_a_hung_nova_compute_fails_its_hosts_boot_and_cleans_up(engine, box, faults,

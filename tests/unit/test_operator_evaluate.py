@@ -9,7 +9,6 @@ from cloudpulse.checks.operator import pacemaker
 from cloudpulse.checks.operator import rabbitmq
 from cloudpulse.checks.operator import servicemap
 from cloudpulse import ssh
-from cloudpulse import results
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "operator")
 SMAP = servicemap.load(os.path.join(DATA, "inventory_bed.yaml"))
