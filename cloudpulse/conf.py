@@ -82,6 +82,14 @@ api_opts = [
     cfg.IntOpt("threads", default=16, min=2, max=256,
                help="Requests served at the same time. A GET /cpulse/result?wait= "
                     "holds one while it waits; further requests queue."),
+    cfg.IntOpt("max_active_runs", default=20, min=1, max=10000,
+               help="Runs queued or running at most; a POST beyond answers 429 with "
+                    "Retry-After. A POST for check types already queued or running gets "
+                    "that run's handle instead of a second run."),
+    cfg.IntOpt("max_long_polls", default=8, min=0, max=256,
+               help="GET /cpulse/result?wait= requests that may hold a thread at once; "
+                    "beyond, they are answered at once with the run's current state, so "
+                    "that waiting clients never take every thread."),
 ]
 
 cloud_opts = [

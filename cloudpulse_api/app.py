@@ -15,7 +15,14 @@ def create_app(service):
     app = flask.Flask("cloudpulse_api")
     app.config["CHECK_SERVICE"] = service
     app.json.sort_keys = False
+    # A body sent without its length (chunked) is cut off here as it is read.
+    app.config["MAX_CONTENT_LENGTH"] = checks.MAX_BODY
     app.register_blueprint(checks.blueprint, url_prefix="/cpulse")
+
+    @app.errorhandler(http_exc.RequestEntityTooLarge)
+    def too_large(exc):
+        return flask.jsonify(error=exc.name,
+                             message="body: at most %d bytes" % checks.MAX_BODY), 413
 
     @app.errorhandler(http_exc.HTTPException)
     def http_error(exc):

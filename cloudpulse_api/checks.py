@@ -1,12 +1,14 @@
 """POST /cpulse/check and GET /cpulse/result: start a check run, read it by handle."""
 
 import flask
+from werkzeug import exceptions as http_exc
 
 from cloudpulse_api import service as service_mod
 
 blueprint = flask.Blueprint("checks", __name__)
 
 MAX_WAIT = 120   # seconds a GET /cpulse/result?wait= may hold its request
+MAX_BODY = 16 * 1024   # bytes of a request body: {"type": ...} is a few dozen
 
 
 def _service():
@@ -19,6 +21,8 @@ def _bad_request(message, **extra):
 
 @blueprint.post("/check")
 def start_check():
+    if (flask.request.content_length or 0) > MAX_BODY:   # refused before it is read
+        raise http_exc.RequestEntityTooLarge()
     body = flask.request.get_json(silent=True)
     if not isinstance(body, dict):
         return _bad_request('body: expected a JSON object such as {"type": "endpoint"}')
@@ -28,7 +32,12 @@ def start_check():
         check_types = _service().parse_types(body["type"])
     except service_mod.UnknownCheckType as exc:
         return _bad_request(str(exc), allowed=exc.allowed)
-    handle = _service().submit(check_types)
+    try:
+        handle, _ = _service().submit(check_types)
+    except service_mod.QueueFull as exc:
+        return (flask.jsonify(error="Too Many Requests", message=str(exc)), 429,
+                {"Retry-After": str(exc.retry_after)})
+    # the same handle when a run of these types is already queued or running
     return flask.jsonify(handle=handle), 202, {"Location": "/cpulse/result?handle=" + handle}
 
 

@@ -63,6 +63,14 @@ _CONF_ARGS = {
 _WORKLOAD_TYPES = (results.CheckType.FUNCTIONAL, results.CheckType.COMPREHENSIVE)
 
 
+class QueueFull(Exception):
+    """max_active_runs runs are queued or running."""
+    retry_after = 10   # seconds a client is told to wait before it tries again
+
+    def __init__(self, active):
+        super().__init__("%d runs are queued or running ([api] max_active_runs)" % active)
+
+
 class UnknownCheckType(ValueError):
     def __init__(self, value, allowed):
         super().__init__("type: %r is not a check type; allowed: %s"
@@ -92,7 +100,10 @@ class CheckService:
             max_workers=conf.api.workers, thread_name_prefix="cpulse-run")
         self._stop = threading.Event()
         self._periodic = None
-        self._done = {}   # handle -> Event, for runs started by this process
+        self._done = {}   # handle -> Event, for runs queued or running in this process
+        self._active = {}   # frozenset of check types -> the handle queued or running
+        self._lock = threading.Lock()
+        self._long_polls = threading.BoundedSemaphore(conf.api.max_long_polls)
         self._recover()
 
     def _validate_suites(self):
@@ -182,17 +193,33 @@ class CheckService:
         raise UnknownCheckType(value, allowed)
 
     def submit(self, check_types):
-        handle = self.rally.create_run(check_types)
-        self._done[handle] = threading.Event()
+        """(handle, new): a new run of `check_types`, or the run of the same types that
+        is already queued or running (a second one would only add load on the cloud).
+        QueueFull when max_active_runs are queued or running."""
+        key = frozenset(check_types)
+        with self._lock:
+            handle = self._active.get(key)
+            if handle is not None:
+                return handle, False
+            if len(self._done) >= self.conf.api.max_active_runs:
+                raise QueueFull(len(self._done))
+            handle = self.rally.create_run(check_types)
+            self._done[handle] = threading.Event()
+            self._active[key] = handle
         self._pool.submit(self._execute, handle, check_types)
-        return handle
+        return handle, True
 
     def get(self, handle, wait=0.0):
         """The run of a handle; with wait, first up to `wait` seconds for it to finish
-        (a long poll: the client learns the result the moment it is recorded)."""
+        (a long poll: the client learns the result the moment it is recorded).  Beyond
+        max_long_polls waiting at once, answered at once: waiting clients never hold
+        every request thread."""
         done = self._done.get(handle)
-        if wait > 0 and done is not None:
-            done.wait(wait)
+        if wait > 0 and done is not None and self._long_polls.acquire(blocking=False):
+            try:
+                done.wait(wait)
+            finally:
+                self._long_polls.release()
         return self.rally.get_run(handle)
 
     def task_args(self, check_type):
@@ -231,7 +258,9 @@ class CheckService:
             LOG.exception("check run %s crashed", handle)
             self.rally.mark_interrupted(handle, "the run crashed; see the server log")
         finally:
-            self._done.pop(handle).set()
+            with self._lock:
+                self._active = {k: h for k, h in self._active.items() if h != handle}
+                self._done.pop(handle).set()
 
     def _run_recorded(self, handle, check_type):
         args = self.task_args(check_type)
@@ -253,9 +282,17 @@ class CheckService:
                 now = time.monotonic()
                 for t, when in due.items():
                     if now >= when:
-                        handle = self.submit([t])
-                        LOG.info("periodic %s check started: %s", t.value, handle)
                         due[t] = now + intervals[t]
+                        try:
+                            handle, new = self.submit([t])
+                        except QueueFull as exc:
+                            LOG.warning("periodic %s check skipped: %s", t.value, exc)
+                            continue
+                        if new:
+                            LOG.info("periodic %s check started: %s", t.value, handle)
+                        else:   # never two runs of a type at once
+                            LOG.info("periodic %s check: run %s still in flight", t.value,
+                                     handle)
                 self._stop.wait(max(0.1, min(due.values()) - time.monotonic()))
 
         self._periodic = threading.Thread(target=loop, name="cpulse-periodic", daemon=True)

@@ -9,6 +9,7 @@ random names, so Rally's own cleanup finds it too) and tagged `cloudpulse` and
 """
 
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import fcntl
@@ -46,17 +47,17 @@ KINDS = ("server", "floating IP", "router", "port", "network", "security group",
 # nova has no tags for key pairs and server groups, and a project made for the run (Rally's
 # users context) is keystone's: a run writes these into its run file (RunRegistry).
 UNTAGGED = ("keypair", "server group", "user", "project")
-# A run's own cleanup removes what it made in waves, each wave's removals together: a
-# thing goes once what uses it is gone (the floating IP before the router interface its
-# address needs, the VMs before their ports, the ports before their security group and
-# network).  A router goes with its gateway and interfaces, as they are found then.
-CLEANUP_WAVES = (
-    ("floating IP", "volume attachment", "image", "keypair"),
-    ("server", "router", "volume"),
-    ("port", "server group"),
-    ("subnet", "security group"),
-    ("network",),
-)
+# A run's own cleanup removes each thing it made as soon as what must go first is gone
+# (the floating IP before the router interface its address needs, the VMs before their
+# ports, the ports before their security group and network), everything else at once.
+# A router goes with its interfaces, as they are found then (neutron removes its gateway).
+CLEANUP_AFTER = {
+    "floating IP": (), "volume attachment": (), "image": (), "keypair": (),
+    "server": (), "volume": ("volume attachment",), "router": ("floating IP",),
+    "port": ("server",), "server group": ("server",),
+    "security group": ("server", "port"), "subnet": ("server", "port", "router"),
+    "network": ("server", "port", "router", "subnet"),
+}
 POLL_INTERVAL = 0.5   # seconds between two GETs of a resource being waited for
 
 # Ingress rules of the workload's security group, by name: what the checks probe.
@@ -142,7 +143,7 @@ class QuotaExhausted(StepFailed):
 @dataclasses.dataclass(eq=False)
 class Undo:
     """How to remove one thing a run created."""
-    kind: str            # one of CLEANUP_WAVES'
+    kind: str            # one of CLEANUP_AFTER's
     ident: str
     remove: typing.Callable[[], typing.Any]
 
@@ -242,7 +243,7 @@ class WorkloadRun:
 
     # -- bookkeeping ------------------------------------------------------------------
     def created(self, kind, ident, undo):
-        """Remember how to remove what was created (`kind` one of CLEANUP_WAVES'); the
+        """Remember how to remove what was created (`kind` one of CLEANUP_AFTER's); the
         returned entry is for `removed` when a step removes it itself."""
         entry = Undo(kind, ident, undo)
         self._undo.append(entry)
@@ -575,15 +576,10 @@ class WorkloadRun:
             time.sleep(1)
 
     def cleanup(self):
-        """Remove what the run made, wave by wave (CLEANUP_WAVES), and check that nothing
-        tagged as the run's is left."""
-        problems = []
-        for entries in cleanup_waves(self._undo):
-            for item in fanout.fan_out(lambda entry: entry.remove(), entries,
-                                       name="cpulse-undo"):
-                if not item.ok:
-                    problems.append("%s %s: %s" % (item.item.kind, item.item.ident,
-                                                   runner.describe_error(item.error)))
+        """Remove what the run made (remove_all), and check that nothing of the run's is
+        left."""
+        problems = ["%s %s: %s" % (entry.kind, entry.ident, runner.describe_error(error))
+                    for entry, error in remove_all(self._undo)]
         self._undo = []
         # Only the kinds this run made are looked for: a service that is down (the
         # reason an earlier step failed) need not answer for what it never got.
@@ -608,15 +604,28 @@ def find_network(conn, name_or_id):
     return conn.network.find_network(name_or_id)
 
 
-def cleanup_waves(entries):
-    """[[Undo, ...], ...]: what can be removed together, wave after wave
-    (CLEANUP_WAVES), the latest made first within a wave."""
-    unknown = {entry.kind for entry in entries} - {k for wave in CLEANUP_WAVES for k in wave}
+def remove_all(entries):
+    """Remove every Undo entry, each once the entries of the kinds it waits for
+    (CLEANUP_AFTER) are done, all the others at once: [(entry, exception)] of those that
+    failed.  A failed removal does not hold the ones after it: they are tried anyway."""
+    unknown = {entry.kind for entry in entries} - set(CLEANUP_AFTER)
     if unknown:
-        raise ValueError("no cleanup wave for %s" % ", ".join(sorted(unknown)))
-    waves = [[entry for entry in reversed(entries) if entry.kind in wave]
-             for wave in CLEANUP_WAVES]
-    return [wave for wave in waves if wave]
+        raise ValueError("no cleanup order for %s" % ", ".join(sorted(unknown)))
+    order = list(CLEANUP_AFTER)   # every kind after the kinds it waits for
+    started = {}
+
+    def remove(entry, waits_for):
+        concurrent.futures.wait(waits_for)
+        entry.remove()
+
+    with concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, len(entries)), thread_name_prefix="cpulse-undo") as pool:
+        for entry in sorted(reversed(entries), key=lambda e: order.index(e.kind)):
+            waits_for = [done for earlier, done in started.items()
+                         if earlier.kind in CLEANUP_AFTER[entry.kind]]
+            started[entry] = pool.submit(remove, entry, waits_for)
+    return [(entry, done.exception()) for entry, done in started.items()
+            if done.exception() is not None]
 
 
 def is_quota_exhausted(exc):
@@ -739,8 +748,7 @@ def _delete_and_wait_server(conn, server, wait=300):
 
 
 def _delete_router(conn, router):
-    if router.external_gateway_info:
-        conn.network.update_router(router, external_gateway_info={})
+    """Its interfaces, then the router (neutron removes the gateway with it)."""
     for port in conn.network.ports(device_id=router.id,
                                    device_owner="network:router_interface"):
         for fixed in port.fixed_ips:

@@ -2,6 +2,8 @@
 settings name the field they miss, and its cleanup order.  The steps themselves run against
 the cloud in a box (tests/integration/test_functional.py)."""
 
+import time
+
 import pytest
 
 from cloudpulse.checks import functional
@@ -17,22 +19,53 @@ def test_settings_name_the_missing_field(field, kwargs):
         functional.Settings(**kwargs)
 
 
-def test_cleanup_removes_in_waves_what_uses_a_thing_before_it():
-    made = [workload.Undo(kind, ident, None) for kind, ident in [
-        ("network", "n"), ("subnet", "s"), ("router", "r"), ("image", "i"), ("keypair", "k"),
-        ("security group", "g"), ("server group", "sg"), ("port", "p"), ("server", "vm1"),
-        ("server", "vm2"), ("volume", "v"), ("floating IP", "f")]]
-    assert [[(e.kind, e.ident) for e in wave] for wave in workload.cleanup_waves(made)] == [
-        [("floating IP", "f"), ("keypair", "k"), ("image", "i")],
-        [("volume", "v"), ("server", "vm2"), ("server", "vm1"), ("router", "r")],
-        [("port", "p"), ("server group", "sg")],
-        [("security group", "g"), ("subnet", "s")],
-        [("network", "n")]]
+def _removal(log, name, seconds=0.05, fails=False):
+    def remove():
+        log.append(("start", name, time.monotonic()))
+        time.sleep(seconds)
+        log.append(("end", name, time.monotonic()))
+        if fails:
+            raise RuntimeError("%s would not go" % name)
+    return remove
 
 
-def test_cleanup_refuses_a_kind_it_has_no_wave_for():
-    with pytest.raises(ValueError, match="no cleanup wave for trunk"):
-        workload.cleanup_waves([workload.Undo("trunk", "t", None)])
+def test_cleanup_removes_a_thing_once_what_uses_it_is_gone_and_the_rest_at_once():
+    log = []
+    made = [workload.Undo(kind, ident, _removal(log, ident, seconds)) for kind, ident, seconds
+            in [("network", "net", 0.05), ("subnet", "subnet", 0.05),
+                ("router", "router", 0.3), ("image", "image", 0.05),
+                ("keypair", "key", 0.05), ("security group", "sg", 0.05),
+                ("server group", "group", 0.05), ("port", "port", 0.05),
+                ("server", "vm1", 0.2), ("server", "vm2", 0.2),
+                ("floating IP", "fip", 0.1)]]
+    assert workload.remove_all(made) == []
+    at = {(event, name): t for event, name, t in log}
+    # what waits for nothing starts at once
+    first = min(at.values())
+    for name in ("fip", "image", "key", "vm1", "vm2"):
+        assert at["start", name] - first < 0.05, name
+    # the router after its floating IP, not after the VMs: they go meanwhile
+    assert at["start", "router"] >= at["end", "fip"]
+    assert at["start", "router"] < at["end", "vm1"]
+    assert at["start", "port"] >= max(at["end", "vm1"], at["end", "vm2"])
+    assert at["start", "sg"] >= at["end", "port"]
+    assert at["start", "subnet"] >= max(at["end", "router"], at["end", "port"])
+    assert at["start", "net"] >= at["end", "subnet"]
+
+
+def test_cleanup_tries_everything_and_names_what_failed():
+    log = []
+    made = [workload.Undo("server", "vm1", _removal(log, "vm1", fails=True)),
+            workload.Undo("port", "port", _removal(log, "port"))]
+    failed = workload.remove_all(made)
+    assert [(entry.ident, str(error)) for entry, error in failed] == [
+        ("vm1", "vm1 would not go")]
+    assert ("end", "port") in [(e, n) for e, n, _ in log]
+
+
+def test_cleanup_refuses_a_kind_it_has_no_order_for():
+    with pytest.raises(ValueError, match="no cleanup order for trunk"):
+        workload.remove_all([workload.Undo("trunk", "t", None)])
 
 
 def test_a_run_file_names_what_nova_cannot_tag_until_the_sweeper_is_done(tmp_path):
