@@ -4,8 +4,9 @@ step by step in a cloud, probed from inside its VMs, and removed.
 A `WorkloadRun` records one CheckResult per step (`<type>.<step>`), names the resource and,
 for VMs, the host it blames, and stops the steps that need a failed one ("not checked: ...")
 while the cleanup always runs.  Everything it creates is named by the front end (Rally's
-random names, so Rally's own cleanup finds it too) and tagged `cloudpulse` and
-`cloudpulse-run:<run id>` (nova, neutron and glance tags); `leftovers` finds what a run left.
+random names, Tempest's rand_name) and tagged `cloudpulse` and `cloudpulse-run:<run id>`
+(nova, neutron and glance tags; cinder metadata; what cannot be tagged is written into the
+run's file); `leftovers` finds what a run left, and the sweeper what a dead run left.
 """
 
 import collections
