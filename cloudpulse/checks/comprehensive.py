@@ -68,20 +68,19 @@ class ComprehensiveRun(workload.WorkloadRun):
         self.probed_group = self.probed_rules = None
 
     def steps(self):
-        self.steps_together(
-            ("network", "network", lambda: self.create_network(mtu=self.settings.jumbo_mtu)),
-            ("router", "router", self.create_router),
-            ("image", "image", self.upload_image),
-            ("access", "keypair", self.create_groups),
-            ("hosts", "nova-compute", self.find_hosts))
-        self.step("boot", "vm", self.boot_everywhere)
-        try:
-            self.step("data_path", "vm", self.check_data_path)
-            self.step("mtu", "network", self.check_mtu)
-            self.step("security_group", "security-group", self.check_security_group)
-        finally:
-            for session in self.sessions.values():
-                session.close()
+        with self.meanwhile() as submit:
+            router = self.first_steps(
+                submit, lambda: self.create_network(mtu=self.settings.jumbo_mtu),
+                self.create_groups)
+            self.step("boot", "vm", self.boot_everywhere)
+            router.result()   # the floating IPs and the gateway the VMs ping need it
+            try:
+                self.step("data_path", "vm", self.check_data_path)
+                self.step("mtu", "network", self.check_mtu)
+                self.step("security_group", "security-group", self.check_security_group)
+            finally:
+                for session in self.sessions.values():
+                    session.close()
 
     def create_groups(self):
         """The run's group (ping, ssh, http: the checker reaches every VM) and the probed

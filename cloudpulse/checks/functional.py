@@ -11,11 +11,11 @@ front ends over `FunctionalRun`.
 """
 
 import base64
-import concurrent.futures
 import random
 import threading
 
 from cloudpulse.checks import workload
+from cloudpulse import fanout
 from cloudpulse import results
 
 CHECK_TYPE = results.CheckType.FUNCTIONAL
@@ -41,20 +41,18 @@ class FunctionalRun(workload.WorkloadRun):
         self.session = None      # SSH into vm1, for the ping and the volume
         self._pinged = threading.Event()   # the ping step is over: self.session is set
         self._volume = None      # the volume's creation, under way while the VMs boot
+        self._floating_ip = None   # vm1's, made on its port while the VMs boot
 
     def steps(self):
-        # Steps that need nothing of each other go together, and the volume is made while
-        # the VMs boot: a run takes the time of its longest path, not of every step.
-        self.steps_together(("network", "network", self.create_network),
-                            ("router", "router", self.create_router),
-                            ("image", "image", self.upload_image),
-                            ("access", "keypair", self.create_access),
-                            ("hosts", "nova-compute", self.find_hosts))
-        with concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="cpulse-volume") as pool:
+        # Steps that need nothing of each other go together, the volume is made while
+        # the VMs boot, and the router while everything before the ping goes on: a run
+        # takes the time of its longest path, not of every step.
+        with self.meanwhile() as submit:
+            router = self.first_steps(submit, self.create_network, self.create_access)
             if self.settings.volume_size and not self._failed:
-                self._volume = pool.submit(self.create_volume)
-            self.step("boot", "vm", self.boot_two)
+                self._volume = submit(self.create_volume)
+            self.step("boot", "vm", lambda: self.boot_two(submit, router))
+            router.result()
             steps = [("ping", "vm1", self.ping_across)]
             if self.settings.volume_size:
                 steps.append(("volume", "volume", self.check_volume_step))
@@ -70,7 +68,9 @@ class FunctionalRun(workload.WorkloadRun):
             return not self.settings.external_network
         return self.settings.ping_via == "console"
 
-    def boot_two(self):
+    def boot_two(self, submit, router):
+        """vm1 and vm2 on ports of their own, vm1's floating IP made while they boot
+        (once the `router` future is done)."""
         # Apart where the cloud allows: soft anti-affinity still boots on a one-host cloud.
         group = self.create_server_group("soft-anti-affinity")
         hint = {"scheduler_hints": {"group": group.id}}
@@ -83,15 +83,17 @@ class FunctionalRun(workload.WorkloadRun):
             # scheduler still checks that each fits.
             picked = random.sample(self.hosts, min(2, len(self.hosts)))
             onto = {"vm1": {"host": picked[0]}, "vm2": {"host": picked[-1]}}
-        # vm2's port first, so that vm1's user-data knows the address to ping: its console
-        # log tells whether the tenant network works, also when the floating IP path fails
-        port = self.create_tagged("port", self.conn.network.create_port,
-                                  self.conn.network.delete_port, name=self._name("port"),
-                                  network_id=self.network.id,
-                                  security_groups=[self.security_group.id])
-        vm2 = dict(hint, networks=[{"port": port.id}], **onto.get("vm2", {}))
-        vm1 = dict(hint, **onto.get("vm1", {}), user_data=base64.b64encode(self._ping_script(
-            port.fixed_ips[0]["ip_address"]).encode()).decode())
+        # The ports first: vm1's user-data knows the address to ping (its console log
+        # tells whether the tenant network works, also when the floating IP path fails),
+        # and vm1's floating IP is ready when vm1 is.
+        port1, port2 = [item.get() for item in fanout.fan_out(
+            self.create_port, ("vm1", "vm2"), max_workers=2, name="cpulse-port")]
+        if not self.via_console:
+            self._floating_ip = submit(self._floating_ip_once_routed, port1, router)
+        vm2 = dict(hint, networks=[{"port": port2.id}], **onto.get("vm2", {}))
+        vm1 = dict(hint, networks=[{"port": port1.id}], **onto.get("vm1", {}),
+                   user_data=base64.b64encode(self._ping_script(
+                       port2.fixed_ips[0]["ip_address"]).encode()).decode())
         booted = self.boot([("vm1", vm1), ("vm2", vm2)], parallel=2)
         for label in ("vm1", "vm2"):
             if isinstance(booted[label], Exception):
@@ -101,6 +103,18 @@ class FunctionalRun(workload.WorkloadRun):
         self.record("boot", results.Status.PASSED, "vm", ", ".join(
             vm.where() for vm in self.vms if vm.host))
         return True
+
+    def create_port(self, label):
+        return self.create_tagged("port", self.conn.network.create_port,
+                                  self.conn.network.delete_port, name=self._name(label),
+                                  network_id=self.network.id,
+                                  security_groups=[self.security_group.id])
+
+    def _floating_ip_once_routed(self, port, router):
+        router.result()
+        if self.router is None:
+            raise workload.NotChecked("router")
+        return self.create_floating_ip(port.id, "vm1")
 
     def _ping_script(self, address):
         """vm1's user-data: ping vm2 once a second until a reply or ping_timeout, and say
@@ -127,6 +141,7 @@ class FunctionalRun(workload.WorkloadRun):
             replied = self._ping_result_from_console(vm1)
         else:
             try:
+                vm1.floating_ip = self._floating_ip.result()
                 self.session = self.ssh_to(vm1)
             except StepFailed as exc:
                 raise self._external_path_failed(vm1, exc) from None

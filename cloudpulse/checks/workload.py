@@ -51,13 +51,16 @@ UNTAGGED = ("keypair", "server group", "user", "project")
 # A run's own cleanup removes each thing it made as soon as what must go first is gone
 # (the floating IP before the router interface its address needs, the VMs before their
 # ports, the ports before their security group and network), everything else at once.
-# A router goes with its interfaces, as they are found then (neutron removes its gateway).
+# The subnet waits for the router's interface on it, not for the router (its deletion
+# takes seconds on OVN), which goes with any interface still found then and its gateway.
 CLEANUP_AFTER = {
     "floating IP": (), "volume attachment": (), "image": (), "keypair": (),
-    "server": (), "volume": ("volume attachment",), "router": ("floating IP",),
+    "server": (), "volume": ("volume attachment",),
+    "router interface": ("floating IP",), "router": ("floating IP", "router interface"),
     "port": ("server",), "server group": ("server",),
-    "security group": ("server", "port"), "subnet": ("server", "port", "router"),
-    "network": ("server", "port", "router", "subnet"),
+    "security group": ("server", "port"),
+    "subnet": ("server", "port", "router interface"),
+    "network": ("server", "port", "router interface", "subnet"),
 }
 POLL_INTERVAL = 0.5   # seconds between two GETs of a resource being waited for
 
@@ -198,6 +201,7 @@ class WorkloadRun:
         self._network_done = threading.Event()   # the network step is over
         # What the steps create, for the steps after them.
         self.network = self.subnet = self.external = self.image = self.keypair = None
+        self.router = None       # with its interface on the subnet
         self.security_group = self.key_file = None
         self.hosts = None        # the compute hosts a VM may go to; None: not visible
         self.left_out = []       # the enabled compute hosts a VM may not go to
@@ -295,6 +299,27 @@ class WorkloadRun:
         """(step, component, func) steps at the same time, each recording its own."""
         fanout.fan_out(lambda args: self.step(*args), steps, max_workers=len(steps),
                        name="cpulse-step")
+
+    @contextlib.contextmanager
+    def meanwhile(self):
+        """Yields submit(func, *args) -> future: work that goes on while the steps of
+        the with-block run, all of it over at the block's end (before the cleanup,
+        which must know everything the run made)."""
+        with concurrent.futures.ThreadPoolExecutor(
+                max_workers=3, thread_name_prefix="cpulse-meanwhile") as pool:
+            yield pool.submit
+
+    def first_steps(self, submit, network, access):
+        """The steps that need nothing of each other at once, and the router meanwhile:
+        its gateway takes seconds (OVN binds it to a gateway chassis) and only what
+        crosses it (floating IPs, the gateway) needs it.  The router's future: its
+        result() before the steps that need it."""
+        router = submit(self.step, "router", "router", self.create_router)
+        self.steps_together(("network", "network", network),
+                            ("image", "image", self.upload_image),
+                            ("access", "keypair", access),
+                            ("hosts", "nova-compute", self.find_hosts))
+        return router
 
     def verdict_of(self, exc):
         """(status, component or None, details) for an exception that stopped a step or
@@ -395,7 +420,12 @@ class WorkloadRun:
         self._network_done.wait()
         if self.subnet is None:
             raise NotChecked("network")
-        self.conn.network.add_interface_to_router(router, subnet_id=self.subnet.id)
+        # Registered first: a call that timed out on the client may still have been made.
+        subnet_id = self.subnet.id
+        self.created("router interface", subnet_id,
+                     lambda: _remove_interface(self.conn, router, subnet_id))
+        self.conn.network.add_interface_to_router(router, subnet_id=subnet_id)
+        self.router = router
 
     def upload_image(self):
         with open(self.settings.image_file, "rb") as data:
@@ -493,15 +523,19 @@ class WorkloadRun:
                                           interval=POLL_INTERVAL)
 
     def attach_floating_ip(self, vm):
+        port = next(self.conn.network.ports(device_id=vm.server.id))
+        vm.floating_ip = self.create_floating_ip(port.id, vm.label)
+        return vm.floating_ip
+
+    def create_floating_ip(self, port_id, label):
+        """The address of a floating IP on the external network for a port of `label`."""
         if self.external is None:
             raise ValueError("external_network: needed to reach %s through a floating IP"
-                             % vm.label)
-        port = next(self.conn.network.ports(device_id=vm.server.id))
+                             % label)
         fip = self.create_tagged("floating IP", self.conn.network.create_ip,
                                  self.conn.network.delete_ip,
-                                 floating_network_id=self.external.id, port_id=port.id)
-        vm.floating_ip = fip.floating_ip_address
-        return vm.floating_ip
+                                 floating_network_id=self.external.id, port_id=port_id)
+        return fip.floating_ip_address
 
     def create_volume(self):
         """A volume of volume_size GiB, tagged by metadata, once it is available."""
@@ -755,6 +789,13 @@ def _delete_router(conn, router):
         for fixed in port.fixed_ips:
             conn.network.remove_interface_from_router(router, subnet_id=fixed["subnet_id"])
     conn.network.delete_router(router, ignore_missing=True)
+
+
+def _remove_interface(conn, router, subnet_id):
+    try:
+        conn.network.remove_interface_from_router(router, subnet_id=subnet_id)
+    except sdk_exceptions.NotFoundException:   # never made (the add failed)
+        pass
 
 
 def _delete_network(conn, network):

@@ -33,7 +33,8 @@ def test_cleanup_removes_a_thing_once_what_uses_it_is_gone_and_the_rest_at_once(
     log = []
     made = [workload.Undo(kind, ident, _removal(log, ident, seconds)) for kind, ident, seconds
             in [("network", "net", 0.05), ("subnet", "subnet", 0.05),
-                ("router", "router", 0.3), ("image", "image", 0.05),
+                ("router interface", "interface", 0.1), ("router", "router", 0.3),
+                ("image", "image", 0.05),
                 ("keypair", "key", 0.05), ("security group", "sg", 0.05),
                 ("server group", "group", 0.05), ("port", "port", 0.05),
                 ("server", "vm1", 0.2), ("server", "vm2", 0.2),
@@ -44,12 +45,15 @@ def test_cleanup_removes_a_thing_once_what_uses_it_is_gone_and_the_rest_at_once(
     vms_gone = min(at["end", "vm1"], at["end", "vm2"])
     for name in ("fip", "image", "key", "vm1", "vm2"):
         assert at["start", name] < vms_gone, name
-    # the router after its floating IP, not after the VMs: they go meanwhile
-    assert at["start", "router"] >= at["end", "fip"]
-    assert at["start", "router"] < at["end", "vm1"]
+    # the router's interface after its floating IP, not after the VMs: they go meanwhile
+    assert at["start", "interface"] >= at["end", "fip"]
+    assert at["start", "interface"] < at["end", "vm1"]
+    assert at["start", "router"] >= at["end", "interface"]
     assert at["start", "port"] >= max(at["end", "vm1"], at["end", "vm2"])
     assert at["start", "sg"] >= at["end", "port"]
-    assert at["start", "subnet"] >= max(at["end", "router"], at["end", "port"])
+    # the subnet after the interface on it and the ports, while the router still goes
+    assert at["start", "subnet"] >= max(at["end", "interface"], at["end", "port"])
+    assert at["start", "subnet"] < at["end", "router"]
     assert at["start", "net"] >= at["end", "subnet"]
 
 
