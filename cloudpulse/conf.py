@@ -213,12 +213,24 @@ periodic_opts = [
     _interval_opt("functional", "osfunc", -1),
     _interval_opt("comprehensive", "oscomp", -1),
     _interval_opt("upgrade", "osupgrade", -1),
+    cfg.FloatOpt("jitter", default=0.1, min=0, max=0.5,
+                 help="Each periodic run starts up to this fraction of its interval late, "
+                      "at random, so that check types and servers do not hit the cloud "
+                      "at the same instants."),
+]
+
+retention_opts = [
+    cfg.IntOpt("max_age_days", default=30, min=0,
+               help="Finished runs older than this many days are deleted (0: kept)."),
+    cfg.IntOpt("max_runs_per_type", default=10000, min=0,
+               help="Of each check type, only the newest this many finished runs are "
+                    "kept (0: no limit). Pruned at start and then every hour."),
 ]
 
 _GROUPS = [(None, default_opts), ("api", api_opts), ("cloud", cloud_opts),
            ("rally", rally_opts), ("operator", operator_opts), ("functional", functional_opts),
            ("comprehensive", comprehensive_opts),
-           ("periodic", periodic_opts)]
+           ("periodic", periodic_opts), ("retention", retention_opts)]
 
 
 def list_opts():

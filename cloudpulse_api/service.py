@@ -4,6 +4,7 @@ and run each check type periodically at its configured interval."""
 import concurrent.futures
 import logging
 import os
+import random
 import threading
 import time
 
@@ -20,7 +21,7 @@ from cloudpulse_rally import tasks
 LOG = logging.getLogger(__name__)
 
 ALL = "all"
-
+PRUNE_EVERY = 3600   # seconds between two prunings of the runs past [retention]
 
 
 def _endpoint_results(service, args):
@@ -269,34 +270,68 @@ class CheckService:
         check_results = RECORDED[check_type](self, args)
         self.rally.record(handle, check_type, args, check_results, started, time.time())
 
-    # -- periodic --------------------------------------------------------------------
+    # -- periodic ----------------------------------------------------------------------
     def start_periodic(self, intervals):
-        """Submit each type every `intervals[type]` seconds until stop()."""
+        """Submit each type every `intervals[type]` seconds until stop(), each time up to
+        [periodic] jitter of the interval late; the first time one interval after the
+        type's last recorded run (at once when it is overdue), not one after this start.
+        Also prunes the runs past [retention], now and every PRUNE_EVERY seconds."""
         intervals = {t: s for t, s in intervals.items() if t in self.types}
-        if not intervals:
-            return
 
         def loop():
-            due = {t: time.monotonic() + s for t, s in intervals.items()}
+            self._prune()
+            next_prune = time.monotonic() + PRUNE_EVERY
+            due = {t: self._first_due(t, s) for t, s in intervals.items()}
+            for t, when in due.items():
+                LOG.info("periodic %s check: every %d s, next in %d s", t.value,
+                         intervals[t], when - time.monotonic())
             while not self._stop.is_set():
                 now = time.monotonic()
+                if now >= next_prune:
+                    self._prune()
+                    next_prune = now + PRUNE_EVERY
                 for t, when in due.items():
                     if now >= when:
-                        due[t] = now + intervals[t]
-                        try:
-                            handle, new = self.submit([t])
-                        except QueueFull as exc:
-                            LOG.warning("periodic %s check skipped: %s", t.value, exc)
-                            continue
-                        if new:
-                            LOG.info("periodic %s check started: %s", t.value, handle)
-                        else:   # never two runs of a type at once
-                            LOG.info("periodic %s check: run %s still in flight", t.value,
-                                     handle)
-                self._stop.wait(max(0.1, min(due.values()) - time.monotonic()))
+                        due[t] = now + intervals[t] + self._jitter(intervals[t])
+                        self._submit_periodic(t)
+                self._stop.wait(max(0.1, min([next_prune, *due.values()]) - time.monotonic()))
 
         self._periodic = threading.Thread(target=loop, name="cpulse-periodic", daemon=True)
         self._periodic.start()
+
+    def _jitter(self, interval):
+        return random.uniform(0, self.conf.periodic.jitter * interval)
+
+    def _first_due(self, check_type, interval):
+        """time.monotonic() when a type is first due: one interval after its last run."""
+        last = self.rally.last_run_at(check_type)
+        since = (results.utcnow() - last).total_seconds() if last else interval
+        return time.monotonic() + max(0.0, interval - since) + self._jitter(interval)
+
+    def _submit_periodic(self, check_type):
+        with self._lock:   # never two runs of a type at once, an `all` run included
+            busy = next((h for types, h in self._active.items() if check_type in types), None)
+        if busy is not None:
+            LOG.info("periodic %s check: run %s still in flight", check_type.value, busy)
+            return
+        try:
+            handle, new = self.submit([check_type])
+        except QueueFull as exc:
+            LOG.warning("periodic %s check skipped: %s", check_type.value, exc)
+            return
+        LOG.info("periodic %s check %s: %s", check_type.value,
+                 "started" if new else "already in flight", handle)
+
+    def _prune(self):
+        retention = self.conf.retention
+        try:
+            pruned = self.rally.prune(retention.max_age_days, retention.max_runs_per_type)
+        except Exception:
+            LOG.exception("pruning old runs failed")
+            return
+        if pruned:
+            LOG.info("pruned %d runs past [retention] (max_age_days %d, max_runs_per_type "
+                     "%d)", len(pruned), retention.max_age_days, retention.max_runs_per_type)
 
     def stop(self, wait=True):
         self._stop.set()

@@ -15,7 +15,7 @@ INTERRUPTED = "Interrupted"   # the error type of runs the server could not fini
 TYPE_TAG_PREFIX = "cloudpulse-type:"
 
 # Rally task statuses -> the run's state.
-_RUNNING = {"init", "validating", "validated", "running", "aborting", "soft_aborting"}
+RUNNING = {"init", "validating", "validated", "running", "aborting", "soft_aborting"}
 
 
 def to_output(check_results):
@@ -54,7 +54,7 @@ def task_to_run(task):
     check_types = [t[len(TYPE_TAG_PREFIX):] for t in task.get("tags") or []
                    if t.startswith(TYPE_TAG_PREFIX)]
     status = task["status"]
-    if status in _RUNNING:
+    if status in RUNNING:
         state = results.RunState.RUNNING if status != "init" else results.RunState.QUEUED
     elif (task.get("validation_result") or {}).get("etype") == INTERRUPTED:
         state = results.RunState.INTERRUPTED
@@ -62,7 +62,7 @@ def task_to_run(task):
         state = results.RunState.FINISHED
     run = results.CheckRun(handle=task["uuid"], check_types=check_types, state=state,
                            created_at=task["created_at"],
-                           finished_at=task["updated_at"] if status not in _RUNNING
+                           finished_at=task["updated_at"] if status not in RUNNING
                            else None)
     for subtask in task.get("subtasks", []):
         for workload in subtask.get("workloads", []):

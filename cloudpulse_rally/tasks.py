@@ -12,6 +12,8 @@ Two ways a check type runs:
   Rally's per-task fixed cost (seconds) stays off the lightweight path.
 """
 
+import datetime
+import functools
 import logging
 import os
 import threading
@@ -241,10 +243,21 @@ class RallyTasks:
         return report.task_to_run(task)
 
     def interrupted(self):
-        """Handles of CloudPulse tasks left unfinished by a previous server process."""
-        from rally.common import objects
-        return [t["uuid"] for t in objects.Task.list(tags=[report.TAG])
-                if t["status"] in ("init", "validating", "validated", "running")]
+        """Handles of CloudPulse tasks left unfinished by a previous server process
+        (asked of the database: a start does not read every run kept)."""
+        return _unfinished_runs()
+
+    def last_run_at(self, check_type):
+        """When the newest run of `check_type` was created (UTC datetime), or None."""
+        return _last_run_at(report.TYPE_TAG_PREFIX + check_type.value)
+
+    def prune(self, max_age_days, max_per_type):
+        """Delete the finished runs older than `max_age_days` days, and those beyond the
+        newest `max_per_type` of any check type (0: no such limit): their handles."""
+        stale = _stale_runs(max_age_days, max_per_type)
+        for handle in stale:
+            _delete_run(handle)
+        return stale
 
     def mark_interrupted(self, handle, why):
         from rally.common import objects
@@ -286,3 +299,60 @@ class RallyTasks:
     def set_finished(self, handle):
         from rally.common import objects
         objects.Task.get(handle).update_status("finished")
+
+
+# -- queries Rally's API has no call for (they go to its tables through its session) ------
+def _with_session(func):
+    """func(session, *args) in a session of Rally's database (its own with_session,
+    imported when called: Rally's modules are heavy to import)."""
+    @functools.wraps(func)
+    def call(*args):
+        from rally.common.db import api as db_api
+        return db_api.with_session(func)(*args)
+    return call
+
+
+def _cloudpulse_tasks(session, *columns, tag=report.TAG):
+    from rally.common.db import models
+    from rally import consts
+    return (session.query(*columns)
+            .join(models.Tag, models.Tag.uuid == models.Task.uuid)
+            .filter(models.Tag.type == consts.TagType.TASK, models.Tag.tag == tag))
+
+
+@_with_session
+def _unfinished_runs(session):
+    from rally.common.db import models
+    return [row.uuid for row in _cloudpulse_tasks(session, models.Task.uuid).filter(
+        models.Task.status.in_(sorted(report.RUNNING)))]
+
+
+@_with_session
+def _last_run_at(session, type_tag):
+    from rally.common.db import models
+    row = (_cloudpulse_tasks(session, models.Task.created_at, tag=type_tag)
+           .order_by(models.Task.created_at.desc()).first())
+    return row.created_at.replace(tzinfo=datetime.timezone.utc) if row else None
+
+
+@_with_session
+def _stale_runs(session, max_age_days, max_per_type):
+    from rally.common.db import models
+    finished = models.Task.status.notin_(sorted(report.RUNNING))
+    stale = set()
+    if max_age_days:
+        cutoff = datetime.datetime.utcnow() - datetime.timedelta(days=max_age_days)
+        stale.update(row.uuid for row in _cloudpulse_tasks(session, models.Task.uuid)
+                     .filter(finished, models.Task.created_at < cutoff))
+    if max_per_type:
+        for check_type in results.CheckType:
+            stale.update(row.uuid for row in _cloudpulse_tasks(
+                session, models.Task.uuid, tag=report.TYPE_TAG_PREFIX + check_type.value)
+                .filter(finished).order_by(models.Task.created_at.desc())
+                .offset(max_per_type))
+    return sorted(stale)
+
+
+def _delete_run(handle):
+    from rally.common import objects
+    objects.Task.delete_by_uuid(handle)

@@ -3,6 +3,7 @@
 import concurrent.futures
 import json
 import os
+import re
 import signal
 import sqlite3
 import time
@@ -131,11 +132,17 @@ def test_results_survive_a_restart_and_periodic_runs(venv_bin, state, box, admin
     tagged = db.execute("select count(distinct uuid) from tags where tag = "
                         "'cloudpulse-type:endpoint'").fetchone()[0]
     assert tagged >= 3   # ours + at least two periodic runs
-    again = Server(venv_bin, state, box)
+    # Restarted with an hourly endpoint check: the next one is due an hour after the last
+    # recorded run (plus up to [periodic] jitter), not now and not an hour after the start.
+    again = Server(venv_bin, state, box, periodic="endpoint_interval = 1h\njitter = 0.1\n")
     try:
         after = requests.get(again.url + "/cpulse/result", params={"handle": handle},
                              timeout=5).json()
         assert after == before
+        announced = box.wait_for(lambda: re.search(
+            r"periodic endpoint check: every 3600 s, next in (\d+) s", again.log_text()),
+            timeout=10, interval=0.2)
+        assert 3600 - 30 <= int(announced.group(1)) <= 3600 + 360
     finally:
         again.stop()
     secret = yaml.safe_load(open(box.clouds_yaml))["clouds"][box.admin_cloud]["auth"]["password"]
