@@ -38,9 +38,14 @@ def caller(environ):
     return context.RequestContext.from_environ(environ)
 
 
+def _error_body(title, message):
+    """An error shaped as the app's own: {"error": title, "message": ...}."""
+    return json.dumps({"error": title, "message": message}).encode()
+
+
 def json_error(start_response, code, title, message, headers=()):
-    """A WSGI error answer shaped as the app's own: {"error": title, "message": ...}."""
-    body = json.dumps({"error": title, "message": message}).encode()
+    """A WSGI error answer with the app's error body."""
+    body = _error_body(title, message)
     start_response("%d %s" % (code, title),
                    [("Content-Type", "application/json"),
                     ("Content-Length", str(len(body)))] + list(headers))
@@ -146,9 +151,9 @@ class AuthToken(auth_token.AuthProtocol):
             return super().process_request(request)
         except webob.exc.HTTPException as exc:
             unauthorized = exc.code == 401
-            body = {"error": exc.title, "message": _UNAUTHORIZED if unauthorized else
-                    "the token could not be validated: keystone did not answer"}
-            response = webob.Response(body=json.dumps(body).encode(), status=exc.code,
+            body = _error_body(exc.title, _UNAUTHORIZED if unauthorized else
+                               "the token could not be validated: keystone did not answer")
+            response = webob.Response(body=body, status=exc.code,
                                       content_type="application/json", charset="UTF-8")
             if unauthorized:   # where to get a token, as auth_token says it
                 response.headers.extend(self._reject_auth_headers)
