@@ -6,6 +6,7 @@ validated when the configuration is loaded, so a bad one stops the server at sta
 with the option's name rather than later in a background thread.
 """
 
+import ipaddress
 import os
 import re
 
@@ -86,6 +87,23 @@ api_opts = [
                help="Runs queued or running at most; a POST beyond answers 429 with "
                     "Retry-After. A POST for check types already queued or running gets "
                     "that run's handle instead of a second run."),
+    cfg.IntOpt("max_active_runs_per_project", default=5, min=1, max=10000,
+               help="Runs one project may have queued or running at most (periodic runs "
+                    "belong to no project and count only against max_active_runs); a "
+                    "POST beyond answers 429 with Retry-After."),
+    cfg.StrOpt("auth_strategy", default="keystone",
+               choices=[("keystone", "keystone tokens, validated by keystonemiddleware's "
+                                     "auth_token with the [keystone_authtoken] options"),
+                        ("token_file", "static tokens listed in [api] token_file, for a "
+                                       "CloudPulse without keystone (in a tenant's VM)"),
+                        ("noauth", "no authentication: every caller is admin; only on a "
+                                   "loopback [api] host")],
+               help="How callers of the API are authenticated (docs/access.md). Who may "
+                    "do what is oslo.policy's ([oslo_policy] policy_file)."),
+    cfg.StrOpt("token_file",
+               help="With auth_strategy = token_file: a file of lines `<token> "
+                    "<project_id> <role>[,<role>...]` (# comments); tokens of at least "
+                    "20 characters; the file must not be readable by others."),
     cfg.IntOpt("max_long_polls", default=8, min=0, max=256,
                help="GET /cpulse/result?wait= requests that may hold a thread at once; "
                     "beyond, they are answered at once with the run's current state, so "
@@ -274,6 +292,29 @@ def validate(conf):
             except (cfg.Error, ValueError) as exc:
                 raise ConfigError("[%s] %s: %s" % (group or "DEFAULT", opt.dest,
                                                    _explain(exc))) from None
+    _validate_access(conf)
+
+
+def _validate_access(conf):
+    """noauth only where nobody but this machine can call: a loopback host."""
+    if conf.api.auth_strategy == "noauth" and not _is_loopback(conf.api.host):
+        raise ConfigError(
+            "[api] auth_strategy = noauth lets every caller act as admin, so [api] host "
+            "must be a loopback address (127.0.0.1, ::1, localhost), not %s; choose "
+            "[api] auth_strategy = keystone or token_file to listen there"
+            % conf.api.host)
+    if conf.api.auth_strategy == "token_file" and not conf.api.token_file:
+        raise ConfigError("[api] token_file: unset; [api] auth_strategy = token_file "
+                          "reads its tokens there")
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:   # a host name other than localhost may resolve anywhere
+        return False
 
 
 def _explain(exc):

@@ -8,6 +8,7 @@ A check produces `CheckResult`s; a run of one or more check types (one handle) i
 import dataclasses
 import datetime
 import enum
+import ipaddress
 import re
 import typing
 
@@ -110,6 +111,38 @@ class CheckResult:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})
 
+    def member_view(self, hosts=()):
+        """This result as a project member may see it: no host names, no node addresses
+        (operator-only detail). "nova-compute@compute-3" -> "nova-compute"; a host named
+        in `hosts` or written as name@host, and any IP address, is masked in details."""
+        return dataclasses.replace(self, component=_mask_hosts(self.component, hosts),
+                                   details=_mask_hosts(self.details, hosts))
+
+
+HOST_MASK = "<host>"
+ADDRESS_MASK = "<address>"
+_AT_HOST = re.compile(r"@[\w.:-]+")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
+_IPV6 = re.compile(r"(?<![\w:.])[0-9a-fA-F]*:[0-9a-fA-F:]*(?![\w:])")
+
+
+def _mask_hosts(text, hosts):
+    if not text:
+        return text
+    text = _AT_HOST.sub("", text)
+    for host in sorted(hosts, key=len, reverse=True):   # compute-10 before compute-1
+        text = re.sub(r"(?<![\w.-])%s(?![\w-])" % re.escape(host), HOST_MASK, text)
+    text = _IPV4.sub(ADDRESS_MASK, text)
+    return _IPV6.sub(lambda m: ADDRESS_MASK if _is_ipv6(m.group(0)) else m.group(0), text)
+
+
+def _is_ipv6(text):
+    try:
+        ipaddress.IPv6Address(text)
+        return True
+    except ValueError:   # a time of day (12:03:10), a MAC address
+        return False
+
 
 def _component_key(result):
     """"operator.rabbitmq" + "rabbitmq@node2" -> "operator.rabbitmq@node2"; a component
@@ -140,6 +173,8 @@ class CheckRun:
     created_at: datetime.datetime = dataclasses.field(default_factory=utcnow)
     finished_at: typing.Optional[datetime.datetime] = None
     results: typing.List[CheckResult] = dataclasses.field(default_factory=list)
+    # The project that asked for the run; None: the server's own (periodic, noauth).
+    project_id: typing.Optional[str] = None
 
     def __post_init__(self):
         self.check_types = [CheckType(t) for t in self.check_types]
@@ -215,11 +250,23 @@ class CheckRun:
             keys[id(r)] = key
         return keys
 
+    def hosts(self):
+        """The hosts this run's results name as a component's "@host"."""
+        return {r.component.split("@", 1)[1] for r in self.results if "@" in r.component}
+
+    def member_view(self):
+        """The run as a project member may see it: every result's member view, with the
+        hosts any result names masked in every other result too."""
+        hosts = self.hosts()
+        return dataclasses.replace(self, results=[r.member_view(hosts)
+                                                  for r in self.results])
+
     def to_api(self):
         """The REST API's /cpulse/result document (the product spec's shape, plus detail)."""
         keys = self.keys()
         return {
             "handle": self.handle,
+            "project_id": self.project_id,
             "timestamp": _iso(self.finished_at or self.created_at),
             "state": self.state.value,
             "check_types": [t.value for t in self.check_types],
@@ -238,4 +285,5 @@ class CheckRun:
         return cls(handle=data["handle"], check_types=data["check_types"],
                    state=data["state"], created_at=data["created_at"],
                    finished_at=data.get("finished_at"),
-                   results=[CheckResult.from_dict(r) for r in data["results"]])
+                   results=[CheckResult.from_dict(r) for r in data["results"]],
+                   project_id=data.get("project_id"))

@@ -1,19 +1,38 @@
-"""Flask application factory: one blueprint per check area, JSON errors only."""
+"""Flask application factory: one blueprint per check area, JSON errors only, behind
+the [api] auth_strategy's middleware and oslo.policy's rules."""
 
 import logging
 
 import flask
+from oslo_config import cfg
+from oslo_policy import policy
 from werkzeug import exceptions as http_exc
 
+from cloudpulse import conf as cp_conf
+from cloudpulse_api import auth
 from cloudpulse_api import checks
+from cloudpulse_api import policies
 
 LOG = logging.getLogger(__name__)
 
 
+def _policy_enforcer(conf):
+    """The Enforcer, its policy file read now: a bad one stops the server, named."""
+    enforcer = policies.enforcer(conf)
+    try:
+        enforcer.load_rules()
+    except (cfg.Error, policy.PolicyNotRegistered, ValueError) as exc:
+        raise cp_conf.ConfigError("[oslo_policy] policy_file: %s" % exc) from None
+    return enforcer
+
+
 def create_app(service):
-    """The WSGI app over a CheckService (cloudpulse_api.service)."""
+    """The WSGI app over a CheckService (cloudpulse_api.service); cp_conf.ConfigError
+    when the access configuration is wrong."""
     app = flask.Flask("cloudpulse_api")
     app.config["CHECK_SERVICE"] = service
+    app.config["POLICY"] = _policy_enforcer(service.conf)
+    app.wsgi_app = auth.wrap(app.wsgi_app, service.conf)
     app.json.sort_keys = False
     # A body sent without its length (chunked) is cut off here as it is read.
     app.config["MAX_CONTENT_LENGTH"] = checks.MAX_BODY

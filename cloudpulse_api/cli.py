@@ -6,7 +6,10 @@
 
 Server address: --url, else $CPULSE_URL, else `url` in the [cpulse] section of
 ~/.cpulserc, else http://127.0.0.1:9999.
-Exit codes: 0 healthy, 1 a check failed, 2 usage or connection error, 3 still running.
+Token (X-Auth-Token): --os-token or $OS_TOKEN, else one from keystone for --os-cloud or
+$OS_CLOUD (clouds.yaml) or the OS_* variables, as the openstack client gets it, else none.
+Exit codes: 0 healthy, 1 a check failed, 2 usage, connection or access error (401, 403,
+404), 3 still running.
 """
 
 import argparse
@@ -45,15 +48,46 @@ def server_url(flag=None, rc_path="~/.cpulserc"):
     return DEFAULT_URL
 
 
+def auth_token(token=None, cloud=None):
+    """The token to send: given, or from keystone for a clouds.yaml cloud or the OS_*
+    variables (openstacksdk's loading: every auth type and option the openstack client
+    takes); None when there is nothing to authenticate with."""
+    token = token or os.environ.get("OS_TOKEN")
+    if token:
+        return token
+    cloud = cloud or os.environ.get("OS_CLOUD")
+    if not cloud and not os.environ.get("OS_AUTH_URL"):
+        return None
+    import keystoneauth1.exceptions
+    import openstack.config
+    import openstack.exceptions
+    try:
+        return openstack.config.get_cloud_region(cloud=cloud).get_session().get_token()
+    except (openstack.exceptions.SDKException,
+            keystoneauth1.exceptions.ClientException) as exc:
+        raise CliError("cannot get a token from keystone for %s: %s"
+                       % ("cloud %s" % cloud if cloud else "the OS_* variables",
+                          results.redact(str(exc).splitlines()[0]))) from None
+
+
+# What a refusal means to the person typing the command.
+_ACCESS_HINTS = {
+    401: "give a token: --os-token or $OS_TOKEN, --os-cloud or $OS_CLOUD, or OS_* "
+         "variables",
+    403: "ask an admin of the cloud",
+}
+
+
 class Client:
-    def __init__(self, url, timeout=10.0):
+    def __init__(self, url, timeout=10.0, token=None):
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.headers = {"X-Auth-Token": token} if token else {}
 
     def _call(self, method, path, timeout=None, **kwargs):
         try:
             resp = requests.request(method, self.url + path, timeout=timeout or self.timeout,
-                                    **kwargs)
+                                    headers=self.headers, **kwargs)
         except requests.RequestException as exc:
             raise CliError("cannot reach the CloudPulse API at %s: %s"
                            % (self.url, type(exc).__name__)) from None
@@ -63,7 +97,9 @@ class Client:
             raise CliError("%s %s: HTTP %s, not a CloudPulse answer"
                            % (method, path, resp.status_code)) from None
         if resp.status_code >= 400:
-            raise CliError(body.get("message") or "HTTP %s" % resp.status_code)
+            message = body.get("message") or "HTTP %s" % resp.status_code
+            hint = _ACCESS_HINTS.get(resp.status_code)
+            raise CliError("%s (%s)" % (message, hint) if hint else message)
         return body
 
     def check(self, check_type):
@@ -119,6 +155,9 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="cpulse", description=__doc__.split("\n")[0])
     parser.add_argument("--url", help="CloudPulse API (default: $CPULSE_URL, ~/.cpulserc, "
                                       + DEFAULT_URL + ")")
+    parser.add_argument("--os-token", help="keystone token to send (default: $OS_TOKEN)")
+    parser.add_argument("--os-cloud", help="clouds.yaml cloud to get a token for "
+                                           "(default: $OS_CLOUD, else the OS_* variables)")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="start a check run and print its handle")
     check.add_argument("type", help="endpoint, operator, functional, comprehensive, "
@@ -136,7 +175,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        client = Client(server_url(args.url))
+        client = Client(server_url(args.url), token=auth_token(args.os_token, args.os_cloud))
         if args.command == "check":
             handle = client.check(args.type)
             if not args.wait:

@@ -55,8 +55,9 @@ def main(argv=None):
         return 2
     service.start_sweeper()
     service.start_periodic(cp_conf.intervals(conf))
-    LOG.info("CloudPulse API on http://%s:%s (check types: %s)", conf.api.host,
-             server.effective_port, ", ".join(t.value for t in service.types))
+    LOG.info("CloudPulse API on http://%s:%s (auth: %s; check types: %s)", conf.api.host,
+             server.effective_port, conf.api.auth_strategy,
+             ", ".join(t.value for t in service.types))
 
     def stopping(signum, frame):
         LOG.info("signal %s: already stopping, runs in flight still finishing", signum)

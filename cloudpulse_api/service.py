@@ -65,11 +65,15 @@ _WORKLOAD_TYPES = (results.CheckType.FUNCTIONAL, results.CheckType.COMPREHENSIVE
 
 
 class QueueFull(Exception):
-    """max_active_runs runs are queued or running."""
+    """max_active_runs runs are queued or running, or max_active_runs_per_project of
+    the asking project's."""
     retry_after = 10   # seconds a client is told to wait before it tries again
 
-    def __init__(self, active):
-        super().__init__("%d runs are queued or running ([api] max_active_runs)" % active)
+    def __init__(self, active, project_id=None):
+        super().__init__(
+            "%d runs of project %s are queued or running ([api] max_active_runs_per_project)"
+            % (active, project_id) if project_id else
+            "%d runs are queued or running ([api] max_active_runs)" % active)
 
 
 class UnknownCheckType(ValueError):
@@ -102,7 +106,8 @@ class CheckService:
         self._stop = threading.Event()
         self._periodic = None
         self._done = {}   # handle -> Event, for runs queued or running in this process
-        self._active = {}   # frozenset of check types -> the handle queued or running
+        # (project id or None, frozenset of check types) -> the handle queued or running
+        self._active = {}
         self._lock = threading.Lock()
         self._long_polls = threading.BoundedSemaphore(conf.api.max_long_polls)
         self._recover()
@@ -193,28 +198,34 @@ class CheckService:
             return [results.CheckType(value)]
         raise UnknownCheckType(value, allowed)
 
-    def submit(self, check_types):
-        """(handle, new): a new run of `check_types`, or the run of the same types that
-        is already queued or running (a second one would only add load on the cloud).
-        QueueFull when max_active_runs are queued or running."""
-        key = frozenset(check_types)
+    def submit(self, check_types, project_id=None):
+        """(handle, new): a new run of `check_types` for `project_id` (None: the
+        server's own), or that project's run of the same types already queued or
+        running (a second one would only add load on the cloud).  QueueFull when
+        max_active_runs are queued or running, or max_active_runs_per_project of the
+        project's."""
+        key = (project_id, frozenset(check_types))
         with self._lock:
             handle = self._active.get(key)
             if handle is not None:
                 return handle, False
             if len(self._done) >= self.conf.api.max_active_runs:
                 raise QueueFull(len(self._done))
-            handle = self.rally.create_run(check_types)
+            if project_id is not None:
+                mine = sum(1 for project, _ in self._active if project == project_id)
+                if mine >= self.conf.api.max_active_runs_per_project:
+                    raise QueueFull(mine, project_id)
+            handle = self.rally.create_run(check_types, project_id)
             self._done[handle] = threading.Event()
             self._active[key] = handle
         self._pool.submit(self._execute, handle, check_types)
         return handle, True
 
     def get(self, handle, wait=0.0):
-        """The run of a handle; with wait, first up to `wait` seconds for it to finish
-        (a long poll: the client learns the result the moment it is recorded).  Beyond
-        max_long_polls waiting at once, answered at once: waiting clients never hold
-        every request thread."""
+        """The run of a handle (None: no such run); with wait, first up to `wait`
+        seconds for it to finish (a long poll: the client learns the result the moment
+        it is recorded).  Beyond max_long_polls waiting at once, answered at once:
+        waiting clients never hold every request thread."""
         done = self._done.get(handle)
         if wait > 0 and done is not None and self._long_polls.acquire(blocking=False):
             try:
@@ -310,7 +321,8 @@ class CheckService:
 
     def _submit_periodic(self, check_type):
         with self._lock:   # never two runs of a type at once, an `all` run included
-            busy = next((h for types, h in self._active.items() if check_type in types), None)
+            busy = next((h for (_, types), h in self._active.items()
+                         if check_type in types), None)
         if busy is not None:
             LOG.info("periodic %s check: run %s still in flight", check_type.value, busy)
             return

@@ -13,6 +13,7 @@ COLUMNS = ["name", "check_type", "component", "status", "details", "duration",
 TAG = "cloudpulse"
 INTERRUPTED = "Interrupted"   # the error type of runs the server could not finish
 TYPE_TAG_PREFIX = "cloudpulse-type:"
+PROJECT_TAG_PREFIX = "cloudpulse-project:"   # the project that asked for the run
 
 # Rally task statuses -> the run's state.
 RUNNING = {"init", "validating", "validated", "running", "aborting", "soft_aborting"}
@@ -45,14 +46,21 @@ def atomic_actions(check_results):
             for r in check_results if r.started_at and r.finished_at]
 
 
-def type_tags(check_types):
-    return [TAG] + [TYPE_TAG_PREFIX + t.value for t in check_types]
+def run_tags(check_types, project_id=None):
+    """A run's task tags: CloudPulse's, one per check type, and the asking project's
+    (none for the server's own runs: periodic, or an API without authentication)."""
+    return ([TAG] + [TYPE_TAG_PREFIX + t.value for t in check_types]
+            + ([PROJECT_TAG_PREFIX + project_id] if project_id else []))
+
+
+def _tag_values(tags, prefix):
+    return [t[len(prefix):] for t in tags or [] if t.startswith(prefix)]
 
 
 def task_to_run(task):
     """CheckRun from a detailed Rally task dict (rally.api task.get(..., detailed=True))."""
-    check_types = [t[len(TYPE_TAG_PREFIX):] for t in task.get("tags") or []
-                   if t.startswith(TYPE_TAG_PREFIX)]
+    check_types = _tag_values(task.get("tags"), TYPE_TAG_PREFIX)
+    project_id = (_tag_values(task.get("tags"), PROJECT_TAG_PREFIX) or [None])[0]
     status = task["status"]
     if status in RUNNING:
         state = results.RunState.RUNNING if status != "init" else results.RunState.QUEUED
@@ -63,7 +71,7 @@ def task_to_run(task):
     run = results.CheckRun(handle=task["uuid"], check_types=check_types, state=state,
                            created_at=task["created_at"],
                            finished_at=task["updated_at"] if status not in RUNNING
-                           else None)
+                           else None, project_id=project_id)
     for subtask in task.get("subtasks", []):
         for workload in subtask.get("workloads", []):
             run.results.extend(_workload_results(workload, check_types))

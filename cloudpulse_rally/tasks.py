@@ -1,7 +1,8 @@
 """Rally as CloudPulse's engine and store: environment, tasks, results by handle.
 
-A handle IS a Rally task UUID, tagged `cloudpulse` and `cloudpulse-type:<type>`, so a
-run survives a server restart and `rally task report <handle>` shows it.
+A handle IS a Rally task UUID, tagged `cloudpulse`, `cloudpulse-type:<type>` and, when a
+project asked for it, `cloudpulse-project:<project id>`, so a run survives a server
+restart and `rally task report <handle>` shows it.
 
 Two ways a check type runs:
 - through the Rally engine (`rally.api` task.start of task_templates/<type>.yaml), for
@@ -225,11 +226,13 @@ class RallyTasks:
         return env.uuid
 
     # -- runs ------------------------------------------------------------------------
-    def create_run(self, check_types):
+    def create_run(self, check_types, project_id=None):
+        """A queued run of `check_types` asked for by `project_id` (None: the server's)."""
         # What api.task.create does, less its per-call environment lookup: ensure_env
         # already proved the environment, and this sits on the POST's path.
         from rally.common import objects
-        return objects.Task(env_uuid=self.env_uuid, tags=report.type_tags(check_types))["uuid"]
+        return objects.Task(env_uuid=self.env_uuid,
+                            tags=report.run_tags(check_types, project_id))["uuid"]
 
     def get_run(self, handle):
         """The CheckRun of a handle, or None when no such CloudPulse task exists."""

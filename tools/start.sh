@@ -26,6 +26,8 @@ state_path = $STATE
 [api]
 host = 127.0.0.1
 port = 9999
+# no tokens on this machine's own box; a real cloud: keystone (docs/access.md)
+auth_strategy = noauth
 [cloud]
 cloud = cloudbox-admin
 clouds_file = $BOX/clouds.yaml

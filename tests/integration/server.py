@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import requests
+import yaml
 
 from tests.integration.conftest import TIMEOUT
 
@@ -17,27 +18,49 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def keystone_authtoken(box):
+    """[keystone_authtoken] validating tokens as the box's admin (a deployment would use
+    a service user of its own)."""
+    auth = yaml.safe_load(open(box.clouds_yaml))["clouds"][box.admin_cloud]["auth"]
+    return ("[keystone_authtoken]\nauth_type = password\nwww_authenticate_uri = %s\n"
+            "auth_url = %s\nusername = %s\npassword = %s\nproject_name = %s\n"
+            "user_domain_name = %s\nproject_domain_name = %s\n"
+            % (auth["auth_url"], auth["auth_url"], auth["username"], auth["password"],
+               auth["project_name"], auth["user_domain_name"],
+               auth["project_domain_name"]))
+
+
+def write_conf(path, state, box, port, auth="noauth", periodic="endpoint_interval = -1\n",
+               extra="", cloud=None, clouds_file=None, timeout=TIMEOUT, horizon_url=None):
+    """A cloudpulse.conf for a server over the box (owner-only: it may hold a password)."""
+    path.write_text(
+        "[DEFAULT]\nstate_path = %s\n[api]\nport = %d\nauth_strategy = %s\n"
+        "[cloud]\ncloud = %s\nclouds_file = %s\nhorizon_url = %s\ntimeout = %s\n"
+        "%s[periodic]\n%s%s"
+        % (state, port, auth, cloud or box.admin_cloud, clouds_file or box.clouds_yaml,
+           horizon_url or box.horizon_url, timeout,
+           keystone_authtoken(box) if auth == "keystone" else "", periodic, extra))
+    path.chmod(0o600)
+    return path
+
+
 class Server:
-    def __init__(self, venv_bin, state, box, periodic="endpoint_interval = -1\n", extra="",
-                 cloud=None, clouds_file=None, timeout=TIMEOUT):
+    """auth: [api] auth_strategy; noauth (every caller admin, loopback only) unless a
+    test is about access."""
+
+    def __init__(self, venv_bin, state, box, **conf):
         self.venv_bin, self.state, self.box = venv_bin, state, box
         self.port = _free_port()
         self.url = "http://127.0.0.1:%d" % self.port
-        self.conf = state / ("cloudpulse-%d.conf" % self.port)
-        self.conf.write_text(
-            "[DEFAULT]\nstate_path = %s\n[api]\nport = %d\n"
-            "[cloud]\ncloud = %s\nclouds_file = %s\nhorizon_url = %s\ntimeout = %s\n"
-            "[periodic]\n%s%s"
-            % (state, self.port, cloud or box.admin_cloud, clouds_file or box.clouds_yaml,
-               box.horizon_url, timeout,
-               periodic, extra))
+        self.conf = write_conf(state / ("cloudpulse-%d.conf" % self.port), state, box,
+                               self.port, **conf)
         self.log = open(state / ("server-%d.log" % self.port), "w")
         self.proc = subprocess.Popen(
             [os.path.join(venv_bin, "cloudpulse-server"), "--config-file", str(self.conf)],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while True:
-            try:
+            try:   # any answer (a 401 too) says the server is up
                 requests.get(self.url + "/cpulse/types", timeout=1)
                 return
             except requests.RequestException:

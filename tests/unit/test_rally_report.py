@@ -62,3 +62,12 @@ def test_crashed_task_without_workload_data_reports_the_rally_error():
 def test_running_task_is_running():
     assert report.task_to_run(_task(status="running")).state == results.RunState.RUNNING
     assert report.task_to_run(_task(status="init")).state == results.RunState.QUEUED
+
+
+def test_the_asking_project_is_a_tag_and_comes_back_in_the_run():
+    tags = report.run_tags([results.CheckType.ENDPOINT], "p-123")
+    assert tags == ["cloudpulse", "cloudpulse-type:endpoint", "cloudpulse-project:p-123"]
+    assert report.task_to_run(_task(tags=tags)).project_id == "p-123"
+    # the server's own runs (periodic, noauth) belong to no project
+    assert report.run_tags([results.CheckType.ENDPOINT]) == tags[:2]
+    assert report.task_to_run(_task()).project_id is None

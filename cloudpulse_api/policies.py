@@ -1,0 +1,85 @@
+"""Who may do what on the CloudPulse API: oslo.policy defaults, in code.
+
+Registered through the `oslo.policy.policies` entry point (`cloudpulse`), from which
+`oslopolicy-sample-generator` writes etc/cloudpulse/policy.yaml.sample; an operator
+overrides a rule in [oslo_policy] policy_file.
+"""
+
+from oslo_policy import policy
+
+from cloudpulse import results
+
+ADMIN = "admin"
+PROJECT_MEMBER = "project_member"
+OWNER = "project_owner"
+
+_CHECK = [{"path": "/cpulse/check", "method": "POST"}]
+_RESULT = [{"path": "/cpulse/result", "method": "GET"}]
+
+# Check types any member of a project may start; the others (and `all`) need admin.
+MEMBER_TYPES = (results.CheckType.ENDPOINT, results.CheckType.FUNCTIONAL,
+                results.CheckType.UPGRADE)
+ALL = "all"
+
+RESULT_GET = "cloudpulse:result:get"
+RESULT_OPERATOR_DETAIL = "cloudpulse:result:operator_detail"
+TYPES_LIST = "cloudpulse:types:list"
+
+
+def start_rule(check_type):
+    """The rule a POST /cpulse/check of `check_type` (a CheckType value, or "all") needs."""
+    return "cloudpulse:check:start:%s" % check_type
+
+
+_BASE = [
+    policy.RuleDefault(ADMIN, "role:admin", description="The cloud's administrators."),
+    policy.RuleDefault(PROJECT_MEMBER, "role:member or role:admin",
+                       description="Any member of a project (an admin too)."),
+    policy.RuleDefault(OWNER, "project_id:%(project_id)s",
+                       description="The caller's project is the run's."),
+]
+
+
+def _start(check_type, rule, who):
+    return policy.DocumentedRuleDefault(
+        name=start_rule(check_type), check_str="rule:%s" % rule, scope_types=["project"],
+        description="Start %s checks (%s)." % (check_type, who), operations=_CHECK)
+
+
+_CHECKS = (
+    [_start(t.value, PROJECT_MEMBER, "a project member; the run is the project's")
+     for t in MEMBER_TYPES]
+    + [_start(t.value, ADMIN, "admin: they reach into the control plane or boot on "
+                              "every host")
+       for t in results.CheckType if t not in MEMBER_TYPES]
+    + [_start(ALL, ADMIN, "admin: every type the server offers")])
+
+_RESULTS = [
+    policy.DocumentedRuleDefault(
+        name=RESULT_GET, check_str="rule:%s or (rule:%s and rule:%s)"
+        % (ADMIN, PROJECT_MEMBER, OWNER), scope_types=["project"],
+        description="Read a run: a member, their project's runs; an admin, any run. A run "
+                    "a caller may not read answers 404, as a handle that does not exist.",
+        operations=_RESULT),
+    policy.DocumentedRuleDefault(
+        name=RESULT_OPERATOR_DETAIL, check_str="rule:%s" % ADMIN, scope_types=["project"],
+        description="See a run's operator-only detail: host names and node addresses "
+                    "(others get them masked: nova-compute@compute-3 -> nova-compute).",
+        operations=_RESULT),
+    policy.DocumentedRuleDefault(
+        name=TYPES_LIST, check_str="rule:%s" % PROJECT_MEMBER, scope_types=["project"],
+        description="List the check types this server offers.",
+        operations=[{"path": "/cpulse/types", "method": "GET"}]),
+]
+
+
+def list_rules():
+    """Every default rule (entry point oslo.policy.policies = cloudpulse)."""
+    return _BASE + _CHECKS + _RESULTS
+
+
+def enforcer(conf):
+    """The oslo.policy Enforcer of the API, over cloudpulse.conf ([oslo_policy])."""
+    rules = policy.Enforcer(conf)
+    rules.register_defaults(list_rules())
+    return rules
