@@ -254,10 +254,11 @@ class CheckRun:
         """The hosts this run's results name as a component's "@host"."""
         return {r.component.split("@", 1)[1] for r in self.results if "@" in r.component}
 
-    def member_view(self):
-        """The run as a project member may see it: every result's member view, with the
-        hosts any result names masked in every other result too."""
-        hosts = self.hosts()
+    def member_view(self, hosts=()):
+        """The run as a project member may see it: every result's member view, with
+        `hosts` (the cloud's, as the server knows them) and the hosts any result names
+        masked in every result."""
+        hosts = self.hosts() | set(hosts)
         return dataclasses.replace(self, results=[r.member_view(hosts)
                                                   for r in self.results])
 

@@ -84,7 +84,7 @@ def get_result():
     if wait > 0:
         run = _service().get(handle, wait)
     if not _allowed(policies.RESULT_OPERATOR_DETAIL, target):
-        run = run.member_view()
+        run = run.member_view(_service().host_names())
     return flask.jsonify(run.to_api())
 
 

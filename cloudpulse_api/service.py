@@ -22,6 +22,7 @@ LOG = logging.getLogger(__name__)
 
 ALL = "all"
 PRUNE_EVERY = 3600   # seconds between two prunings of the runs past [retention]
+HOSTS_TTL = 300      # seconds a list of the cloud's hosts serves the member view
 
 
 def _endpoint_results(service, args):
@@ -110,6 +111,8 @@ class CheckService:
         self._active = {}
         self._lock = threading.Lock()
         self._long_polls = threading.BoundedSemaphore(conf.api.max_long_polls)
+        self._hosts = (-HOSTS_TTL - 1, frozenset())   # (listed at, host names)
+        self._hosts_lock = threading.Lock()
         self._recover()
 
     def _validate_suites(self):
@@ -233,6 +236,22 @@ class CheckService:
             finally:
                 self._long_polls.release()
         return self.rally.get_run(handle)
+
+    def host_names(self):
+        """The cloud's host names (service_states.host_names), masked in what a project
+        member reads: listed at most every HOSTS_TTL seconds; the last list when the
+        cloud does not answer."""
+        with self._hosts_lock:
+            listed_at, hosts = self._hosts
+            if time.monotonic() - listed_at > HOSTS_TTL:
+                try:
+                    hosts = frozenset(service_states.host_names(self.conn))
+                except Exception as exc:
+                    LOG.warning("cannot list the cloud's hosts for the member view: %s",
+                                runner.describe_error(exc, self.conf.cloud.timeout,
+                                                      cloud=self.conn.config.name))
+                self._hosts = (time.monotonic(), hosts)
+            return hosts
 
     def task_args(self, check_type):
         args = dict(self.suites[check_type])

@@ -47,3 +47,11 @@ def dead_agents(agents):
              "%s on %s is dead (last heartbeat %s)"
              % (a.agent_type, a.host, a.last_heartbeat_at or "never"))
             for a in agents if is_dead(a)]
+
+
+def host_names(conn):
+    """The hosts the cloud's services run on, as an admin sees them (nova and cinder
+    services, neutron agents): operator-only detail.  Empty for a project member."""
+    listings = (conn.compute.services, conn.block_storage.services, conn.network.agents)
+    return {row.host for func in listings for row in admin_listing(conn, func) or ()
+            if row.host}

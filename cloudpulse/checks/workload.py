@@ -54,8 +54,8 @@ UNTAGGED = ("keypair", "server group", "user", "project")
 # The subnet waits for the router's interface on it, not for the router (its deletion
 # takes seconds on OVN), which goes with any interface still found then and its gateway.
 CLEANUP_AFTER = {
-    "floating IP": (), "volume attachment": (), "image": (), "keypair": (),
-    "server": (), "volume": ("volume attachment",),
+    "floating IP": (), "image": (), "keypair": (),
+    "server": (), "volume": ("server",),   # deleting the VM detaches its volume
     "router interface": ("floating IP",), "router": ("floating IP", "router interface"),
     "port": ("server",), "server group": ("server",),
     "security group": ("server", "port"),
@@ -248,8 +248,7 @@ class WorkloadRun:
 
     # -- bookkeeping ------------------------------------------------------------------
     def created(self, kind, ident, undo):
-        """Remember how to remove what was created (`kind` one of CLEANUP_AFTER's); the
-        returned entry is for `removed` when a step removes it itself."""
+        """Remember how to remove what was created (`kind` one of CLEANUP_AFTER's)."""
         entry = Undo(kind, ident, undo)
         self._undo.append(entry)
         if kind in KINDS:
@@ -258,10 +257,6 @@ class WorkloadRun:
             self._notes[kind].append(ident)
             self._run_file.note(kind, ident)
         return entry
-
-    def removed(self, entry):
-        """A step removed what `entry` stands for: the cleanup need not."""
-        self._undo.remove(entry)
 
     def _begin_step(self):
         self._step.started_at, self._step.t0 = results.utcnow(), time.monotonic()
@@ -548,12 +543,11 @@ class WorkloadRun:
 
     def check_volume(self, vm, volume, session):
         """`volume` attached to `vm`, `in-use` through the API, a block device of its size
-        inside the VM at the device nova reports, then detached; deleted by the cleanup.
+        inside the VM at the device nova reports.  The cleanup deletes the VM (which
+        detaches the volume), then the volume (detached first if it is still attached).
         `session()` gives an SSH session into the VM and, when it is None, why (then the
         API's word only, said in the result)."""
         attachment = self.conn.compute.create_volume_attachment(vm.server, volume_id=volume.id)
-        attached = self.created("volume attachment", volume.id,
-                                lambda: self._detach(vm, volume))
         self._volume_status(volume, "in-use", "attached to %s" % vm.label)
         device = attachment.device
         ssh_session, why_not = session()
@@ -565,9 +559,6 @@ class WorkloadRun:
                     "volume %s: in-use, but %s inside %s is not a %d GiB block device (%s)"
                     % (volume.id, device, vm.where(), self.settings.volume_size,
                        (res.stdout + res.stderr).strip()[-200:]), "volume")
-        # Detached as part of the check; its deletion goes with the cleanup's others.
-        self.removed(attached)
-        self._detach(vm, volume)
         if ssh_session is None:
             self.record("volume", results.Status.PASSED, "volume",
                         "in-use through the API; not looked for inside %s (%s)"
@@ -584,10 +575,6 @@ class WorkloadRun:
             raise StepFailed("volume %s %s: not %s within %s s (status %s)" % (
                 volume.id, what, status, self.settings.boot_timeout, now.status),
                 "volume") from exc
-
-    def _detach(self, vm, volume):
-        self.conn.compute.delete_volume_attachment(vm.server, volume, ignore_missing=True)
-        self._volume_status(volume, "available", "detached from %s" % vm.label)
 
     def ssh_to(self, vm):
         """An SSH session into a VM of this run, through its floating IP; retried until
@@ -768,6 +755,10 @@ def tagged(conn, run_id, kinds=KINDS, notes=None):
 
 
 def _delete_volume(conn, volume, wait=300):
+    """Detached from what it is still attached to (as it is now), then deleted."""
+    volume = conn.block_storage.find_volume(volume.id)
+    if volume is None:
+        return
     for attachment in volume.attachments or []:
         conn.compute.delete_volume_attachment(attachment["server_id"], volume,
                                               ignore_missing=True)

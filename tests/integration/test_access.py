@@ -2,6 +2,7 @@
 a member each) validated by keystonemiddleware against the box's keystone, oslo.policy's
 rules, runs that belong to a project; the static token file and noauth's refusals."""
 
+import concurrent.futures
 import os
 import re
 import secrets
@@ -239,3 +240,41 @@ def test_token_file(venv_bin, tmp_path, box, admin_conn):
     finally:
         srv.stop()
     assert member not in srv.log_text() and admin not in srv.log_text()
+
+
+def test_a_storm_from_four_projects_gives_one_run_per_project_and_type(
+        venv_bin, tmp_path, box, admin_conn, members, silent_horizon):
+    """200 POSTs at once from four projects, room for three runs: each project gets one
+    run of endpoint and only its handle, the fourth a 429; each reads its own run."""
+    others = []
+    srv = None
+    try:
+        others = [Member(admin_conn, box, label) for label in ("c", "d")]
+        projects = members + others
+        # a run lasts one API timeout (the silent horizon): the storm is over before
+        srv = Server(venv_bin, tmp_path, box, auth="keystone", horizon_url=silent_horizon,
+                     timeout=8, extra="[api]\nmax_active_runs = 3\n")
+
+        def post(i):
+            resp = _post(srv, projects[i % 4].token)
+            return i % 4, resp.status_code, resp.json().get("handle")
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
+            posts = list(pool.map(post, range(200)))
+        answers = {p: {(code, handle) for q, code, handle in posts if q == p}
+                   for p in range(4)}
+        started = {p: handle for p, got in answers.items() for code, handle in got
+                   if code == 202}
+        assert sorted(len(got) for got in answers.values()) == [1, 1, 1, 1], answers
+        assert len(started) == 3 and len(set(started.values())) == 3, answers
+        refused = [got for p, got in answers.items() if p not in started]
+        assert refused == [{(429, None)}], answers
+        for p, handle in started.items():
+            assert _get(srv, projects[p].token, handle).status_code == 200
+            other = projects[(p + 1) % 4].token
+            assert _get(srv, other, handle).status_code == 404
+    finally:
+        if srv is not None:
+            srv.stop()
+        for member in others:
+            member.delete(admin_conn)

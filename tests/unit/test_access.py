@@ -99,7 +99,7 @@ def _load(tmp_path, text):
     return cp_conf.load(["--config-file", str(path)], default_config_files=[])
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "cloudpulse.example.com"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "198.18.0.5", "cloudpulse.example.com"])
 def test_noauth_refuses_a_non_loopback_host(tmp_path, host):
     with pytest.raises(cp_conf.ConfigError) as err:
         _load(tmp_path, "[api]\nauth_strategy = noauth\nhost = %s\n" % host)

@@ -14,7 +14,7 @@ def _run():
         _result("endpoint.neutron", "ovn-controller@compute-1",
                 "OVN Controller agent on compute-1 is dead (last heartbeat 12:03:10)"),
         _result("endpoint.glance", "glance",
-                "HTTP 500 from http://10.0.0.5:9292/v2/images (request req-1); "
+                "HTTP 500 from http://198.18.0.5:9292/v2/images (request req-1); "
                 "fe80::1 and [2001:db8::5]:80; port fa:16:3e:00:00:01"),
         _result("endpoint.cinder", "cinder", "", "passed")])
 
@@ -48,3 +48,12 @@ def test_the_member_view_keeps_the_run_and_its_verdict_says_no_host():
     assert view.verdict() == "control plane failing: glance, nova-compute, ovn-controller"
     assert "compute" not in str(view.to_api()).replace("nova-compute", "")
     assert results.CheckRun.from_api(view.to_api()).project_id == "p1"
+
+
+def test_hosts_the_server_knows_are_masked_where_no_result_names_them():
+    run = results.CheckRun("h", ["functional"], "finished", project_id="p1", results=[
+        results.CheckResult("functional.boot", "functional", "vm", "passed",
+                            "vm1 on compute-2, vm2 on compute-3")])
+    assert run.member_view().results[0].details == "vm1 on compute-2, vm2 on compute-3"
+    assert run.member_view({"compute-2", "compute-3", "controller"}).results[0].details \
+        == "vm1 on <host>, vm2 on <host>"

@@ -24,7 +24,7 @@ def test_inventory_of_the_bed():
 
 
 def test_controller_role_defaults():
-    smap = servicemap.from_dict({"hosts": {"c1": {"address": "10.0.0.1",
+    smap = servicemap.from_dict({"hosts": {"c1": {"address": "198.18.10.1",
                                                   "roles": ["controller"]}}})
     ports = {s.name: s.ports for s in smap.nodes[0].services}
     assert ports == {"keystone": (5000,), "glance": (9292,), "nova": (8774,),
@@ -71,31 +71,31 @@ def test_juju_status_2_9_both_statuses_per_unit():
 
 BAD_MAPS = [
     ({"hosts": {"node1": {"roles": ["rabbitmq"]}}}, "hosts.node1.address: missing"),
-    ({"hosts": {"node1": {"address": "10.0.0.1", "roles": ["rabit"]}}},
+    ({"hosts": {"node1": {"address": "198.18.10.1", "roles": ["rabit"]}}},
      "hosts.node1.roles[0]: unknown role 'rabit'"),
-    ({"hosts": {"node1": {"address": "10.0.0.1", "roles": []}}}, "hosts.node1.roles: empty"),
-    ({"hosts": {"node1": {"address": "10.0.0.1; rm -rf /", "roles": ["galera"]}}},
-     "hosts.node1.address: '10.0.0.1; rm -rf /' is not an IP address or host name"),
-    ({"hosts": {"node1": {"address": "10.0.0.1", "roles": ["galera"], "ssh_port": 70000}}},
+    ({"hosts": {"node1": {"address": "198.18.10.1", "roles": []}}}, "hosts.node1.roles: empty"),
+    ({"hosts": {"node1": {"address": "198.18.10.1; rm -rf /", "roles": ["galera"]}}},
+     "hosts.node1.address: '198.18.10.1; rm -rf /' is not an IP address or host name"),
+    ({"hosts": {"node1": {"address": "198.18.10.1", "roles": ["galera"], "ssh_port": 70000}}},
      "hosts.node1.ssh_port: 70000 is not a TCP port"),
-    ({"hosts": {"node1": {"address": "10.0.0.1", "role": ["galera"]}}},
+    ({"hosts": {"node1": {"address": "198.18.10.1", "role": ["galera"]}}},
      "hosts.node1.role: unknown key"),
-    ({"services": {"keystone": {"ports": ["5000"]}}, "hosts": {"n": {"address": "10.0.0.1",
+    ({"services": {"keystone": {"ports": ["5000"]}}, "hosts": {"n": {"address": "198.18.10.1",
                                                                      "roles": ["keystone"]}}},
      "services.keystone.ports[0]: '5000' is not a TCP port"),
     ({"services": {"rabbitmq": {"manager": "docker", "container": "rabbit$(id)"}},
-      "hosts": {"n": {"address": "10.0.0.1", "roles": ["rabbitmq"]}}},
+      "hosts": {"n": {"address": "198.18.10.1", "roles": ["rabbitmq"]}}},
      "services.rabbitmq.container: 'rabbit$(id)' is not a container name"),
     ({"services": {"haproxy": {"listen": ["198.18.10.100"]}},
-      "hosts": {"n": {"address": "10.0.0.1", "roles": ["haproxy"]}}},
+      "hosts": {"n": {"address": "198.18.10.1", "roles": ["haproxy"]}}},
      "services.haproxy.listen[0]: '198.18.10.100': expected 'address:port'"),
-    ({"hosts": {"a": {"address": "10.0.0.1", "roles": ["galera"]},
-                "b": {"address": "10.0.0.1", "roles": ["galera"]}}},
-     "hosts.b.address: 10.0.0.1 is also hosts.a's"),
+    ({"hosts": {"a": {"address": "198.18.10.1", "roles": ["galera"]},
+                "b": {"address": "198.18.10.1", "roles": ["galera"]}}},
+     "hosts.b.address: 198.18.10.1 is also hosts.a's"),
     ({"nodes": []}, "hosts: missing"),
     ({"machines": {}, "services": {"keystone": {"units": {"keystone/0": {
-        "agent-state": "started", "public-address": "10.0.0.1; id"}}}}},
-     "services.keystone.units.keystone/0.public-address: '10.0.0.1; id' is not an IP "
+        "agent-state": "started", "public-address": "198.18.10.1; id"}}}}},
+     "services.keystone.units.keystone/0.public-address: '198.18.10.1; id' is not an IP "
      "address or host name"),
 ]
 
