@@ -195,6 +195,11 @@ class CheckRun:
         return [r for r in self.results if r.status == Status.SKIPPED]
 
     @property
+    def errors(self):
+        """The results of checks that could not run (a subset of `failed`)."""
+        return [r for r in self.results if r.status == Status.ERROR]
+
+    @property
     def healthy(self):
         """True when the run finished and found nothing wrong."""
         return (self.state == RunState.FINISHED and bool(self.results)
@@ -262,23 +267,24 @@ class CheckRun:
         return dataclasses.replace(self, results=[r.member_view(hosts)
                                                   for r in self.results])
 
+    def summary(self):
+        """The run as a list of runs shows it (GET /cpulse/results)."""
+        return RunSummary(handle=self.handle, check_types=self.check_types,
+                          state=self.state, healthy=self.healthy,
+                          created_at=self.created_at, finished_at=self.finished_at,
+                          project_id=self.project_id)
+
     def to_api(self):
-        """The REST API's /cpulse/result document (the product spec's shape, plus detail)."""
+        """The REST API's /cpulse/result document (the product spec's shape, plus detail):
+        the run's summary, its verdict and its results."""
         keys = self.keys()
         return {
-            "handle": self.handle,
-            "project_id": self.project_id,
-            "timestamp": _iso(self.finished_at or self.created_at),
-            "state": self.state.value,
-            "check_types": [t.value for t in self.check_types],
-            "healthy": self.healthy,
+            **self.summary().to_api(),
             "verdict": self.verdict(),
             "tests_failed": [{keys[id(r)]: r.details} for r in self.failed],
             "tests_passed": [keys[id(r)] for r in self.passed],
             "tests_skipped": [{keys[id(r)]: r.details} for r in self.skipped],
             "results": [dict(r.to_dict(), key=keys[id(r)]) for r in self.results],
-            "created_at": _iso(self.created_at),
-            "finished_at": _iso(self.finished_at),
         }
 
     @classmethod
@@ -287,4 +293,43 @@ class CheckRun:
                    state=data["state"], created_at=data["created_at"],
                    finished_at=data.get("finished_at"),
                    results=[CheckResult.from_dict(r) for r in data["results"]],
+                   project_id=data.get("project_id"))
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """One run in a list of runs: what it checked, whose it is and how it ended, without
+    its results (a list is read from the runs' records, never from every run's results)."""
+
+    handle: str
+    check_types: typing.List[CheckType]
+    state: RunState
+    healthy: bool   # as CheckRun.healthy: finished, and every check passed or skipped
+    created_at: datetime.datetime
+    finished_at: typing.Optional[datetime.datetime] = None
+    project_id: typing.Optional[str] = None
+
+    def __post_init__(self):
+        self.check_types = [CheckType(t) for t in self.check_types]
+        self.state = RunState(self.state)
+        self.created_at = _parse_ts(self.created_at)
+        self.finished_at = _parse_ts(self.finished_at)
+
+    def to_api(self):
+        return {
+            "handle": self.handle,
+            "project_id": self.project_id,
+            "timestamp": _iso(self.finished_at or self.created_at),
+            "state": self.state.value,
+            "check_types": [t.value for t in self.check_types],
+            "healthy": self.healthy,
+            "created_at": _iso(self.created_at),
+            "finished_at": _iso(self.finished_at),
+        }
+
+    @classmethod
+    def from_api(cls, data):
+        return cls(handle=data["handle"], check_types=data["check_types"],
+                   state=data["state"], healthy=data["healthy"],
+                   created_at=data["created_at"], finished_at=data.get("finished_at"),
                    project_id=data.get("project_id"))

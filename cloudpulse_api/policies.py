@@ -15,6 +15,7 @@ OWNER = "project_owner"
 
 _CHECK = [{"path": "/cpulse/check", "method": "POST"}]
 _RESULT = [{"path": "/cpulse/result", "method": "GET"}]
+_LIST = [{"path": "/cpulse/results", "method": "GET"}]
 
 # Check types any member of a project may start; the others (and `all`) need admin.
 MEMBER_TYPES = (results.CheckType.ENDPOINT, results.CheckType.FUNCTIONAL,
@@ -24,6 +25,8 @@ ALL = "all"
 RESULT_GET = "cloudpulse:result:get"
 RESULT_OPERATOR_DETAIL = "cloudpulse:result:operator_detail"
 TYPES_LIST = "cloudpulse:types:list"
+RESULTS_LIST = "cloudpulse:results:list"
+RESULTS_LIST_ALL_PROJECTS = "cloudpulse:results:list:all_projects"
 
 
 def start_rule(check_type):
@@ -66,6 +69,16 @@ _RESULTS = [
         description="See a run's operator-only detail: host names and node addresses "
                     "(others get them masked: nova-compute@compute-3 -> nova-compute).",
         operations=_RESULT),
+    policy.DocumentedRuleDefault(
+        name=RESULTS_LIST, check_str="rule:%s" % PROJECT_MEMBER, scope_types=["project"],
+        description="List runs (summaries, newest first): a member, their project's runs.",
+        operations=_LIST),
+    policy.DocumentedRuleDefault(
+        name=RESULTS_LIST_ALL_PROJECTS, check_str="rule:%s" % ADMIN,
+        scope_types=["project"],
+        description="List every project's runs and the server's own (periodic), or "
+                    "another project's with project_id=.",
+        operations=_LIST),
     policy.DocumentedRuleDefault(
         name=TYPES_LIST, check_str="rule:%s" % PROJECT_MEMBER, scope_types=["project"],
         description="List the check types this server offers.",

@@ -237,6 +237,10 @@ class CheckService:
                 self._long_polls.release()
         return self.rally.get_run(handle)
 
+    def list_runs(self, **filters):
+        """The runs' summaries, newest first (RallyTasks.list_runs' filters)."""
+        return self.rally.list_runs(**filters)
+
     def host_names(self):
         """The cloud's host names (service_states.host_names), masked in what a project
         member reads: listed at most every HOSTS_TTL seconds; the last list when the

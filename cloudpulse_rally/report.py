@@ -17,6 +17,7 @@ PROJECT_TAG_PREFIX = "cloudpulse-project:"   # the project that asked for the ru
 
 # Rally task statuses -> the run's state.
 RUNNING = {"init", "validating", "validated", "running", "aborting", "soft_aborting"}
+FINISHED = "finished"   # ran to its end (crashed, aborted, validation_failed did not)
 
 
 def to_output(check_results):
@@ -57,21 +58,44 @@ def _tag_values(tags, prefix):
     return [t[len(prefix):] for t in tags or [] if t.startswith(prefix)]
 
 
+def run_state(status, validation_result):
+    """The RunState of a Rally task's status and validation_result."""
+    if status in RUNNING:
+        return results.RunState.RUNNING if status != "init" else results.RunState.QUEUED
+    if (validation_result or {}).get("etype") == INTERRUPTED:
+        return results.RunState.INTERRUPTED
+    return results.RunState.FINISHED
+
+
+def _project_of(tags):
+    return (_tag_values(tags, PROJECT_TAG_PREFIX) or [None])[0]
+
+
+def task_summary(task, tags, iterations):
+    """RunSummary of a Rally task row (uuid, status, validation_result, pass_sla,
+    created_at, updated_at), its tags and how many iterations its workloads recorded:
+    healthy when it finished with iterations and passed its SLA (a check that did not
+    pass fails its iteration, which fails the failure_rate SLA)."""
+    status = task["status"]
+    state = run_state(status, task["validation_result"])
+    return results.RunSummary(
+        handle=task["uuid"], check_types=_tag_values(tags, TYPE_TAG_PREFIX), state=state,
+        healthy=(state == results.RunState.FINISHED and status == FINISHED
+                 and bool(task["pass_sla"]) and iterations > 0),
+        created_at=task["created_at"],
+        finished_at=task["updated_at"] if status not in RUNNING else None,
+        project_id=_project_of(tags))
+
+
 def task_to_run(task):
     """CheckRun from a detailed Rally task dict (rally.api task.get(..., detailed=True))."""
     check_types = _tag_values(task.get("tags"), TYPE_TAG_PREFIX)
-    project_id = (_tag_values(task.get("tags"), PROJECT_TAG_PREFIX) or [None])[0]
     status = task["status"]
-    if status in RUNNING:
-        state = results.RunState.RUNNING if status != "init" else results.RunState.QUEUED
-    elif (task.get("validation_result") or {}).get("etype") == INTERRUPTED:
-        state = results.RunState.INTERRUPTED
-    else:
-        state = results.RunState.FINISHED
-    run = results.CheckRun(handle=task["uuid"], check_types=check_types, state=state,
+    run = results.CheckRun(handle=task["uuid"], check_types=check_types,
+                           state=run_state(status, task.get("validation_result")),
                            created_at=task["created_at"],
                            finished_at=task["updated_at"] if status not in RUNNING
-                           else None, project_id=project_id)
+                           else None, project_id=_project_of(task.get("tags")))
     for subtask in task.get("subtasks", []):
         for workload in subtask.get("workloads", []):
             run.results.extend(_workload_results(workload, check_types))

@@ -36,6 +36,13 @@ class RallyError(Exception):
     """Rally could not be set up or could not run a task; the message says why."""
 
 
+class UnknownMarker(LookupError):
+    """A list's marker is not the handle of a run the caller may list."""
+
+    def __init__(self, marker):
+        super().__init__("marker: no run %r" % marker)
+
+
 def _begin_immediate(engine):
     """Every transaction on a SQLite Rally DB starts with BEGIN IMMEDIATE.
 
@@ -254,6 +261,20 @@ class RallyTasks:
         """When the newest run of `check_type` was created (UTC datetime), or None."""
         return _last_run_at(report.TYPE_TAG_PREFIX + check_type.value)
 
+    def list_runs(self, check_type=None, state=None, since=None, project_id=None,
+                  all_projects=False, marker=None, limit=50):
+        """RunSummaries of the runs, newest first, at most `limit`: of `check_type`, in
+        `state`, created at or after `since` (an aware datetime), of `project_id` (None
+        with all_projects: every run, the server's own included; None without: none),
+        after the handle `marker` (the last of the previous page).  UnknownMarker when
+        `marker` is not a run so listed.  A few queries, whatever the number of runs."""
+        if project_id is None and not all_projects:
+            return []
+        return [report.task_summary(**run) for run in _list_tasks(
+            report.TYPE_TAG_PREFIX + check_type.value if check_type else report.TAG,
+            report.PROJECT_TAG_PREFIX + project_id if project_id else None,
+            state, since, marker, limit)]
+
     def prune(self, max_age_days, max_per_type):
         """Delete the finished runs older than `max_age_days` days, and those beyond the
         newest `max_per_type` of any check type (0: no such limit): their handles."""
@@ -354,6 +375,73 @@ def _stale_runs(session, max_age_days, max_per_type):
                 .filter(finished).order_by(models.Task.created_at.desc())
                 .offset(max_per_type))
     return sorted(stale)
+
+
+def _naive_utc(ts):
+    """Rally's DB keeps naive UTC datetimes."""
+    return ts.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+@_with_session
+def _list_tasks(session, tag, project_tag, state, since, marker, limit):
+    """list_runs' three queries: the page of tasks, their tags, their iteration counts
+    ([{"task": row, "tags": [...], "iterations": n}]: plain data, as Rally's session
+    returns)."""
+    import sqlalchemy as sa
+    from rally.common.db import models
+    from rally import consts
+    task = models.Task
+    runs = _cloudpulse_tasks(session, task.id, task.uuid, task.status,
+                             task.validation_result, task.pass_sla, task.created_at,
+                             task.updated_at, tag=tag)
+    if project_tag:
+        runs = runs.filter(task.uuid.in_(session.query(models.Tag.uuid).filter(
+            models.Tag.type == consts.TagType.TASK, models.Tag.tag == project_tag)))
+    if marker:
+        last = runs.filter(task.uuid == marker).first()
+        if last is None:
+            raise UnknownMarker(marker)
+        runs = runs.filter(sa.or_(task.created_at < last.created_at, sa.and_(
+            task.created_at == last.created_at, task.id < last.id)))
+    if since:
+        runs = runs.filter(task.created_at >= _naive_utc(since))
+    if state:
+        runs = runs.filter(_state_filter(task, state))
+    rows = runs.order_by(task.created_at.desc(), task.id.desc()).limit(limit).all()
+    uuids = [row.uuid for row in rows]
+    tags, iterations = {}, {}
+    if uuids:
+        for row in session.query(models.Tag.uuid, models.Tag.tag).filter(
+                models.Tag.type == consts.TagType.TASK, models.Tag.uuid.in_(uuids)):
+            tags.setdefault(row.uuid, []).append(row.tag)
+        iterations = dict(session.query(
+            models.Workload.task_uuid, sa.func.sum(models.Workload.total_iteration_count))
+            .filter(models.Workload.task_uuid.in_(uuids))
+            .group_by(models.Workload.task_uuid).all())
+    def aware(ts):   # to the second, as Rally's task.get gives a run's times
+        return ts.replace(microsecond=0, tzinfo=datetime.timezone.utc)
+    return [{"task": dict(row._mapping, created_at=aware(row.created_at),
+                          updated_at=aware(row.updated_at)),
+             "tags": tags.get(row.uuid, []), "iterations": iterations.get(row.uuid) or 0}
+            for row in rows]
+
+
+def _state_filter(task, state):
+    """The SQL condition of a RunState on Rally's tasks table (report.run_state's rule)."""
+    import sqlalchemy as sa
+    running = sorted(report.RUNNING)
+    # set_failed (mark_interrupted) stores {"etype": ..., ...} as json.dumps writes it:
+    # the one way to tell an interrupted run in SQL without reading every row.
+    interrupted = sa.func.coalesce(sa.type_coerce(task.validation_result, sa.Text),
+                                   "").like(
+        '{"etype": "%s"%%' % report.INTERRUPTED)
+    return {
+        results.RunState.QUEUED: task.status == "init",
+        results.RunState.RUNNING: task.status.in_([s for s in running if s != "init"]),
+        results.RunState.FINISHED: sa.and_(task.status.notin_(running),
+                                           sa.not_(interrupted)),
+        results.RunState.INTERRUPTED: sa.and_(task.status.notin_(running), interrupted),
+    }[state]
 
 
 def _delete_run(handle):
