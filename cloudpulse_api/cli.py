@@ -1,15 +1,14 @@
 """`cpulse`: the command line over the CloudPulse API.
 
     cpulse check endpoint            # prints the handle
-    cpulse check all --wait          # waits, prints the results, exit 1 if a check failed
-    cpulse result HANDLE [-f json]
+    cpulse check all --wait          # waits, prints the results
+    cpulse result HANDLE [-f table|json|junit]
+    cpulse results [--type T] [--state S] [--since 1h] [--limit N]   # lists runs
 
 Server address: --url, else $CPULSE_URL, else `url` in the [cpulse] section of
 ~/.cpulserc, else http://127.0.0.1:9999.
 Token (X-Auth-Token): --os-token or $OS_TOKEN, else one from keystone for --os-cloud or
 $OS_CLOUD (clouds.yaml) or the OS_* variables, as the openstack client gets it, else none.
-Exit codes: 0 healthy, 1 a check failed, 2 usage, connection or access error (401, 403,
-404), 3 still running.
 """
 
 import argparse
@@ -22,9 +21,18 @@ import time
 import requests
 
 from cloudpulse import results
+from cloudpulse_api import junit
 
 DEFAULT_URL = "http://127.0.0.1:9999"
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_RUNNING = 0, 1, 2, 3
+EXIT_CODES = """exit codes (cpulse check --wait, cpulse result):
+  0  healthy: every check passed (or was skipped)
+  1  a check failed: the cloud is unhealthy (whatever else the run says)
+  2  a check could not run (a result with status error, the run interrupted, or no
+     result at all); also a usage, connection or access error (401, 403, 404), the
+     message saying which
+  3  the run is still queued or running (cpulse check --wait: --timeout passed)
+cpulse check without --wait and cpulse results: 0, or 2 on an error."""
 
 
 class CliError(Exception):
@@ -110,6 +118,13 @@ class Client:
             self._call("GET", "/cpulse/result", params={"handle": handle, "wait": wait},
                        timeout=self.timeout + wait))
 
+    def results(self, **params):
+        """RunSummaries of GET /cpulse/results (params: type, state, since, limit,
+        marker, project_id; None ones left out)."""
+        doc = self._call("GET", "/cpulse/results",
+                         params={k: v for k, v in params.items() if v is not None})
+        return [results.RunSummary.from_api(run) for run in doc["runs"]]
+
     def wait(self, handle, timeout):
         """Long-poll the server (it answers as soon as the run finishes) until timeout."""
         deadline = time.monotonic() + timeout
@@ -124,35 +139,58 @@ class Client:
 def format_table(run):
     rows = [(r.name, r.component, r.status.value, "%.2f" % r.duration,
              r.details) for r in run.results]
-    header = ("check", "component", "status", "seconds", "details")
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else \
-        [len(h) for h in header]
-    widths[-1] = len(header[-1])   # details is last and left unpadded
     lines = ["handle %s  state %s  %s" % (run.handle, run.state.value,
                                           "HEALTHY" if run.healthy else
                                           ("UNHEALTHY" if run.failed else "")),
              "verdict: %s" % run.verdict()]
-    fmt = "  ".join("{:<%d}" % w for w in widths[:-1]) + "  {}"
-    lines.append(fmt.format(*header))
-    lines.extend(fmt.format(*row) for row in rows)
+    lines.extend(_table(("check", "component", "status", "seconds", "details"), rows))
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _exit_code(run):
-    if run.state not in (results.RunState.FINISHED, results.RunState.INTERRUPTED):
+def _table(header, rows):
+    """Columns as wide as their widest cell; the last one unpadded."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths[-1] = 0
+    fmt = "  ".join("{:<%d}" % w for w in widths[:-1]) + "  {}"
+    return [fmt.format(*row).rstrip() for row in [header, *rows]]
+
+
+def format_runs(summaries):
+    """Runs as a table, one line each, newest first."""
+    rows = [(s.handle, s.created_at.isoformat(timespec="seconds"), s.state.value,
+             ",".join(t.value for t in s.check_types),
+             ("yes" if s.healthy else "no") if s.state == results.RunState.FINISHED
+             else "", s.project_id or "-") for s in summaries]
+    return "\n".join(_table(("handle", "created", "state", "types", "healthy",
+                              "project"), rows))
+
+
+def exit_code(run):
+    """EXIT_CODES' rule for a run: running (3), a check failed (1), a check could not
+    run (2), healthy (0)."""
+    if run.state in (results.RunState.QUEUED, results.RunState.RUNNING):
         return EXIT_RUNNING
-    return EXIT_OK if run.healthy else EXIT_FAILED
+    if any(r.status == results.Status.FAILED for r in run.results):
+        return EXIT_FAILED
+    return EXIT_OK if run.healthy else EXIT_ERROR
 
 
 def _print_run(run, fmt):
     if fmt == "json":
         print(json.dumps(run.to_api(), indent=2))
+    elif fmt == "junit":
+        print(junit.to_junit(run))
     else:
         print(format_table(run))
 
 
+RUN_FORMATS = ("table", "json", "junit")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="cpulse", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="cpulse", description=__doc__.split("\n")[0],
+                                     epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="CloudPulse API (default: $CPULSE_URL, ~/.cpulserc, "
                                       + DEFAULT_URL + ")")
     parser.add_argument("--os-token", help="keystone token to send (default: $OS_TOKEN)")
@@ -165,17 +203,44 @@ def build_parser():
     check.add_argument("--wait", action="store_true", help="wait and print the results")
     check.add_argument("--timeout", type=float, default=600.0,
                        help="seconds to wait with --wait (default 600)")
-    check.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    check.add_argument("-f", "--format", choices=RUN_FORMATS, default="table",
+                       help="with --wait: table, json or junit (JUnit XML)")
     result = sub.add_parser("result", help="print the results of a handle")
     result.add_argument("handle")
-    result.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    result.add_argument("-f", "--format", choices=RUN_FORMATS, default="table",
+                        help="table, json or junit (JUnit XML)")
+    listing = sub.add_parser("results", help="list runs, newest first")
+    listing.add_argument("--type", choices=[t.value for t in results.CheckType],
+                         help="runs that checked this type")
+    listing.add_argument("--state", choices=[s.value for s in results.RunState])
+    listing.add_argument("--since", help="runs created since an ISO 8601 time "
+                                         "(2026-05-01T12:00:00Z) or a duration ago (30m, "
+                                         "1h, 2d)")
+    listing.add_argument("--limit", type=int, help="at most this many (server default "
+                                                   "50, at most 500)")
+    listing.add_argument("--marker", help="the page after this handle (the last listed)")
+    listing.add_argument("--project-id", help="one project's runs (admin)")
+    listing.add_argument("-f", "--format", choices=("table", "json"), default="table")
     return parser
+
+
+def _list_runs(client, args):
+    summaries = client.results(type=args.type, state=args.state, since=args.since,
+                               limit=args.limit, marker=args.marker,
+                               project_id=args.project_id)
+    if args.format == "json":
+        print(json.dumps([s.to_api() for s in summaries], indent=2))
+    else:
+        print(format_runs(summaries))
+    return EXIT_OK
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         client = Client(server_url(args.url), token=auth_token(args.os_token, args.os_cloud))
+        if args.command == "results":
+            return _list_runs(client, args)
         if args.command == "check":
             handle = client.check(args.type)
             if not args.wait:
@@ -188,7 +253,7 @@ def main(argv=None):
         print("cpulse: %s" % exc, file=sys.stderr)
         return EXIT_ERROR
     _print_run(run, args.format)
-    return _exit_code(run)
+    return exit_code(run)
 
 
 if __name__ == "__main__":
