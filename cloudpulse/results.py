@@ -157,6 +157,15 @@ def _component_key(result):
     return "%s/%s" % (result.name, component)
 
 
+def _typed_run_fields(run):
+    """A CheckRun's or RunSummary's check types, state and times as the model's types
+    (they may come as the API's strings)."""
+    run.check_types = [CheckType(t) for t in run.check_types]
+    run.state = RunState(run.state)
+    run.created_at = _parse_ts(run.created_at)
+    run.finished_at = _parse_ts(run.finished_at)
+
+
 # The check types that send packets through the cloud.
 DATA_PLANE = (CheckType.FUNCTIONAL, CheckType.COMPREHENSIVE)
 # How a data-plane check starts the details of a host it skips for its control plane.
@@ -177,10 +186,7 @@ class CheckRun:
     project_id: typing.Optional[str] = None
 
     def __post_init__(self):
-        self.check_types = [CheckType(t) for t in self.check_types]
-        self.state = RunState(self.state)
-        self.created_at = _parse_ts(self.created_at)
-        self.finished_at = _parse_ts(self.finished_at)
+        _typed_run_fields(self)
 
     @property
     def failed(self):
@@ -310,10 +316,7 @@ class RunSummary:
     project_id: typing.Optional[str] = None
 
     def __post_init__(self):
-        self.check_types = [CheckType(t) for t in self.check_types]
-        self.state = RunState(self.state)
-        self.created_at = _parse_ts(self.created_at)
-        self.finished_at = _parse_ts(self.finished_at)
+        _typed_run_fields(self)
 
     def to_api(self):
         return {
