@@ -5,6 +5,7 @@ The box itself is the session fixture `box` (tests/conftest.py).  Fault tests us
 reports healthy again.
 """
 
+import socket
 import subprocess
 import time
 
@@ -45,6 +46,16 @@ def admin_conn(box):
     conn = cloud.connect(box.admin_cloud, box.clouds_yaml, timeout=TIMEOUT)
     wait_healthy(conn, horizon_url=box.horizon_url)
     return conn
+
+
+@pytest.fixture(scope="module")
+def silent_horizon():
+    """A listener that never answers: a run's horizon probe lasts one API timeout (so a
+    run stays in flight for seconds), and its failure names this address."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield "http://127.0.0.1:%d/dashboard" % listener.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,13 @@ a member each) validated by keystonemiddleware against the box's keystone, oslo.
 rules, runs that belong to a project; the static token file and noauth's refusals."""
 
 import concurrent.futures
+import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import uuid
+import xml.etree.ElementTree as ET
 
 import pytest
 import requests
@@ -56,16 +57,6 @@ def members(box, admin_conn):
     finally:
         for member in made:
             member.delete(admin_conn)
-
-
-@pytest.fixture(scope="module")
-def silent_horizon():
-    """A listener that never answers: a run's horizon probe lasts one API timeout (so a
-    run stays in flight for seconds), and its failure names this address."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield "http://127.0.0.1:%d/dashboard" % listener.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -278,3 +269,48 @@ def test_a_storm_from_four_projects_gives_one_run_per_project_and_type(
             srv.stop()
         for member in others:
             member.delete(admin_conn)
+
+
+def _list(server, token, **params):
+    return requests.get(server.url + "/cpulse/results", params=params, timeout=10,
+                        headers={"X-Auth-Token": token})
+
+
+def test_a_member_lists_only_their_projects_runs(server, members, admin_token):
+    a, b = members
+    handle_a, handle_b = _post(server, a.token).json()["handle"], \
+        _post(server, b.token).json()["handle"]
+    for member, handle in ((a, handle_a), (b, handle_b)):
+        assert _get(server, member.token, handle, wait=30).json()["state"] == "finished"
+    mine = _list(server, a.token, limit=500)
+    assert mine.status_code == 200, mine.text
+    assert handle_a in [r["handle"] for r in mine.json()["runs"]]
+    assert {r["project_id"] for r in mine.json()["runs"]} == {a.project.id}
+    refused = _list(server, b.token, project_id=a.project.id)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["message"].startswith("project_id: listing another project's")
+    assert "cloudpulse:results:list:all_projects" in refused.json()["message"]
+    # admin: every project's runs and the server's own periodic ones; or one project's
+    everyone = _list(server, admin_token, limit=500).json()["runs"]
+    assert {handle_a, handle_b} <= {r["handle"] for r in everyone}
+    assert None in {r["project_id"] for r in everyone}
+    only_a = _list(server, admin_token, project_id=a.project.id, limit=500).json()["runs"]
+    assert [r["handle"] for r in only_a] == [r["handle"] for r in mine.json()["runs"]]
+
+
+def test_the_cli_exits_1_with_junit_when_a_check_fails(server, members, venv_bin):
+    """The silent horizon fails the endpoint run's horizon check."""
+    a = members[0]
+    cpulse = os.path.join(venv_bin, "cpulse")
+    env = dict(os.environ, CPULSE_URL=server.url, OS_TOKEN=a.token)
+    res = run_cmd([cpulse, "check", "endpoint", "--wait", "--timeout", "60", "-f", "junit"],
+                  env=env)
+    assert res.returncode == 1, res.stdout + res.stderr
+    suite = ET.fromstring(res.stdout).find("testsuite")
+    assert suite.get("name") == "cloudpulse.endpoint" and suite.get("failures") == "1"
+    failed = [case for case in suite.iter("testcase") if case.find("failure") is not None]
+    assert [case.get("name") for case in failed] == ["endpoint.horizon[horizon]"]
+    assert "<address>" in failed[0].find("failure").get("message")   # the member view
+    res = run_cmd([cpulse, "results", "-f", "json"], env=env)
+    assert res.returncode == 0, res.stderr
+    assert {r["project_id"] for r in json.loads(res.stdout)} == {a.project.id}

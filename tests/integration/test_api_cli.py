@@ -7,12 +7,14 @@ import re
 import signal
 import sqlite3
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 import requests
 import yaml
 
 from cloudpulse.checks import functional
+from cloudpulse import results
 from cloudpulse.checks import workload
 from tests.integration.conftest import run_cmd
 from tests.integration.server import Server
@@ -118,6 +120,86 @@ def test_cli_healthy_and_errors(server, venv_bin):
     assert "Traceback" not in res.stderr
     res = run_cmd([cpulse, "--url", "http://127.0.0.1:9", "result", "x"])
     assert res.returncode == 2 and "cannot reach the CloudPulse API" in res.stderr
+
+
+def _list(server, **params):
+    return requests.get(server.url + "/cpulse/results", params=params, timeout=10)
+
+
+def test_runs_are_listed_filtered_and_paged_through_the_api_and_the_cli(server, venv_bin):
+    since = results.utcnow().replace(microsecond=0).isoformat()
+    handles = []
+    for _ in range(3):   # one after the other: a run in flight would be handed back
+        handles.append(requests.post(server.url + "/cpulse/check", json={"type": "endpoint"},
+                                     timeout=5).json()["handle"])
+        assert _wait(server, handles[-1])["state"] == "finished"
+    newest_first = handles[::-1]
+    doc = _list(server, since=since).json()
+    assert [r["handle"] for r in doc["runs"]] == newest_first
+    for run in doc["runs"]:   # a summary says what the run's own document says
+        full = requests.get(server.url + "/cpulse/result", params={"handle": run["handle"]},
+                            timeout=5).json()
+        assert {k: full[k] for k in run} == run
+        assert run["healthy"] is True and run["check_types"] == ["endpoint"]
+    page = _list(server, type="endpoint", state="finished", since=since, limit=2).json()
+    assert [r["handle"] for r in page["runs"]] == newest_first[:2]
+    next_page = requests.get(page["runs_links"][0]["href"], timeout=10).json()
+    assert [r["handle"] for r in next_page["runs"]] == newest_first[2:]
+    assert next_page["runs_links"] == []
+    assert _list(server, type="functional", since=since).json()["runs"] == []
+    assert _list(server, state="running", since=since).json()["runs"] == []
+    assert [r["handle"] for r in _list(server, since="1h", limit=3).json()["runs"]] == \
+        newest_first
+    for params, says in (({"since": "yesterday"}, "since: "), ({"limit": "0"}, "limit: "),
+                         ({"state": "done"}, "state: "), ({"type": "x"}, "type: "),
+                         ({"marker": "no-such-run"}, "marker: no run 'no-such-run'")):
+        res = _list(server, **params)
+        assert res.status_code == 400 and res.json()["message"].startswith(says), res.text
+
+    cpulse = os.path.join(venv_bin, "cpulse")
+    env = dict(os.environ, CPULSE_URL=server.url)
+    res = run_cmd([cpulse, "results", "--type", "endpoint", "--since", since], env=env)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[:3] == ["handle", "created", "state"]
+    assert [line.split()[0] for line in lines[1:]] == newest_first
+    assert all(line.split()[2:5] == ["finished", "endpoint", "yes"] for line in lines[1:])
+    res = run_cmd([cpulse, "results", "--limit", "1", "--marker", handles[2], "-f", "json"],
+                  env=env)
+    assert [r["handle"] for r in json.loads(res.stdout)] == [handles[1]]
+    res = run_cmd([cpulse, "results", "--since", "soon"], env=env)
+    assert res.returncode == 2 and "since: 'soon'" in res.stderr, res.stderr
+    res = run_cmd([cpulse, "result", handles[0], "-f", "junit"], env=env)
+    assert res.returncode == 0, res.stderr
+    root = ET.fromstring(res.stdout)
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("6", "0", "0")
+    assert [c.get("name") for c in root.iter("testcase")][0] == "endpoint.keystone[keystone]"
+
+
+def test_an_interrupted_run_is_listed_and_exits_2(venv_bin, tmp_path, box, admin_conn,
+                                                   silent_horizon):
+    """SIGKILL mid-run (the silent horizon holds the run 8 s): the next server records
+    the run interrupted; the CLI says the checks could not run."""
+    first = Server(venv_bin, tmp_path, box, horizon_url=silent_horizon, timeout=8)
+    try:
+        handle = requests.post(first.url + "/cpulse/check", json={"type": "endpoint"},
+                               timeout=5).json()["handle"]
+        box.wait_for(lambda: _list(first, state="running").json()["runs"], timeout=5,
+                     interval=0.1, message="the run running")
+    finally:
+        first.kill()
+    again = Server(venv_bin, tmp_path, box)
+    try:
+        listed = _list(again, state="interrupted").json()["runs"]
+        assert [(r["handle"], r["healthy"]) for r in listed] == [(handle, False)]
+        cpulse = os.path.join(venv_bin, "cpulse")
+        res = run_cmd([cpulse, "--url", again.url, "result", handle, "-f", "junit"])
+        assert res.returncode == 2, res.stdout + res.stderr
+        run_suite = ET.fromstring(res.stdout).findall("testsuite")[-1]
+        assert run_suite.get("name") == "cloudpulse.run" and run_suite.get("errors") == "1"
+        assert "interrupted" in run_suite.find("testcase/error").get("message")
+    finally:
+        again.stop()
 
 
 def test_results_survive_a_restart_and_periodic_runs(venv_bin, state, box, admin_conn):
