@@ -78,8 +78,6 @@ api_opts = [
     cfg.HostAddressOpt("host", default="127.0.0.1",
                        help="Address the CloudPulse API listens on."),
     cfg.PortOpt("port", default=9999, help="Port the CloudPulse API listens on."),
-    cfg.IntOpt("workers", default=2, min=1, max=32,
-               help="Check runs executed at the same time; more are queued."),
     cfg.IntOpt("threads", default=16, min=2, max=256,
                help="Requests served at the same time. A GET /cpulse/result?wait= "
                     "holds one while it waits; further requests queue."),
@@ -237,6 +235,28 @@ periodic_opts = [
                       "at the same instants."),
 ]
 
+runner_opts = [
+    cfg.IntOpt("workers", default=2, min=1, max=32,
+               deprecated_opts=[cfg.DeprecatedOpt("workers", group="api")],
+               help="Check runs one runner process executes at the same time; more stay "
+                    "queued (for this runner or another)."),
+    cfg.FloatOpt("heartbeat_interval", default=5.0, min=0.5,
+                 help="Seconds between two heartbeats a runner writes into the runs it "
+                      "executes."),
+    cfg.FloatOpt("dead_after", default=30.0, min=2.0,
+                 help="A run whose runner wrote no heartbeat for this many seconds is "
+                      "interrupted (its runner died); at once when its process is gone "
+                      "from this machine."),
+]
+
+coordination_opts = [
+    cfg.StrOpt("backend_url", secret=True,
+               help="tooz backend that coordinates the API and runner processes (the "
+                    "periodic checks run once, the database is set up once): e.g. "
+                    "postgresql://user:password@host/db, or file:///dir for processes on "
+                    "one machine. Unset: file locks under state_path/locks."),
+]
+
 retention_opts = [
     cfg.IntOpt("max_age_days", default=30, min=0,
                help="Finished runs older than this many days are deleted (0: kept)."),
@@ -248,7 +268,8 @@ retention_opts = [
 _GROUPS = [(None, default_opts), ("api", api_opts), ("cloud", cloud_opts),
            ("rally", rally_opts), ("operator", operator_opts), ("functional", functional_opts),
            ("comprehensive", comprehensive_opts),
-           ("periodic", periodic_opts), ("retention", retention_opts)]
+           ("periodic", periodic_opts), ("retention", retention_opts),
+           ("runner", runner_opts), ("coordination", coordination_opts)]
 
 
 def list_opts():

@@ -1,4 +1,6 @@
-"""`cloudpulse-server`: the REST facade with its periodic checks.
+"""`cloudpulse-server`: the REST facade and a runner (its periodic checks) in one process,
+on waitress; the default, on SQLite.  Deployed apart: the API under uwsgi
+(cloudpulse_api.wsgi) and any number of `cloudpulse-runner`s on a shared database.
 
     cloudpulse-server --config-file /etc/cloudpulse/cloudpulse.conf
 """
@@ -15,6 +17,7 @@ from cloudpulse import logs
 from cloudpulse import results
 from cloudpulse import suites
 from cloudpulse_api import app as app_mod
+from cloudpulse_api import run_worker
 from cloudpulse_api import service as service_mod
 from cloudpulse_rally import tasks
 
@@ -43,18 +46,18 @@ def main(argv=None):
         print("cloudpulse-server: cannot start: %s: %s"
               % (type(exc).__name__, results.redact(str(exc))), file=sys.stderr)
         return 1
-    # waitress: a production WSGI server in this one process, which also holds the
-    # runs in flight and the periodic thread (so no pre-forked workers).
+    # waitress: a production WSGI server in this one process, which also runs the
+    # checks (its runner), so no pre-forked workers.
     try:
         server = waitress.create_server(app, host=conf.api.host, port=conf.api.port,
                                         threads=conf.api.threads, ident="cloudpulse")
     except OSError as exc:
         print("cloudpulse-server: [api] host/port: cannot listen on %s:%s: %s"
               % (conf.api.host, conf.api.port, exc.strerror), file=sys.stderr)
-        service.stop(wait=False)
+        service.coordinator.stop()
         return 2
-    service.start_sweeper()
-    service.start_periodic(cp_conf.intervals(conf))
+    worker = run_worker.RunWorker(service, service.coordinator)
+    worker.start(cp_conf.intervals(conf))
     LOG.info("CloudPulse API on http://%s:%s (auth: %s; check types: %s)", conf.api.host,
              server.effective_port, conf.api.auth_strategy,
              ", ".join(t.value for t in service.types))
@@ -76,7 +79,9 @@ def main(argv=None):
         server.run()
     finally:
         server.close()
-        service.stop(wait=True)
+        # The only runner of its queue: what is queued is run before it exits.
+        worker.stop(drain=True)
+        service.coordinator.stop()
     return 0
 
 

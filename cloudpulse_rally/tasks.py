@@ -233,13 +233,22 @@ class RallyTasks:
         return env.uuid
 
     # -- runs ------------------------------------------------------------------------
-    def create_run(self, check_types, project_id=None):
-        """A queued run of `check_types` asked for by `project_id` (None: the server's)."""
+    def create_run(self, check_types, project_id=None, handle=None):
+        """A queued run of `check_types` asked for by `project_id` (None: the server's),
+        its handle `handle` (a new one when None)."""
         # What api.task.create does, less its per-call environment lookup: ensure_env
         # already proved the environment, and this sits on the POST's path.
         from rally.common import objects
+        attributes = {"uuid": handle} if handle else {}
         return objects.Task(env_uuid=self.env_uuid,
-                            tags=report.run_tags(check_types, project_id))["uuid"]
+                            tags=report.run_tags(check_types, project_id),
+                            **attributes)["uuid"]
+
+    @staticmethod
+    def engine():
+        """The SQLAlchemy engine of Rally's database (CloudPulse's queue lives there)."""
+        from rally.common.db import api as db_api
+        return db_api.get_engine()
 
     def get_run(self, handle):
         """The CheckRun of a handle, or None when no such CloudPulse task exists."""
@@ -252,10 +261,10 @@ class RallyTasks:
             return None
         return report.task_to_run(task)
 
-    def interrupted(self):
-        """Handles of CloudPulse tasks left unfinished by a previous server process
-        (asked of the database: a start does not read every run kept)."""
-        return _unfinished_runs()
+    def interrupted(self, older_than=0):
+        """Handles of the CloudPulse tasks not finished, made more than `older_than`
+        seconds ago (asked of the database: it does not read every run kept)."""
+        return _unfinished_runs(older_than)
 
     def last_run_at(self, check_type):
         """When the newest run of `check_type` was created (UTC datetime), or None."""
@@ -345,10 +354,11 @@ def _cloudpulse_tasks(session, *columns, tag=report.TAG):
 
 
 @_with_session
-def _unfinished_runs(session):
+def _unfinished_runs(session, older_than):
     from rally.common.db import models
+    cutoff = datetime.datetime.utcnow() - datetime.timedelta(seconds=older_than)
     return [row.uuid for row in _cloudpulse_tasks(session, models.Task.uuid).filter(
-        models.Task.status.in_(sorted(report.RUNNING)))]
+        models.Task.status.in_(sorted(report.RUNNING)), models.Task.created_at <= cutoff)]
 
 
 @_with_session

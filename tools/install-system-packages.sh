@@ -4,7 +4,8 @@
 # Idempotent; daemons are NOT started by the packages (policy-rc.d), the box starts its own.
 set -euo pipefail
 PKGS=(mariadb-server mariadb-client rabbitmq-server openvswitch-switch ovn-central ovn-host
-      iproute2 ethtool busybox curl openssh-server openssh-client)
+      iproute2 ethtool busybox curl openssh-server openssh-client
+      postgresql gcc python3-dev)   # the shared-database tests; uWSGI builds from PyPI
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

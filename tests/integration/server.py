@@ -12,7 +12,7 @@ import yaml
 from tests.integration.conftest import TIMEOUT
 
 
-def _free_port():
+def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -50,7 +50,7 @@ class Server:
 
     def __init__(self, venv_bin, state, box, **conf):
         self.venv_bin, self.state, self.box = venv_bin, state, box
-        self.port = _free_port()
+        self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.conf = write_conf(state / ("cloudpulse-%d.conf" % self.port), state, box,
                                self.port, **conf)

@@ -1,0 +1,71 @@
+"""The run queue (cloudpulse_rally.queue) on a real SQLite database: what the API and the
+runners rely on.  Across processes on PostgreSQL: tests/integration/test_scale.py."""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from cloudpulse import results
+from cloudpulse_rally import queue
+
+ENDPOINT, OPERATOR = results.CheckType.ENDPOINT, results.CheckType.OPERATOR
+
+
+@pytest.fixture
+def run_queue(tmp_path):
+    return queue.RunQueue(sa.create_engine("sqlite:///%s" % (tmp_path / "q.sqlite")))
+
+
+def _add(run_queue, types, project=None, max_active=10, max_per_project=3):
+    made = []
+    handle, new = run_queue.add(types, project, max_active, max_per_project, made.append)
+    assert made == ([handle] if new else [])
+    return handle, new
+
+
+def test_a_run_already_queued_for_the_project_is_the_answer_not_a_second(run_queue):
+    first, new = _add(run_queue, [ENDPOINT, OPERATOR], "p1")
+    assert new
+    assert _add(run_queue, [OPERATOR, ENDPOINT], "p1") == (first, False)
+    other, new = _add(run_queue, [ENDPOINT, OPERATOR], "p2")
+    assert new and other != first
+    assert _add(run_queue, [ENDPOINT], None)[1]   # the server's own
+
+
+def test_the_queue_is_bounded_overall_and_per_project(run_queue):
+    _add(run_queue, [ENDPOINT], "p1", max_per_project=1)
+    with pytest.raises(queue.QueueFull, match="1 runs of project p1"):
+        _add(run_queue, [OPERATOR], "p1", max_per_project=1)
+    _add(run_queue, [ENDPOINT], "p2", max_active=2)
+    with pytest.raises(queue.QueueFull, match="2 runs are queued or running"):
+        _add(run_queue, [ENDPOINT], "p3", max_active=2)
+
+
+def test_runners_take_the_oldest_run_once_and_finish_it(run_queue):
+    first, _ = _add(run_queue, [ENDPOINT], "p1")
+    second, _ = _add(run_queue, [ENDPOINT, OPERATOR], "p2")
+    assert run_queue.claim("r1") == (first, [ENDPOINT])
+    assert run_queue.claim("r2") == (second, [ENDPOINT, OPERATOR])
+    assert run_queue.claim("r1") is None
+    assert run_queue.wait_finished(first, 0.05) is False
+    run_queue.finished(first)
+    assert run_queue.wait_finished(first, 1) is True
+    assert run_queue.handles() == {second}
+
+
+def test_runs_of_a_runner_that_stopped_are_taken_back(run_queue):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    here, silent, other_host = [_add(run_queue, [ENDPOINT], p)[0] for p in ("a", "b", "c")]
+    run_queue.claim("%s:%s:x" % (socket.gethostname(), gone))   # its process is gone
+    run_queue.claim(queue.runner_id())                            # alive, beating
+    run_queue.claim("elsewhere:1:y")                              # another machine
+    assert run_queue.take_dead(dead_after=60) == [here]
+    with run_queue.engine.begin() as conn:   # the other machine's runner fell silent
+        conn.execute(sa.text("update cloudpulse_queue set heartbeat_at = "
+                             "datetime('now', '-2 minutes') where runner like 'elsewhere%'"))
+    assert run_queue.take_dead(dead_after=60) == [other_host]
+    assert run_queue.handles() == {silent}
