@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 BIN = "/usr/lib/postgresql/15/bin"
@@ -21,12 +22,13 @@ def _free_port():
 class PostgreSQL:
     """One cluster with one database and one user, `url` for SQLAlchemy and tooz."""
 
-    def __init__(self, directory, name="cloudpulse"):
-        self.dir = str(directory)
+    def __init__(self, name="cloudpulse"):
+        # Its own directory, outside pytest's (owner-only: the postgres user could not
+        # enter it), removed by stop().
+        self.dir = tempfile.mkdtemp(prefix="cpulse-postgres-")
         self.port = _free_port()
         self.name = name
         self.password = secrets.token_hex(12)
-        os.makedirs(self.dir, exist_ok=True)
         shutil.chown(self.dir, "postgres", "postgres")
         data = os.path.join(self.dir, "data")
         self._as_postgres([os.path.join(BIN, "initdb"), "-D", data, "-U", "postgres",
@@ -69,3 +71,4 @@ class PostgreSQL:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -8,7 +8,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import time
 
@@ -119,19 +118,10 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
-def database(tmp_path_factory):
-    db = PostgreSQL(tmp_path_factory.mktemp("postgres"))
+def database():
+    db = PostgreSQL()
     yield db
     db.stop()
-
-
-@pytest.fixture(scope="module")
-def silent_horizon():
-    """A listener that never answers: a run lasts one API timeout, and fails horizon."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield "http://127.0.0.1:%d/dashboard" % listener.getsockname()[1]
 
 
 def test_fifty_runs_from_two_api_processes_are_each_executed_once(
@@ -183,13 +173,12 @@ def test_one_periodic_interval_across_two_runners_gives_one_run(
         time.sleep(20)
         started = [m.group(1) for runner in deployment.runners for m in re.finditer(
             r"periodic endpoint check started: ([0-9a-f-]{36})", runner.text())]
-        # a run at start, then one every 6 s: three or four in 20 s, never two at once
-        assert 3 <= len(started) <= 4, started
-        assert len(set(started)) == len(started)
+        # one run every 6 s from the two runners together, never one from each
+        assert len(started) >= 3 and len(set(started)) == len(started), started
         created = sorted(float(row) for row in database.sql(
             "select extract(epoch from created_at) from tasks where uuid in (%s)"
             % ",".join("'%s'" % h for h in started), database.name).split())
         gaps = [b - a for a, b in zip(created, created[1:])]
-        assert min(gaps) >= 5, gaps
+        assert min(gaps) >= 0.9 * 6, gaps
     finally:
         deployment.stop()
