@@ -18,13 +18,10 @@ import time
 
 from cloudpulse.checks import runner as check_runner
 from cloudpulse.checks import workload
-from cloudpulse import cloud
 from cloudpulse import conf as cp_conf
-from cloudpulse import logs
 from cloudpulse import results
-from cloudpulse import suites
+from cloudpulse_api import service as service_mod
 from cloudpulse_rally import queue
-from cloudpulse_rally import tasks
 
 LOG = logging.getLogger(__name__)
 
@@ -220,17 +217,12 @@ class RunWorker:
 
 def main(argv=None):
     """`cloudpulse-runner`: a runner without the API (the API under uwsgi, for one)."""
-    from cloudpulse_api import service as service_mod
-    argv = sys.argv[1:] if argv is None else argv
-    logs.setup("--debug" in argv)
-    argv = [a for a in argv if a != "--debug"]
     try:
-        conf = cp_conf.load(argv)
-        service = service_mod.CheckService(conf)
-    except (cp_conf.ConfigError, suites.SuiteError, cloud.CloudConfigError,
-            tasks.RallyError) as exc:
-        print("cloudpulse-runner: %s" % exc, file=sys.stderr)
-        return 2
+        conf, service, _ = service_mod.start(
+            "cloudpulse-runner", sys.argv[1:] if argv is None else argv)
+    except service_mod.StartFailed as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
     worker = RunWorker(service, service.coordinator)
     stopping = threading.Event()
 

@@ -11,41 +11,21 @@ import sys
 
 import waitress
 
-from cloudpulse import cloud
 from cloudpulse import conf as cp_conf
-from cloudpulse import logs
-from cloudpulse import results
-from cloudpulse import suites
 from cloudpulse_api import app as app_mod
 from cloudpulse_api import run_worker
 from cloudpulse_api import service as service_mod
-from cloudpulse_rally import tasks
 
 LOG = logging.getLogger("cloudpulse.server")
 
 
-def build(argv=None):
-    """Config -> CheckService -> WSGI app; a bad config raises with a clear message."""
-    conf = cp_conf.load(argv)
-    service = service_mod.CheckService(conf)
-    return conf, service, app_mod.create_app(service)
-
-
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    logs.setup("--debug" in argv)
-    argv = [a for a in argv if a != "--debug"]
     try:
-        conf, service, app = build(argv)
-    except (cp_conf.ConfigError, suites.SuiteError, cloud.CloudConfigError,
-            tasks.RallyError) as exc:
-        print("cloudpulse-server: %s" % exc, file=sys.stderr)
-        return 2
-    except Exception as exc:
-        LOG.debug("start failed", exc_info=True)
-        print("cloudpulse-server: cannot start: %s: %s"
-              % (type(exc).__name__, results.redact(str(exc))), file=sys.stderr)
-        return 1
+        conf, service, app = service_mod.start(
+            "cloudpulse-server", sys.argv[1:] if argv is None else argv, app_mod.create_app)
+    except service_mod.StartFailed as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
     # waitress: a production WSGI server in this one process, which also runs the
     # checks (its runner), so no pre-forked workers.
     try:

@@ -11,7 +11,9 @@ from cloudpulse.checks import runner
 from cloudpulse.checks import service_states
 from cloudpulse.checks import operator
 from cloudpulse import cloud
+from cloudpulse import conf as cp_conf
 from cloudpulse import coordination
+from cloudpulse import logs
 from cloudpulse import results
 from cloudpulse import suites
 from cloudpulse_rally import queue
@@ -71,6 +73,33 @@ class UnknownCheckType(ValueError):
         super().__init__("type: %r is not a check type; allowed: %s"
                          % (value, ", ".join(allowed)))
         self.allowed = allowed
+
+
+class StartFailed(Exception):
+    """A command could not start: the message to print, and its exit code."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def start(prog, argv, make=lambda service: None):
+    """(conf, CheckService, make(service)) of a command line (oslo.config's arguments,
+    and --debug), logging set up; StartFailed saying why not: exit 2 for a bad
+    configuration, 1 for anything else."""
+    logs.setup("--debug" in argv)
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        conf = cp_conf.load(argv)
+        service = CheckService(conf)
+        return conf, service, make(service)
+    except (cp_conf.ConfigError, suites.SuiteError, cloud.CloudConfigError,
+            tasks.RallyError) as exc:
+        raise StartFailed("%s: %s" % (prog, exc), 2) from None
+    except Exception as exc:
+        LOG.debug("start failed", exc_info=True)
+        raise StartFailed("%s: cannot start: %s: %s" % (
+            prog, type(exc).__name__, results.redact(str(exc))), 1) from None
 
 
 class CheckService:

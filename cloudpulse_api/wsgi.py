@@ -10,16 +10,15 @@ usual search).
 
 import os
 
-from cloudpulse import conf as cp_conf
-from cloudpulse import logs
 from cloudpulse_api import app as app_mod
 from cloudpulse_api import service as service_mod
 
 
 def init_application(config_file=None):
-    """The WSGI application; a bad configuration raises with a clear message (uwsgi
-    then refuses to start the worker, and logs it)."""
+    """The WSGI application; a bad configuration raises StartFailed with a clear message
+    (uwsgi logs it and refuses to start the worker)."""
     config_file = config_file or os.environ.get("CLOUDPULSE_CONFIG_FILE")
-    logs.setup(os.environ.get("CLOUDPULSE_DEBUG") == "1")
-    conf = cp_conf.load(["--config-file", config_file] if config_file else [])
-    return app_mod.create_app(service_mod.CheckService(conf))
+    argv = ["--config-file", config_file] if config_file else []
+    if os.environ.get("CLOUDPULSE_DEBUG") == "1":
+        argv.append("--debug")
+    return service_mod.start("cloudpulse-api", argv, app_mod.create_app)[2]
