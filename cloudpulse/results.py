@@ -36,6 +36,9 @@ class RunState(str, enum.Enum):
     INTERRUPTED = "interrupted"
 
 
+ENDED = (RunState.FINISHED, RunState.INTERRUPTED)   # a run in these states never changes
+
+
 def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 

@@ -23,6 +23,7 @@ blueprint = flask.Blueprint("checks", __name__)
 
 MAX_WAIT = 120   # seconds a GET /cpulse/result?wait= may hold its request
 MAX_BODY = 16 * 1024   # bytes of a request body: {"type": ...} is a few dozen
+ENDED_RUN_MAX_AGE = 60   # seconds a proxy may keep a caller's answer for an ended run
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500   # runs in one page of GET /cpulse/results
 
 
@@ -151,6 +152,12 @@ def get_result():
         run = _service().get(handle, wait)
     if not _allowed(policies.RESULT_OPERATOR_DETAIL, target):
         run = run.member_view(_service().host_names())
+    if run.state in results.ENDED:
+        # An ended run never changes: a proxy in front (nginx, docs/deployment.md) may
+        # answer the same caller (its token is in the cache key) for a minute.
+        return flask.jsonify(run.to_api()), 200, {
+            "Cache-Control": "private, max-age=%d" % ENDED_RUN_MAX_AGE,
+            "X-Accel-Expires": str(ENDED_RUN_MAX_AGE)}
     return flask.jsonify(run.to_api())
 
 

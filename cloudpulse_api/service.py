@@ -1,6 +1,7 @@
 """The facade's engine room: start check runs in the background, answer by handle,
 and run each check type periodically at its configured interval."""
 
+import collections
 import logging
 import os
 import threading
@@ -22,6 +23,7 @@ from cloudpulse_rally import tasks
 LOG = logging.getLogger(__name__)
 
 ALL = "all"
+FINISHED_RUNS = 1000   # runs that ended an API process keeps in memory for GETs
 HOSTS_TTL = 300      # seconds a list of the cloud's hosts serves the member view
 
 
@@ -126,6 +128,8 @@ class CheckService:
                 store_password=any(t not in RECORDED for t in self.types)))
             self.queue = queue.RunQueue(self.rally.engine())
         self._long_polls = threading.BoundedSemaphore(conf.api.max_long_polls)
+        self._finished_runs = collections.OrderedDict()   # handle -> CheckRun, LRU
+        self._runs_lock = threading.Lock()
         self._hosts = (-HOSTS_TTL - 1, frozenset())   # (listed at, host names)
         self._hosts_lock = threading.Lock()
 
@@ -201,19 +205,32 @@ class CheckService:
         return self.queue.add(
             check_types, project_id, self.conf.api.max_active_runs,
             self.conf.api.max_active_runs_per_project,
-            lambda handle: self.rally.create_run(check_types, project_id, handle))
+            lambda handle: self.rally.create_run(check_types, project_id, handle),
+            self.rally.discard_run)
 
     def get(self, handle, wait=0.0):
         """The run of a handle (None: no such run); with wait, first up to `wait`
         seconds for it to finish (a long poll: the client learns the result as soon as
         it is recorded).  Beyond max_long_polls waiting at once, answered at once:
         waiting clients never hold every request thread."""
+        with self._runs_lock:
+            if handle in self._finished_runs:
+                self._finished_runs.move_to_end(handle)
+                return self._finished_runs[handle]
         if wait > 0 and self._long_polls.acquire(blocking=False):
             try:
                 self.queue.wait_finished(handle, wait)
             finally:
                 self._long_polls.release()
-        return self.rally.get_run(handle)
+        run = self.rally.get_run(handle)
+        if run is not None and run.state in results.ENDED:
+            # A run that ended never changes: read once from Rally's tables (several
+            # queries and JSON) and kept for the next GETs, the newest FINISHED_RUNS.
+            with self._runs_lock:
+                self._finished_runs[handle] = run
+                while len(self._finished_runs) > FINISHED_RUNS:
+                    self._finished_runs.popitem(last=False)
+        return run
 
     def list_runs(self, **filters):
         """The runs' summaries, newest first (RallyTasks.list_runs' filters)."""

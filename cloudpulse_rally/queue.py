@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 
+from oslo_db import exception as db_exc
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
@@ -97,10 +98,13 @@ class RunQueue:
                 _QUEUE.c.project == (project_id or ""),
                 _QUEUE.c.check_types == types_key(check_types))).scalar()
 
-    def add(self, check_types, project_id, max_active, max_per_project, create_run):
+    def add(self, check_types, project_id, max_active, max_per_project, create_run,
+            discard_run):
         """(handle, new): a new queued run (`create_run(handle)` records it first), or
-        the project's run of the same types already queued or running.  QueueFull
-        beyond `max_active` runs, or `max_per_project` of the project's (0: no limit)."""
+        the project's run of the same types already queued or running (then what
+        create_run made is undone by `discard_run(handle)` when another process queued
+        the same an instant before).  QueueFull beyond `max_active` runs, or
+        `max_per_project` of the project's (0: no limit)."""
         existing = self.active(project_id, check_types)
         if existing is not None:
             return existing, False
@@ -120,7 +124,9 @@ class RunQueue:
                 conn.execute(_QUEUE.insert().values(
                     handle=handle, project=project_id or "", state=QUEUED,
                     check_types=types_key(check_types), created_at=_utcnow()))
-        except sa_exc.IntegrityError:   # another API process queued it an instant before
+        except (sa_exc.IntegrityError, db_exc.DBDuplicateEntry):
+            # another API process (or thread) queued it an instant before
+            discard_run(handle)
             existing = self.active(project_id, check_types)
             if existing is None:
                 raise

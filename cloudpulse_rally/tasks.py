@@ -245,6 +245,11 @@ class RallyTasks:
                             **attributes)["uuid"]
 
     @staticmethod
+    def discard_run(handle):
+        """Delete a run that was never queued."""
+        _delete_run(handle)
+
+    @staticmethod
     def engine():
         """The SQLAlchemy engine of Rally's database (CloudPulse's queue lives there)."""
         from rally.common.db import api as db_api

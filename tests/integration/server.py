@@ -83,3 +83,35 @@ class Server:
 
     def log_text(self):
         return open(self.log.name).read()
+
+
+class Process:
+    """A process of a deployment (uwsgi, a runner, the image's entrypoint), its log kept,
+    stopped by PID (its process group)."""
+
+    def __init__(self, argv, log, env=None):
+        self.log = log
+        self.proc = subprocess.Popen(argv, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})),
+                                     start_new_session=True)
+
+    def text(self):
+        return open(self.log).read()
+
+    def pids(self):
+        """The process and those it started (uwsgi's workers)."""
+        found = subprocess.run(["pgrep", "-g", str(self.proc.pid)], capture_output=True,
+                               text=True).stdout.split()
+        return [int(pid) for pid in found]
+
+    def signal(self, signum):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signum)
+
+    def stop(self, timeout=60):
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait()

@@ -8,7 +8,6 @@ import os
 import re
 import secrets
 import signal
-import subprocess
 import time
 
 import pytest
@@ -18,32 +17,8 @@ from tests.integration.postgres import PostgreSQL
 from tests.integration import server as server_mod
 
 PROJECTS = 50
+STORM_PROJECTS = 4   # more, for POSTs of the same run at once
 TAKEN = re.compile(r"run ([0-9a-f-]{36}) \(([a-z, ]+)\) taken by runner (\S+)")
-
-
-class Process:
-    """A process of the deployment (uwsgi, a runner), its log kept, stopped by PID."""
-
-    def __init__(self, argv, log, env=None):
-        self.log = log
-        self.proc = subprocess.Popen(argv, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                                     env=dict(os.environ, **(env or {})),
-                                     start_new_session=True)
-
-    def text(self):
-        return open(self.log).read()
-
-    def signal(self, signum):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signum)
-
-    def stop(self, timeout=60):
-        self.signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.proc.wait()
 
 
 class Deployment:
@@ -53,7 +28,7 @@ class Deployment:
         self.venv_bin, self.dir = venv_bin, directory
         self.port = server_mod.free_port()
         self.url = "http://127.0.0.1:%d" % self.port
-        self.tokens = [secrets.token_hex(16) for _ in range(PROJECTS)]
+        self.tokens = [secrets.token_hex(16) for _ in range(PROJECTS + STORM_PROJECTS)]
         token_file = directory / "tokens"
         token_file.write_text("".join("%s project-%02d member\n" % (token, i)
                                       for i, token in enumerate(self.tokens)))
@@ -90,7 +65,7 @@ class Deployment:
             time.sleep(0.3)
 
     def start(self, argv, name):
-        process = Process(argv, str(self.dir / (name + ".log")),
+        process = server_mod.Process(argv, str(self.dir / (name + ".log")),
                           env={"CLOUDPULSE_CONFIG_FILE": str(self.conf)})
         self.processes.append(process)
         return process
@@ -128,6 +103,13 @@ def test_fifty_runs_from_two_api_processes_are_each_executed_once(
         venv_bin, tmp_path, box, database):
     deployment = Deployment(venv_bin, tmp_path, box, database)
     try:
+        # the same run asked for at once through both API processes: one run a project
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            storm = list(pool.map(lambda i: (i % STORM_PROJECTS, deployment.post(
+                PROJECTS + i % STORM_PROJECTS)), range(40)))
+        assert {resp.status_code for _, resp in storm} == {202}, [r.text for _, r in storm]
+        assert sorted(len({resp.json()["handle"] for p, resp in storm if p == project})
+                      for project in range(STORM_PROJECTS)) == [1] * STORM_PROJECTS
         with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
             posts = list(pool.map(deployment.post, range(PROJECTS)))
         assert {p.status_code for p in posts} == {202}, [p.text for p in posts]

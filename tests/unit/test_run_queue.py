@@ -8,8 +8,10 @@ import sys
 import pytest
 import sqlalchemy as sa
 
+from cloudpulse import conf as cp_conf
 from cloudpulse import results
 from cloudpulse_rally import queue
+from cloudpulse_rally import tasks
 
 ENDPOINT, OPERATOR = results.CheckType.ENDPOINT, results.CheckType.OPERATOR
 
@@ -21,7 +23,8 @@ def run_queue(tmp_path):
 
 def _add(run_queue, types, project=None, max_active=10, max_per_project=3):
     made = []
-    handle, new = run_queue.add(types, project, max_active, max_per_project, made.append)
+    handle, new = run_queue.add(types, project, max_active, max_per_project, made.append,
+                                made.remove)
     assert made == ([handle] if new else [])
     return handle, new
 
@@ -69,3 +72,31 @@ def test_runs_of_a_runner_that_stopped_are_taken_back(run_queue):
                              "datetime('now', '-2 minutes') where runner like 'elsewhere%'"))
     assert run_queue.take_dead(dead_after=60) == [other_host]
     assert run_queue.handles() == {silent}
+
+
+def test_two_processes_queueing_the_same_run_at_once_get_one_handle(tmp_path, monkeypatch):
+    """Both looked before either queued: the database's unique key decides, on Rally's own
+    engine (oslo.db, which turns the violation into DBDuplicateEntry), and the loser's
+    Rally task is discarded."""
+    conf_file = tmp_path / "cloudpulse.conf"
+    conf_file.write_text("[DEFAULT]\nstate_path = %s\n" % tmp_path)
+    store = tasks.RallyTasks(cp_conf.load(["--config-file", str(conf_file)]))
+    store.ensure_env({})
+    run_queue = queue.RunQueue(store.engine())
+
+    def add():
+        return run_queue.add([ENDPOINT], "p1", 10, 3,
+                             lambda handle: store.create_run([ENDPOINT], "p1", handle),
+                             store.discard_run)
+    first, _ = add()
+    real_active, looked = run_queue.active, []
+
+    def active_as_seen_before_the_first_queued(*args):
+        if not looked:   # the second process's first look: nothing queued yet
+            looked.append(args)
+            return None
+        return real_active(*args)
+    monkeypatch.setattr(run_queue, "active", active_as_seen_before_the_first_queued)
+    second, new = add()
+    assert (second, new) == (first, False)
+    assert [r.handle for r in store.list_runs(all_projects=True)] == [first]
