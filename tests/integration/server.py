@@ -1,4 +1,5 @@
-"""`cloudpulse-server` run for real over the cloud in a box, for the API and CLI tests."""
+"""`cloudpulse-server` run for real over the cloud in a box, for the API and CLI tests; the
+processes of a deployment (uwsgi, runners, nginx), stopped by PID."""
 
 import os
 import signal
@@ -83,3 +84,28 @@ class Server:
 
     def log_text(self):
         return open(self.log.name).read()
+
+
+class Process:
+    """A process of the deployment (uwsgi, a runner), its log kept, stopped by PID."""
+
+    def __init__(self, argv, log, env=None):
+        self.log = log
+        self.proc = subprocess.Popen(argv, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})),
+                                     start_new_session=True)
+
+    def text(self):
+        return open(self.log).read()
+
+    def signal(self, signum):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signum)
+
+    def stop(self, timeout=60):
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait()

@@ -8,42 +8,14 @@ import os
 import re
 import secrets
 import signal
-import subprocess
 import time
 
-import pytest
 import requests
 
-from tests.integration.postgres import PostgreSQL
 from tests.integration import server as server_mod
 
 PROJECTS = 50
 TAKEN = re.compile(r"run ([0-9a-f-]{36}) \(([a-z, ]+)\) taken by runner (\S+)")
-
-
-class Process:
-    """A process of the deployment (uwsgi, a runner), its log kept, stopped by PID."""
-
-    def __init__(self, argv, log, env=None):
-        self.log = log
-        self.proc = subprocess.Popen(argv, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                                     env=dict(os.environ, **(env or {})),
-                                     start_new_session=True)
-
-    def text(self):
-        return open(self.log).read()
-
-    def signal(self, signum):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signum)
-
-    def stop(self, timeout=60):
-        self.signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.proc.wait()
 
 
 class Deployment:
@@ -90,7 +62,7 @@ class Deployment:
             time.sleep(0.3)
 
     def start(self, argv, name):
-        process = Process(argv, str(self.dir / (name + ".log")),
+        process = server_mod.Process(argv, str(self.dir / (name + ".log")),
                           env={"CLOUDPULSE_CONFIG_FILE": str(self.conf)})
         self.processes.append(process)
         return process
@@ -115,13 +87,6 @@ class Deployment:
     def stop(self):
         for process in reversed(self.processes):
             process.stop()
-
-
-@pytest.fixture(scope="module")
-def database():
-    db = PostgreSQL()
-    yield db
-    db.stop()
 
 
 def test_fifty_runs_from_two_api_processes_are_each_executed_once(
