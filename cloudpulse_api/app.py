@@ -11,9 +11,15 @@ from werkzeug import exceptions as http_exc
 from cloudpulse import conf as cp_conf
 from cloudpulse_api import auth
 from cloudpulse_api import checks
+from cloudpulse_api import openapi
 from cloudpulse_api import policies
 
 LOG = logging.getLogger(__name__)
+
+# One blueprint per area, each owning its routes; an area with routes of its own
+# (upgrade's snapshots, status, metrics) adds its blueprint here and its paths to
+# cloudpulse_api/openapi.py.  /cpulse/check and /cpulse/result are the areas' shared ones.
+BLUEPRINTS = (checks.blueprint, openapi.blueprint)
 
 
 def _policy_enforcer(conf):
@@ -36,7 +42,8 @@ def create_app(service):
     app.json.sort_keys = False
     # A body sent without its length (chunked) is cut off here as it is read.
     app.config["MAX_CONTENT_LENGTH"] = checks.MAX_BODY
-    app.register_blueprint(checks.blueprint, url_prefix="/cpulse")
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint, url_prefix=openapi.PREFIX)
 
     @app.errorhandler(http_exc.RequestEntityTooLarge)
     def too_large(exc):
@@ -45,7 +52,9 @@ def create_app(service):
 
     @app.errorhandler(http_exc.HTTPException)
     def http_error(exc):
-        return flask.jsonify(error=exc.name, message=exc.description), exc.code
+        # its headers but the HTML body's type: a 405's Allow, a 401's WWW-Authenticate
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return flask.jsonify(error=exc.name, message=exc.description), exc.code, headers
 
     @app.errorhandler(Exception)
     def crash(exc):

@@ -48,7 +48,10 @@ def parse_since(value, now=None):
     if seconds <= 0:   # -1: "never", or not a duration at all
         raise BadParameter("since: %r is neither an ISO 8601 time (2026-05-01T12:00:00Z) "
                            "nor a duration (30m, 1h, 2d)" % value)
-    return (now or results.utcnow()) - datetime.timedelta(seconds=seconds)
+    try:
+        return (now or results.utcnow()) - datetime.timedelta(seconds=seconds)
+    except OverflowError:   # further back than datetime goes (year 1)
+        raise BadParameter("since: %r is too far back" % value) from None
 
 
 def _enum_param(args, name, enum):

@@ -9,6 +9,7 @@ Server address: --url, else $CPULSE_URL, else `url` in the [cpulse] section of
 ~/.cpulserc, else http://127.0.0.1:9999.
 Token (X-Auth-Token): --os-token or $OS_TOKEN, else one from keystone for --os-cloud or
 $OS_CLOUD (clouds.yaml) or the OS_* variables, as the openstack client gets it, else none.
+TLS (https:// behind nginx): the CA bundle --os-cacert or $OS_CACERT, else the system's.
 """
 
 import argparse
@@ -87,15 +88,17 @@ _ACCESS_HINTS = {
 
 
 class Client:
-    def __init__(self, url, timeout=10.0, token=None):
+    def __init__(self, url, timeout=10.0, token=None, cacert=None):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.headers = {"X-Auth-Token": token} if token else {}
+        self.verify = cacert or True   # True: the system's CAs (or REQUESTS_CA_BUNDLE)
 
     def _call(self, method, path, timeout=None, **kwargs):
         try:
             resp = requests.request(method, self.url + path, timeout=timeout or self.timeout,
-                                    headers=self.headers, **kwargs)
+                                    headers=self.headers, verify=self.verify,
+                                    **kwargs)
         except requests.RequestException as exc:
             raise CliError("cannot reach the CloudPulse API at %s: %s"
                            % (self.url, type(exc).__name__)) from None
@@ -196,6 +199,9 @@ def build_parser():
     parser.add_argument("--os-token", help="keystone token to send (default: $OS_TOKEN)")
     parser.add_argument("--os-cloud", help="clouds.yaml cloud to get a token for "
                                            "(default: $OS_CLOUD, else the OS_* variables)")
+    parser.add_argument("--os-cacert", default=os.environ.get("OS_CACERT"),
+                        help="CA bundle to verify an https:// server with (default: "
+                             "$OS_CACERT, else the system's)")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="start a check run and print its handle")
     check.add_argument("type", help="endpoint, operator, functional, comprehensive, "
@@ -238,7 +244,10 @@ def _list_runs(client, args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        client = Client(server_url(args.url), token=auth_token(args.os_token, args.os_cloud))
+        if args.os_cacert and not os.path.isfile(args.os_cacert):
+            raise CliError("--os-cacert: %s: no such file" % args.os_cacert)
+        client = Client(server_url(args.url), token=auth_token(args.os_token, args.os_cloud),
+                        cacert=args.os_cacert)
         if args.command == "results":
             return _list_runs(client, args)
         if args.command == "check":

@@ -16,6 +16,7 @@ from cloudpulse import cloud
 from cloudpulse import conf as cp_conf
 from cloudpulse import results
 from cloudpulse_rally import tasks
+from tests.integration.postgres import PostgreSQL
 
 TIMEOUT = 3.0   # per API call in the tests: a hung service must fail fast
 
@@ -56,6 +57,14 @@ def silent_horizon():
         listener.bind(("127.0.0.1", 0))
         listener.listen(64)
         yield "http://127.0.0.1:%d/dashboard" % listener.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def database():
+    """A PostgreSQL of the module's own (the shared database of a deployment)."""
+    db = PostgreSQL()
+    yield db
+    db.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""`cloudpulse-server` run for real over the cloud in a box, for the API and CLI tests."""
+"""`cloudpulse-server` run for real over the cloud in a box, for the API and CLI tests; the
+processes of a deployment (uwsgi, runners, nginx), stopped by PID."""
 
 import os
 import signal

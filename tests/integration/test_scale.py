@@ -10,10 +10,8 @@ import secrets
 import signal
 import time
 
-import pytest
 import requests
 
-from tests.integration.postgres import PostgreSQL
 from tests.integration import server as server_mod
 
 PROJECTS = 50
@@ -90,13 +88,6 @@ class Deployment:
     def stop(self):
         for process in reversed(self.processes):
             process.stop()
-
-
-@pytest.fixture(scope="module")
-def database():
-    db = PostgreSQL()
-    yield db
-    db.stop()
 
 
 def test_fifty_runs_from_two_api_processes_are_each_executed_once(

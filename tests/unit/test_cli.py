@@ -118,3 +118,10 @@ def test_runs_table():
     assert lines[0].split() == ["handle", "created", "state", "types", "healthy", "project"]
     assert lines[1].split()[2:] == ["finished", "endpoint", "yes", "p1"]
     assert lines[2].split()[2:] == ["running", "endpoint,functional", "-"]
+
+
+def test_a_ca_bundle_that_is_not_there_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OS_CACERT", str(tmp_path / "ca.pem"))
+    assert cli.main(["--url", "https://127.0.0.1:1", "results"]) == cli.EXIT_ERROR
+    assert capsys.readouterr().err.strip() == "cpulse: --os-cacert: %s: no such file" % (
+        tmp_path / "ca.pem")
