@@ -135,8 +135,9 @@ class Deployment:
             "    location /cpulse/ { include /etc/nginx/uwsgi_params;\n"
             "      uwsgi_pass 127.0.0.1:%d;\n"
             # an ended run, as the API says (X-Accel-Expires), per caller's token
-            "      uwsgi_cache results; uwsgi_cache_key $http_x_auth_token$request_uri;\n"
-            "      uwsgi_cache_methods GET; }\n"
+            "      uwsgi_cache results;\n"
+            "      uwsgi_cache_key $http_x_auth_token$request_method$request_uri;\n"
+            "      uwsgi_ignore_headers Cache-Control; }\n"
             "  }\n}\n" % (state, state, state, state, state, self.nginx_port, static,
                           self.socket_port))
         self.nginx = server_mod.Process(["nginx", "-c", str(nginx_conf), "-p", str(state)],

@@ -37,6 +37,7 @@ from cloudpulse_api import checks
 MANIFEST = "etc/cloudpulse/install-manifest.json"
 CONF_DIR = "etc/cloudpulse"
 STATE_DIR = "var/lib/cloudpulse"
+CACHE_DIR = "var/cache/cloudpulse"   # nginx keeps its answers for ended runs below
 NGINX_SITE = "etc/nginx/conf.d/cloudpulse.conf"
 UNIT_DIR = "etc/systemd/system"
 API_UNIT, RUNNER_UNIT = "cloudpulse-api.service", "cloudpulse-runner.service"
@@ -168,14 +169,18 @@ _UWSGI_PARAMS = ("QUERY_STRING $query_string", "REQUEST_METHOD $request_method",
                  "SERVER_PORT $server_port", "SERVER_NAME $server_name")
 
 
-def nginx_site(args):
-    """The site: `listen` with TLS when a certificate is given; /cpulse/ to uwsgi; every
-    other answer nginx itself gives is the API's JSON error shape."""
+def nginx_site(args, prefix):
+    """The site: `listen` with TLS when a certificate is given; /cpulse/ to uwsgi, an
+    ended run's answer kept a minute per caller (the API says which: X-Accel-Expires);
+    every other answer nginx itself gives is the API's JSON error shape."""
     host, port = _host_port(args.listen, "--listen")
     listen = "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
     tls = args.tls_cert is not None
     lines = ["# Written by cloudpulse-install; rerun it to change this file.",
-             "upstream cloudpulse_api {", "    server %s;" % args.uwsgi_socket, "}", "",
+             "upstream cloudpulse_api {", "    server %s;" % args.uwsgi_socket, "}",
+             # nginx makes the directory, its workers' own
+             "uwsgi_cache_path %s keys_zone=cloudpulse_runs:4m max_size=64m inactive=2m;"
+             % os.path.join(prefix, CACHE_DIR, "nginx"), "",
              "server {", "    listen %s%s;" % (listen, " ssl" if tls else ""),
              "    server_name %s;" % args.server_name]
     if tls:
@@ -186,7 +191,14 @@ def nginx_site(args):
     lines += ["    client_max_body_size %d;" % NGINX_MAX_BODY,
               "    location /cpulse/ {"]
     lines += ["        uwsgi_param %s;" % param for param in _UWSGI_PARAMS]
-    lines += ["        uwsgi_read_timeout %ds;" % READ_TIMEOUT,
+    lines += ["        uwsgi_cache cloudpulse_runs;",
+              # the caller's token in the key: a caller never gets another's answer
+              "        uwsgi_cache_key $http_x_auth_token$request_method$request_uri;",
+              # kept only as the API says (X-Accel-Expires: ended runs); its
+              # Cache-Control: private is for the caches beyond nginx
+              "        uwsgi_ignore_headers Cache-Control;",
+              "        add_header X-Cache-Status $upstream_cache_status always;",
+              "        uwsgi_read_timeout %ds;" % READ_TIMEOUT,
               "        uwsgi_pass cloudpulse_api;", "    }",
               "    location / {", "        return 404;", "    }"]
     for code, title in ((404, "Not Found"), (413, "Request Entity Too Large"),
@@ -247,7 +259,7 @@ def planned_files(args, prefix):
                   args.group),
              File(os.path.join(CONF_DIR, "uwsgi.ini"), uwsgi_ini(args, prefix),
                   SECRET_MODE, args.group),
-             File(NGINX_SITE, nginx_site(args), PUBLIC_MODE)]
+             File(NGINX_SITE, nginx_site(args, prefix), PUBLIC_MODE)]
     files += [File(os.path.join(UNIT_DIR, name), text, PUBLIC_MODE)
               for name, text in units(args, prefix).items()]
     return files
@@ -456,7 +468,8 @@ def install(args, out=sys.stdout):
                            "it with --force" % ", ".join(conflicts))
     changes = installation.apply(files, [
         Directory(CONF_DIR, CONF_DIR_MODE, group=args.group),
-        Directory(STATE_DIR, STATE_DIR_MODE, user=args.user, group=args.group)])
+        Directory(STATE_DIR, STATE_DIR_MODE, user=args.user, group=args.group),
+        Directory(CACHE_DIR, 0o755)])
     for action, path in changes:
         print("%s: %s" % (action, path), file=out)
     if not changes:

@@ -121,6 +121,13 @@ def test_cpulse_checks_the_cloud_through_nginx_and_uwsgi_as_installed(
         assert run["state"] == "finished" and run["check_types"] == ["endpoint"]
         assert {r["check_type"] for r in run["results"]} == {"endpoint"}
         assert run["handle"] in processes[2].text()   # the runner executed it
+        # an ended run: nginx answers the same caller from its cache after the first GET
+        answers = [requests.get(url + "/cpulse/result", params={"handle": run["handle"]},
+                                verify=str(cert), timeout=10) for _ in range(2)]
+        assert [a.headers.get("X-Cache-Status") for a in answers][-1] == "HIT", [
+            a.headers for a in answers]
+        assert answers[0].json() == answers[1].json()
+        assert "X-Accel-Expires" not in answers[0].headers   # nginx's own, not passed on
         # nginx's own refusals read as the API's errors
         missing = requests.get(url + "/elsewhere", verify=str(cert), timeout=5)
         assert missing.status_code == 404 and set(missing.json()) == {"error", "message"}
