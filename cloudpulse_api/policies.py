@@ -27,6 +27,7 @@ RESULT_OPERATOR_DETAIL = "cloudpulse:result:operator_detail"
 TYPES_LIST = "cloudpulse:types:list"
 RESULTS_LIST = "cloudpulse:results:list"
 RESULTS_LIST_ALL_PROJECTS = "cloudpulse:results:list:all_projects"
+OPERATOR_NODES_LIST = "cloudpulse:operator:nodes:list"
 
 
 def start_rule(check_type):
@@ -85,10 +86,18 @@ _RESULTS = [
         operations=[{"path": "/cpulse/types", "method": "GET"}]),
 ]
 
+_OPERATOR = [
+    policy.DocumentedRuleDefault(
+        name=OPERATOR_NODES_LIST, check_str="rule:%s" % ADMIN, scope_types=["project"],
+        description="List the service map's nodes, their addresses and services "
+                    "(operator-only detail).",
+        operations=[{"path": "/cpulse/operator/nodes", "method": "GET"}]),
+]
+
 
 def list_rules():
     """Every default rule (entry point oslo.policy.policies = cloudpulse)."""
-    return _BASE + _CHECKS + _RESULTS
+    return _BASE + _CHECKS + _RESULTS + _OPERATOR
 
 
 def enforcer(conf):
