@@ -66,8 +66,8 @@ def test_the_user_data_installs_cloudpulse_with_its_secrets_in_files_only(inputs
     install = script.splitlines()[-1]
     assert install.startswith('CLOUDPULSE_SECRET_1="$(cat %s)" ' % secret["path"])
     assert ("--auth token_file --token-file /etc/cloudpulse/tokens --set-env "
-            "keystone_authtoken.password=CLOUDPULSE_SECRET_1 --listen 0.0.0.0:80 --set "
-            "cloud.timeout=3 --enable") in install
+            "keystone_authtoken.password=CLOUDPULSE_SECRET_1 --processes 1 --listen 0.0.0.0:80 "
+            "--set cloud.timeout=3 --enable") in install
 
 
 @pytest.mark.parametrize("argv, message", [
