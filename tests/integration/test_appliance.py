@@ -195,7 +195,7 @@ def test_the_user_data_turns_a_debian_root_into_a_cloudpulse_appliance(tmp_path,
              "--clouds-yaml", str(box.clouds_yaml), "--cloud", box.admin_cloud,
              "--tokens", str(tmp_path / "tokens"), "--",
              "--listen", "127.0.0.1:%d" % nginx_port,
-             "--uwsgi-socket", "127.0.0.1:%d" % uwsgi_port, "--processes", "1",
+             "--uwsgi-socket", "127.0.0.1:%d" % uwsgi_port,
              "--set", "cloud.horizon_url=%s" % box.horizon_url,
              # a shared box on 2 cores, while the container settles: slow, not down
              "--set", "cloud.timeout=10",
