@@ -44,9 +44,9 @@ def _host_pip_cert():
     return os.environ.get("PIP_CERT") or conf.get("global", "cert", fallback=None)
 
 
-HOST_CA_BUNDLE = _host_pip_cert()
 INSTANCE_ID = "iid-cloudpulse-appliance-test"
 CLOUD_INIT_TIMEOUT = 1200   # cold: every package and wheel downloaded, uWSGI compiled
+
 
 class Timings(dict):
     def step(self, name, started):
@@ -78,7 +78,7 @@ def wheel(directory):
 
 def seed(root, user_data):
     """The NoCloud seed cloud-init finds at boot, as a cloud's metadata would give it, and
-    the test's own settings (TEST_CLOUD_CFG, MASKED_UNITS, HOST_CA_BUNDLE)."""
+    the test's own settings (TEST_CLOUD_CFG, MASKED_UNITS, the host's pip CA)."""
     nocloud = root / "var/lib/cloud/seed/nocloud"
     nocloud.mkdir(parents=True)
     (nocloud / "user-data").write_text(user_data)
@@ -88,7 +88,7 @@ def seed(root, user_data):
         yaml.safe_dump(TEST_CLOUD_CFG))
     for unit in MASKED_UNITS:
         (root / "etc/systemd/system" / unit).symlink_to("/dev/null")
-    if HOST_CA_BUNDLE:
+    if _host_pip_cert():
         (root / "etc/pip.conf").write_text("[global]\ncert = /etc/cloudpulse-test-ca.pem\n")
         (root / "etc/cloudpulse-test-ca.pem").touch()   # nspawn binds onto a file
 
@@ -214,8 +214,8 @@ def test_the_user_data_turns_a_debian_root_into_a_cloudpulse_appliance(tmp_path,
              "--keep-unit", "--machine", "cloudpulse-%d" % nginx_port, "--console=read-only",
              "--resolv-conf=copy-host", "--bind", "%s:/var/cache/apt/archives" % APT_CACHE,
              "--bind", "%s:/root/.cache/pip" % PIP_CACHE,
-             *(["--bind-ro", "%s:/etc/cloudpulse-test-ca.pem" % HOST_CA_BUNDLE]
-               if HOST_CA_BUNDLE else [])],
+             *(["--bind-ro", "%s:/etc/cloudpulse-test-ca.pem" % _host_pip_cert()]
+               if _host_pip_cert() else [])],
             str(logs / "nspawn.log"))
         processes.append(nspawn)
         init = container_pid(nspawn)
