@@ -15,8 +15,11 @@ Two ways a check type runs:
 
 import datetime
 import functools
+import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -181,9 +184,10 @@ def record_workload(task, check_type, task_args, check_results, started, finishe
     """Write CheckResults into a Rally task (rally.common.objects.Task) as the engine
     would have: one subtask, one workload `CloudPulse.<type>`, one iteration whose
     output is the results table, atomic actions per check, the failure-rate SLA."""
-    from rally.plugins.task.sla import failure_rate  # noqa: F401 (the SLA below)
+    # the SLA plugin's own module: Rally's plugins are not all loaded here
+    from rally.plugins.task.sla import failure_rate
     from rally.task import sla as rally_sla
-    sla_config = {"failure_rate": {"max": 0}}
+    sla_config = {failure_rate.FailureRate.get_name(): {"max": 0}}
     subtask = task.add_subtask(title=check_type.value)
     workload = subtask.add_workload(
         name="CloudPulse.%s" % check_type.value, description=description, position=0,
@@ -204,6 +208,39 @@ def record_workload(task, check_type, task_args, check_results, started, finishe
         load_duration=finished - started, full_duration=finished - started,
         start_time=started, contexts_results=[], sla_results=sla_checker.results())
     subtask.update_status("finished")
+
+
+def create_env_from_stdin():
+    """The child's side of _create_env_apart: {connection, state_path, name, spec} on
+    standard input."""
+    from rally.env import env_mgr
+    asked = json.load(sys.stdin)
+    rally_api(asked["connection"], asked["state_path"])
+    env_mgr.EnvManager.create(asked["name"], asked["spec"],
+                              description="created by CloudPulse")
+
+
+def _python():
+    """This environment's Python (under uwsgi, sys.executable is uwsgi)."""
+    if os.path.basename(sys.executable).startswith("python"):
+        return sys.executable
+    return os.path.join(sys.prefix, "bin", "python3")
+
+
+def _create_env_apart(connection, state_path, name, spec):
+    """Create the Rally env in a process of its own: Rally loads every plugin for it (its
+    existing@openstack platform checks the spec), 40 MiB that this process would keep
+    for good.  The spec (its password) and the database URL go through a pipe, never a
+    command line."""
+    child = subprocess.run(
+        [_python(), "-c", "from cloudpulse_rally import tasks; tasks.create_env_from_stdin()"],
+        input=json.dumps({"connection": connection, "state_path": state_path, "name": name,
+                          "spec": spec}),
+        capture_output=True, text=True, timeout=300)
+    if child.returncode != 0:
+        last = (child.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RallyError("[rally] cannot create the Rally environment %s: %s"
+                         % (name, results.redact(last)))
 
 
 class RallyTasks:
@@ -234,10 +271,13 @@ class RallyTasks:
                 env.rename(old)
                 env = None
         if env is None:
-            # Rally loads every plugin for this (the existing@openstack platform checks
-            # the spec): only once per cloud, in the process that starts first.
-            env = env_mgr.EnvManager.create(name, spec,
-                                            description="created by CloudPulse")
+            from rally import plugins
+            if plugins.PLUGINS_LOADED:   # nothing left to spare
+                env_mgr.EnvManager.create(name, spec, description="created by CloudPulse")
+            else:
+                _create_env_apart(cp_conf.rally_connection(self.conf),
+                                  self.conf.state_path, name, spec)
+            env = env_mgr.EnvManager.get(name)
         self.env_uuid = env.uuid
         return env.uuid
 

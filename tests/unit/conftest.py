@@ -6,8 +6,15 @@ from cloudpulse import conf as cp_conf
 from cloudpulse_rally import tasks
 
 
+@pytest.fixture(scope="session")
+def rally_plugins():
+    """Rally's plugins, loaded once: each environment is then made in this process
+    (a server makes its first in a child process, tested by the integration tests)."""
+    tasks.load_plugins()
+
+
 @pytest.fixture
-def rally_store(tmp_path):
+def rally_store(tmp_path, rally_plugins):
     """The server's Rally store on a fresh SQLite Rally DB in tmp_path, with its
     environment made (as the server does at start)."""
     conf_file = tmp_path / "cloudpulse.conf"
