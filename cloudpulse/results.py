@@ -139,6 +139,11 @@ def _mask_hosts(text, hosts):
     return _IPV6.sub(lambda m: ADDRESS_MASK if _is_ipv6(m.group(0)) else m.group(0), text)
 
 
+def mask_hosts(text, hosts):
+    """`text` as a project member may read it (CheckResult.member_view's masking)."""
+    return _mask_hosts(text, hosts)
+
+
 def _is_ipv6(text):
     try:
         ipaddress.IPv6Address(text)
