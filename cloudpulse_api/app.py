@@ -13,13 +13,14 @@ from cloudpulse_api import auth
 from cloudpulse_api import checks
 from cloudpulse_api import openapi
 from cloudpulse_api import policies
+from cloudpulse_api import webhooks
 
 LOG = logging.getLogger(__name__)
 
 # One blueprint per area, each owning its routes; an area with routes of its own
 # (upgrade's snapshots, status, metrics) adds its blueprint here and its paths to
 # cloudpulse_api/openapi.py.  /cpulse/check and /cpulse/result are the areas' shared ones.
-BLUEPRINTS = (checks.blueprint, openapi.blueprint)
+BLUEPRINTS = (checks.blueprint, webhooks.blueprint, openapi.blueprint)
 
 
 def _policy_enforcer(conf):

@@ -13,6 +13,7 @@ from cloudpulse import results
 from cloudpulse_api import auth
 from cloudpulse_api import checks
 from cloudpulse_api import service as service_mod
+from cloudpulse_api import webhooks
 
 blueprint = flask.Blueprint("openapi", __name__)
 
@@ -94,6 +95,22 @@ _RUN = {
                         "items": {"$ref": "#/components/schemas/CheckResult"}},
         },
     }],
+}
+
+
+_WEBHOOK = {
+    "type": "object",
+    "required": ["id", "url", "project_id", "all_projects", "created_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "url": {"type": "string"},
+        "project_id": {"type": "string", "nullable": True},
+        "all_projects": {"type": "boolean",
+                         "description": "Every transition (admin), else the project's."},
+        "created_at": _TIME,
+        "secret": {"type": "string", "description": "Only in the answer to the POST that "
+                                                    "made it, when the caller sent none."},
+    },
 }
 
 
@@ -183,6 +200,33 @@ def _paths(check_types):
             "summary": "The check types this server offers.",
             "responses": _responses(200, _json("Types", "The types."), 403),
         }},
+        "/webhooks": {
+            "post": {
+                "operationId": "addWebhook",
+                "summary": "Register a webhook for health transitions "
+                           "(docs/notifications.md).",
+                "description": "A member's webhook gets their project's transitions only; "
+                               "an admin's, every transition (all_projects). Without a "
+                               "secret the server makes one, answered this once.",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/NewWebhook"}}}},
+                "responses": _responses(201, _json("Webhook", "Registered.", headers={
+                    "Location": {"schema": {"type": "string"},
+                                 "description": "/cpulse/webhooks/<id>"}}), 400, 403, 413),
+            },
+            "get": {
+                "operationId": "listWebhooks",
+                "summary": "The webhooks of the caller's project (an admin's: every one).",
+                "responses": _responses(200, _json("WebhookList", "The webhooks."), 403),
+            },
+        },
+        "/webhooks/{webhook_id}": {"delete": {
+            "operationId": "deleteWebhook",
+            "summary": "Delete a webhook (and what its outbox still held).",
+            "parameters": [{"name": "webhook_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": _responses(204, {"description": "Deleted."}, 404),
+        }},
         "/openapi.json": {"get": {
             "operationId": "getOpenAPI",
             "summary": "This document.",
@@ -224,6 +268,19 @@ def document(check_types=tuple(results.CheckType), authenticated=True):
                                     "type": "object", "required": ["rel", "href"],
                                     "properties": {"rel": {"type": "string"},
                                                    "href": {"type": "string"}}}}}},
+                "NewWebhook": {"type": "object", "required": ["url"],
+                               "additionalProperties": False, "properties": {
+                                   "url": {"type": "string", "format": "uri",
+                                           "maxLength": webhooks.MAX_URL,
+                                           "pattern": "^https?://"},
+                                   "secret": {"type": "string",
+                                              "minLength": webhooks.MIN_SECRET,
+                                              "maxLength": webhooks.MAX_SECRET},
+                                   "all_projects": {"type": "boolean"}}},
+                "Webhook": _WEBHOOK,
+                "WebhookList": {"type": "object", "required": ["webhooks"], "properties": {
+                    "webhooks": {"type": "array", "items": {
+                        "$ref": "#/components/schemas/Webhook"}}}},
                 "Types": {"type": "object", "required": ["types"], "properties": {
                     "types": {"type": "array", "items": {"type": "string"}}}},
             },
