@@ -6,8 +6,8 @@ stored state and its newest result and answers its next state and, when the chan
 confirmed, the `Transition` to notify:
 
 - a transition is ok -> not ok ("failed"), not ok -> ok ("recovered"), or a failure whose
-  cause changed ("changed"): its status, or what its details say once numbers, ids and
-  request ids are masked ("timeout after 3 s" and "timeout after 10 s" are one cause);
+  cause changed ("changed"): its status, or what its details say once URLs, numbers, ids
+  and request ids are masked ("timeout after 3 s" and "timeout after 10 s" are one cause);
 - flapping: a new condition must be seen in `fail_after` (not ok) or `recover_after` (ok)
   consecutive results before it is a transition; a result back to the confirmed condition
   forgets the pending one;
@@ -41,10 +41,13 @@ class Event(str, enum.Enum):
     REMINDER = "reminder"      # still not ok, reminder_interval after the last notice
 
 
-# What varies between two runs of one fault without changing it: request and other ids,
-# hex digests, numbers (durations, counts, ports).  An HTTP status stays: a 500 and a 503
+# What varies between two runs of one fault without changing it: the URL called, request
+# and other ids, hex digests, numbers (durations, counts, ports).  An HTTP status stays: a 500 and a 503
 # are two causes.
 _VOLATILE = [
+    # The URL: a server's first call after its start goes to the service's root (version
+    # discovery), the next ones to /v2/images; the component says which service it is.
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s)\"',]*[^\s)\"',:]"), "<url>"),
     (re.compile(r"\breq-[0-9a-f-]{36}\b"), "req-<id>"),
     (re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b",
                 re.IGNORECASE), "<id>"),
