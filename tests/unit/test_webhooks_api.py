@@ -3,12 +3,17 @@ static token file (a member of each of two projects, an admin), on a real SQLite
 a member's webhooks are their project's; an admin's get everything; secrets are answered
 once and never listed."""
 
+import json
+import threading
+
 import jsonschema
 import pytest
 import sqlalchemy as sa
+from werkzeug import serving
 
 from cloudpulse import conf as cp_conf
 from cloudpulse_api import app as app_mod
+from cloudpulse_api import cli
 from cloudpulse_api import openapi
 from cloudpulse_rally import notifications
 
@@ -23,7 +28,7 @@ class Service:
 
 
 @pytest.fixture
-def client(tmp_path):
+def app(tmp_path):
     tokens = tmp_path / "tokens"
     tokens.write_text("%s project-a member\n%s project-b member\n%s ops admin\n"
                       % (TOKENS["a"], TOKENS["b"], TOKENS["admin"]))
@@ -34,7 +39,12 @@ def client(tmp_path):
     conf = cp_conf.load(["--config-file", str(conf_file)], default_config_files=[])
     store = notifications.NotificationStore(
         sa.create_engine("sqlite:///%s" % (tmp_path / "n.sqlite")))
-    return app_mod.create_app(Service(conf, store)).test_client()
+    return app_mod.create_app(Service(conf, store))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
 
 
 def _as(who):
@@ -109,3 +119,29 @@ def test_a_bad_body_is_400_naming_the_field(client, body, field):
 
 def test_without_a_token_401(client):
     assert client.get("/cpulse/webhooks").status_code == 401
+
+
+def test_cpulse_webhook_add_list_delete(app, capsys):
+    server = serving.make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = ["--url", "http://127.0.0.1:%d" % server.server_port, "--os-token", TOKENS["a"],
+            "webhook"]
+    try:
+        assert cli.main(base + ["add", "https://hooks.example/a"]) == 0
+        made = json.loads(capsys.readouterr().out)
+        assert made["project_id"] == "project-a" and len(made["secret"]) == 64
+        assert cli.main(base + ["list"]) == 0
+        table = capsys.readouterr().out.splitlines()
+        assert table[0].split() == ["id", "url", "project", "gets", "created"]
+        assert table[1].split()[:4] == [made["id"], "https://hooks.example/a", "project-a",
+                                        "project"]
+        assert made["secret"] not in "".join(table)
+        assert cli.main(base + ["add", "https://x.example/", "--all-projects"]) == 2
+        assert "cloudpulse:webhooks:all_projects" in capsys.readouterr().err
+        assert cli.main(base + ["delete", made["id"]]) == 0
+        assert cli.main(base + ["list", "-f", "json"]) == 0
+        assert json.loads(capsys.readouterr().out) == []
+        assert cli.main(base + ["delete", made["id"]]) == 2
+        assert "webhook: no webhook" in capsys.readouterr().err
+    finally:
+        server.shutdown()
