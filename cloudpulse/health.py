@@ -12,7 +12,10 @@ confirmed, the `Transition` to notify:
   consecutive results before it is a transition; a result back to the confirmed condition
   forgets the pending one;
 - a fault still there after `reminder_interval` seconds since its last notification
-  brings a "reminder".
+  brings a "reminder";
+- a result "not checked" because something it needs failed first (keystone, for every
+  other endpoint probe) says nothing of its component: the blame, and the notice, are the
+  failed one's.
 """
 
 import dataclasses
@@ -42,8 +45,8 @@ class Event(str, enum.Enum):
 
 
 # What varies between two runs of one fault without changing it: the URL called, request
-# and other ids, hex digests, numbers (durations, counts, ports).  An HTTP status stays: a 500 and a 503
-# are two causes.
+# and other ids, hex digests, numbers (durations, counts, ports).  An HTTP status stays: a
+# 500 and a 503 are two causes.
 _VOLATILE = [
     # The URL: a server's first call after its start goes to the service's root (version
     # discovery), the next ones to /v2/images; the component says which service it is.
@@ -139,7 +142,12 @@ class Transition:
 def observe(previous, key, result, handle, at, thresholds=Thresholds(),
             reminder_interval=0):
     """(ComponentState, Transition or None) after `result` (of run `handle`, recorded
-    `at`) for a component whose stored state is `previous` (None: never seen)."""
+    `at`) for a component whose stored state is `previous` (None: never seen; so is the
+    answer for a result not checked of a component never seen)."""
+    if result.not_checked:
+        # something it needs failed first, which its own result tells: no news of this
+        # component (one hung keystone is one notice, not one per service)
+        return previous, None
     seen = Condition.of(result)
     if previous is not None and previous.condition == seen:
         state = dataclasses.replace(previous, details=result.details, handle=handle,

@@ -73,6 +73,12 @@ def redact(text):
     return text
 
 
+# How the details of an error result start when the check was not run because something
+# it needs failed first (keystone for the endpoint probes, a workload's earlier step): the
+# blame is that other result's.
+NOT_CHECKED = "not checked: "
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
     """The outcome of one check against one component."""
@@ -96,6 +102,11 @@ class CheckResult:
     @property
     def ok(self):
         return self.status in (Status.PASSED, Status.SKIPPED)
+
+    @property
+    def not_checked(self):
+        """Not run because something it needs failed first (blamed in its own result)."""
+        return self.status == Status.ERROR and self.details.startswith(NOT_CHECKED)
 
     def to_dict(self):
         return {

@@ -181,6 +181,8 @@ class NotificationStore:
                 previous, key, result, run.handle, now,
                 settings.thresholds.get(result.check_type, health.Thresholds()),
                 settings.reminder_interval)
+            if state is None:   # a component never seen, not checked now
+                continue
             values = _from_state(state)
             if key in rows:
                 conn.execute(_HEALTH.update().where(

@@ -98,6 +98,31 @@ def test_reminders_at_the_configured_period_while_the_fault_lasts():
                       None, None, "reminder", None, "recovered"]
 
 
+def test_a_hung_keystone_is_one_notice_not_one_per_service():
+    """keystone times out; the endpoint check reports every other probe as not checked
+    (cloudpulse/checks/endpoint.py): only keystone's transitions are told, and glance's
+    state is what it was."""
+    keystone_down = results.CheckResult(
+        name="endpoint.keystone", check_type=ENDPOINT, component="keystone",
+        status="failed", details="timeout after 10 s (http://127.0.0.1:5000/v3/auth/tokens)")
+    keystone_up = results.CheckResult(name="endpoint.keystone", check_type=ENDPOINT,
+                                      component="keystone", status="passed")
+    not_checked = glance("error", "not checked: keystone failed (timeout after 10 s)")
+    runs = ([(keystone_up, PASS)] + [(keystone_down, not_checked)] * 5
+            + [(keystone_up, PASS)] * 2)
+    states, told = {}, []
+    for i, run in enumerate(runs):
+        for result in run:
+            states[result.name], transition = health.observe(
+                states.get(result.name), result.name, result, "run-%d" % i,
+                T0 + datetime.timedelta(minutes=i))
+            if transition:
+                told.append((transition.key, transition.event.value))
+    assert told == [("endpoint.keystone", "failed"), ("endpoint.keystone", "recovered")]
+    assert states["endpoint.glance"].condition == health.Condition("passed")
+    assert health.observe(None, "endpoint.glance", not_checked, "run-0", T0) == (None, None)
+
+
 def test_skipped_is_not_a_fault():
     events, _ = replay([PASS, glance("skipped", "no horizon_url"), PASS])
     assert events == [None, None, None]
