@@ -86,8 +86,10 @@ def main():
                 if broken:
                     heal(box)
             run = requests.get(doc["result_url"], timeout=10).json()
-            # the run that saw it, from its creation (when it was due) to its end
-            check_time = _seconds(run["created_at"], run["finished_at"])
+            # the run that saw it: its first probe's start to its last one's end (the
+            # run's own times are kept to the second)
+            check_time = _seconds(min(r["started_at"] for r in run["results"]),
+                                  max(r["finished_at"] for r in run["results"]))
             latencies.append(at - broken_at)
             check_times.append(check_time)
             slack.append(at - broken_at - args.interval - check_time)
