@@ -73,26 +73,22 @@ class Notifier:
     def run(self, stopped):
         """Deliver until `stopped` (an Event) is set."""
         while not stopped.is_set():
+            deliveries, wait = [], POLL_EVERY
             try:
-                deliveries = self.store.claim(lease=self.conf.timeout + 30, limit=BATCH)
+                # a read first: claiming writes (on SQLite, the database's write lock)
+                due = self.store.next_due()
+                if due is not None and due <= results.utcnow():
+                    deliveries = self.store.claim(lease=self.conf.timeout + 30,
+                                                  limit=BATCH)
+                elif due is not None:
+                    wait = min(POLL_EVERY, (due - results.utcnow()).total_seconds())
             except Exception:
                 LOG.exception("reading the notification outbox failed")
-                deliveries = []
             for delivery in deliveries:
                 self._deliver(delivery)
-            if len(deliveries) < BATCH:
-                self._wake.wait(self._idle())
+            if not deliveries:
+                self._wake.wait(max(0.05, wait))
                 self._wake.clear()
-
-    def _idle(self):
-        """Seconds to wait: until the next due retry, at most POLL_EVERY."""
-        try:
-            due = self.store.next_due()
-        except Exception:
-            return POLL_EVERY
-        if due is None:
-            return POLL_EVERY
-        return max(0.05, min(POLL_EVERY, (due - results.utcnow()).total_seconds()))
 
     def _secret_of(self, delivery):
         if delivery.webhook == notifications.CONFIGURED:
