@@ -74,6 +74,7 @@ def main():
             message="a first run")
         for i in range(args.repeat):
             seen = len(events("failed"))
+            received = len(receiver.received)
             broken = False
             try:
                 brk(box)
@@ -82,9 +83,13 @@ def main():
                 at, doc = box.wait_for(lambda: events("failed")[seen:], timeout=args.interval
                                        * 3 + TIMEOUT * 2, interval=0.05,
                                        message="the failed notification")[0]
+                time.sleep(args.interval)   # what else the fault brings, a run later
             finally:
                 if broken:
                     heal(box)
+            # every notice the fault brought, whatever the component
+            told = sorted({"%s %s" % (d["check"], d["event"])
+                           for _, _, _, d in receiver.received[received:]})
             run = requests.get(doc["result_url"], timeout=10).json()
             # the run that saw it: its first probe's start to its last one's end (the
             # run's own times are kept to the second)
@@ -94,9 +99,9 @@ def main():
             check_times.append(check_time)
             slack.append(at - broken_at - args.interval - check_time)
             print("fault %d: webhook %.2f s after the fault; the run took %.2f s; "
-                  "interval + check time + 1 s = %.2f s" % (
-                      i + 1, latencies[-1], check_time, args.interval + check_time + 1),
-                  flush=True)
+                  "interval + check time + 1 s = %.2f s; told: %s" % (
+                      i + 1, latencies[-1], check_time, args.interval + check_time + 1,
+                      ", ".join(told)), flush=True)
             recovered = len(events("recovered"))
             box.wait_for(lambda: len(events("recovered")) > recovered,
                          timeout=args.interval * 4 + TIMEOUT * 3, interval=0.2,
