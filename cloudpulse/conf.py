@@ -307,8 +307,8 @@ notifications_opts = [
     cfg.Opt("thresholds", type=Thresholds(), default=(1, 2),
             help="Consecutive results before a change is a transition, as "
                  "<fail_after>/<recover_after>: 1/2 tells a fault at its first failing "
-                 "run and its end after two passing ones, so a fault that comes and goes "
-                 "is one fault."),
+                 "run, and its end (or another cause of it) after two results in a row, "
+                 "so a fault that comes and goes is one fault."),
     cfg.DictOpt("type_thresholds", default={},
                 help="Thresholds of check types that differ, e.g. functional:2/3, "
                      "operator:1/3."),

@@ -8,9 +8,10 @@ confirmed, the `Transition` to notify:
 - a transition is ok -> not ok ("failed"), not ok -> ok ("recovered"), or a failure whose
   cause changed ("changed"): its status, or what its details say once URLs, numbers, ids
   and request ids are masked ("timeout after 3 s" and "timeout after 10 s" are one cause);
-- flapping: a new condition must be seen in `fail_after` (not ok) or `recover_after` (ok)
-  consecutive results before it is a transition; a result back to the confirmed condition
-  forgets the pending one;
+- flapping: a fault must be seen in `fail_after` consecutive results before it is told,
+  a recovery or another cause in `recover_after` (a service that starts again answers
+  503s a moment before it answers: one recovery, not a change then a recovery); a result
+  back to the confirmed condition forgets the pending one;
 - a fault still there after `reminder_interval` seconds since its last notification
   brings a "reminder";
 - a result "not checked" because something it needs failed first (keystone, for every
@@ -96,11 +97,14 @@ class Condition:
 class Thresholds:
     """Consecutive results before a new condition is a transition."""
 
-    fail_after: int = 1      # not ok: detect at the first failing run
-    recover_after: int = 2   # ok: a fault that comes and goes stays one fault
+    fail_after: int = 1      # ok -> not ok: told at the first failing run
+    recover_after: int = 2   # not ok -> ok, or another cause: a fault that comes and goes
+                             # (or says other things while its service starts) stays one
 
-    def needed(self, condition):
-        return self.recover_after if condition.state.ok else self.fail_after
+    def needed(self, old, new):
+        """Results of condition `new` in a row before it replaces `old` (None: none)."""
+        urgent = not new.state.ok and (old is None or old.state.ok)
+        return self.fail_after if urgent else self.recover_after
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +169,7 @@ def observe(previous, key, result, handle, at, thresholds=Thresholds(),
     if (previous is None or previous.condition is None) and seen.state.ok:
         # a component first seen healthy: its state, nothing to tell
         return _new_state(key, result, seen, handle, first, None), None
-    if count < thresholds.needed(seen):
+    if count < thresholds.needed(previous.condition if previous else None, seen):
         if previous is None:   # a fault at first sight, not yet confirmed
             previous = _new_state(key, result, None, handle, first, None)
         return dataclasses.replace(previous, pending=seen, pending_count=count,

@@ -57,14 +57,23 @@ def test_a_fault_that_lasts_is_one_notice_when_it_starts_and_one_when_it_ends():
 
 
 def test_a_cause_change_is_a_transition_its_numbers_are_not():
+    # recover_after 1: every change is told at once
     events, _ = replay([PASS, glance("failed", COLD), glance("failed", WARM),
                         glance("failed", REFUSED),
                         glance("failed", TIMEOUT_3), glance("failed", TIMEOUT_10),
                         glance("failed", HTTP_500), glance("failed", HTTP_500_AGAIN),
                         glance("failed", HTTP_503),
-                        glance("error", HTTP_503)])
+                        glance("error", HTTP_503)], health.Thresholds(1, 1))
     assert events == [None, "failed", None, None, "changed", None, "changed", None,
                       "changed", "changed"]
+
+
+def test_a_cause_change_is_damped_as_a_recovery_a_new_fault_is_not():
+    """glance restarting: refused, a 503 while it starts, then answers (the default 1/2)."""
+    events, _ = replay([PASS, glance("failed", REFUSED), glance("failed", HTTP_503),
+                        PASS, PASS, glance("failed", REFUSED), glance("failed", TIMEOUT_3),
+                        glance("failed", TIMEOUT_10)])
+    assert events == [None, "failed", None, None, "recovered", "failed", None, "changed"]
 
 
 def test_a_flapping_fault_is_one_fault():
