@@ -4,8 +4,9 @@ Goal (issue 9): at most interval + check time + 1 s.  Medians of N faults.
 
     python bench/detection.py [--repeat 5] [--interval 10] [--fault glance-stopped]
 
-glance-stopped: `cloudbox.sh stop glance` (its latency counted from when the stop returned:
-glance answers nothing from then on); keystone-hung: SIGSTOP to keystone (every probe
+Each fault comes at a random moment of the interval.  glance-stopped: `cloudbox.sh stop
+glance` (its latency counted from when the stop returned: glance answers nothing from
+then on); keystone-hung: SIGSTOP to keystone (every probe
 depends on it; a run fails after one API timeout).  Each fault is healed and its
 "recovered" awaited before the next.  Run it alone on the box (the tests take
 /tmp/box.lock: `flock /tmp/box.lock python bench/detection.py`).
@@ -15,6 +16,7 @@ import argparse
 import datetime
 import os
 import pathlib
+import random
 import sys
 import tempfile
 import time
@@ -76,6 +78,9 @@ def main():
             seen = len(events("failed"))
             received = len(receiver.received)
             broken = False
+            # at a random moment of the interval (after a recovery it would be just
+            # after a run, the worst case every time)
+            time.sleep(random.uniform(0, args.interval))
             try:
                 brk(box)
                 broken = True
