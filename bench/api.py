@@ -16,6 +16,7 @@ Needs the box up (tools/cloudbox/cloudbox.sh up) and wrk (apt-get install wrk).
 
 import argparse
 import concurrent.futures
+import multiprocessing
 import os
 import re
 import shutil
@@ -66,6 +67,28 @@ def wrk(url, seconds, token=None):
     if errors:
         raise RuntimeError("wrk: %s non-2xx answers from %s" % (errors.group(1), url))
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), ms("50%"), ms("99%")
+
+
+def time_gets(url, headers, go, stop, samples):
+    """GET url one after another from `go` to `stop`: the seconds each took, into
+    `samples`."""
+    session, taken = requests.Session(), []
+    go.wait()
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        session.get(url, headers=headers, timeout=30)
+        taken.append(time.perf_counter() - t0)
+    samples.put(taken)
+
+
+def alternated(rounds, measures):
+    """Each of `measures` (callables giving a tuple of figures) run once per round, in
+    turn, after one warm-up round: per measure, the median of each figure."""
+    for measure in measures:
+        measure()
+    taken = [[measure() for measure in measures] for _ in range(rounds)]
+    return [tuple(statistics.median(figures) for figures in zip(*(r[i] for r in taken)))
+            for i in range(len(measures))]
 
 
 def percentiles(samples):
@@ -165,6 +188,8 @@ def finished_run(url, headers):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of (a), (b) and uwsgi alone, one after another")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/api.py needs wrk: apt-get install wrk")
@@ -180,10 +205,13 @@ def main():
         handle, body = finished_run(deployment.url, headers)
         (deployment.static / "result.json").write_bytes(body)
         result_path = "/cpulse/result?handle=" + handle
-        api = wrk(deployment.url + result_path, args.seconds, deployment.tokens[0])
-        static = wrk(deployment.url + "/static/result.json", args.seconds)
-        direct = wrk("http://127.0.0.1:%d%s" % (deployment.uwsgi_port, result_path),
-                     args.seconds, deployment.tokens[0])
+        # Rounds alternate the paths, so that a moment's load (the runners' first
+        # periodic run, the box's own work) falls on each alike; medians of the rounds.
+        api, static, direct = alternated(args.rounds, [
+            lambda: wrk(deployment.url + result_path, args.seconds, deployment.tokens[0]),
+            lambda: wrk(deployment.url + "/static/result.json", args.seconds),
+            lambda: wrk("http://127.0.0.1:%d%s" % (deployment.uwsgi_port, result_path),
+                        args.seconds, deployment.tokens[0])])
         port = server_mod.free_port()
         proc, embedded_url = start_embedded(box, state, port)
         embedded = proc
@@ -199,15 +227,20 @@ def main():
             return requests.post(deployment.url + "/cpulse/check", json={"type": "endpoint"},
                                  headers=deployment.auth(1 + i % 4), timeout=30).status_code
 
-        def get(_):
-            t0 = time.perf_counter()
-            requests.get(deployment.url + result_path, headers=headers, timeout=30)
-            return time.perf_counter() - t0
+        # The GETs come from a process of their own: timed in the storm's threads, they
+        # would measure the bench's own GIL as much as the server.
+        context = multiprocessing.get_context("spawn")
+        go, stop, samples = context.Event(), context.Event(), context.Queue()
+        getter = context.Process(target=time_gets, args=(
+            deployment.url + result_path, headers, go, stop, samples))
+        getter.start()
+        time.sleep(3)   # its imports done
+        go.set()
         with concurrent.futures.ThreadPoolExecutor(max_workers=48) as pool:
-            posts = pool.map(post, range(200))
-            gets = list(pool.map(get, range(100)))
-            codes = sorted(set(posts))
-        storm = percentiles(gets)
+            codes = sorted(set(pool.map(post, range(200))))
+        stop.set()
+        storm = percentiles(samples.get(timeout=60))
+        getter.join()
 
         # (e) idle, with the default intervals, once the storm's runs are over
         time.sleep(15)
@@ -249,11 +282,11 @@ def main():
           % (api[0] / static[0], api[2]))
     print("(c) GET during 200 POSTs from 4 projects (POST answers %s): p50 %.1f, p99 %.1f, "
           "max %.1f ms (goal: within 100)" % (codes, *storm))
-    first = [t for t, _ in posts[:10]]
-    last = [t for t, _ in posts[-10:]]
-    print("(d) POST with the runners busy: median %.1f ms for the first 10, %.1f ms for the "
-          "last 10 (queue 0-10 -> 50-60 runs; answers %s)"
-          % (statistics.median(first) * 1000, statistics.median(last) * 1000,
+    tens = [statistics.median(t for t, _ in posts[i:i + 10]) * 1000
+            for i in range(0, len(posts), 10)]
+    print("(d) POST with the runners busy, median per 10 as the queue fills (0-10 ... "
+          "50-60 runs): %s ms; last 10 / first 10 = %.2f (answers %s)"
+          % (" ".join("%.1f" % t for t in tens), tens[-1] / tens[0],
              sorted({code for _, code in posts})))
     for what, per_pid in idle.items():
         print("(e) idle %s: %s" % (what, ", ".join("%.0f MiB %.2f %% CPU" % v

@@ -9,18 +9,16 @@ from oslo_policy import policy
 from werkzeug import exceptions as http_exc
 
 from cloudpulse import conf as cp_conf
+from cloudpulse_api import areas
 from cloudpulse_api import auth
 from cloudpulse_api import checks
 from cloudpulse_api import openapi
 from cloudpulse_api import policies
-from cloudpulse_api import webhooks
 
 LOG = logging.getLogger(__name__)
 
-# One blueprint per area, each owning its routes; an area with routes of its own
-# (upgrade's snapshots, status, metrics) adds its blueprint here and its paths to
-# cloudpulse_api/openapi.py.  /cpulse/check and /cpulse/result are the areas' shared ones.
-BLUEPRINTS = (checks.blueprint, webhooks.blueprint, openapi.blueprint)
+# One blueprint per area (cloudpulse_api/areas.py), and the OpenAPI document of them all.
+BLUEPRINTS = tuple(area.blueprint for area in areas.AREAS) + (openapi.blueprint,)
 
 
 def _policy_enforcer(conf):

@@ -14,9 +14,11 @@ from werkzeug import exceptions as http_exc
 
 from cloudpulse import conf as cp_conf
 from cloudpulse import results
-from cloudpulse_api import auth
+from cloudpulse_api import apidoc
+from cloudpulse_api import handling
 from cloudpulse_api import policies
 from cloudpulse_api import service as service_mod
+from cloudpulse_rally import queue
 from cloudpulse_rally import tasks
 
 blueprint = flask.Blueprint("checks", __name__)
@@ -88,47 +90,27 @@ def list_filters(args):
             "marker": args.get("marker") or None}
 
 
-def _service():
-    return flask.current_app.config["CHECK_SERVICE"]
-
-
-def _bad_request(message, **extra):
-    return flask.jsonify(error="Bad Request", message=message, **extra), 400
-
-
-def _caller():
-    return auth.caller(flask.request.environ)
-
-
-def _allowed(rule, target=None):
-    return flask.current_app.config["POLICY"].enforce(rule, target or {}, _caller())
-
-
-def _forbidden(rule, what):
-    check = flask.current_app.config["POLICY"].rules.get(rule)
-    return flask.jsonify(error="Forbidden", message="%s needs policy %s (%s)"
-                         % (what, rule, check)), 403
-
-
 @blueprint.post("/check")
 def start_check():
     if (flask.request.content_length or 0) > MAX_BODY:   # refused before it is read
         raise http_exc.RequestEntityTooLarge()
     body = flask.request.get_json(silent=True)
     if not isinstance(body, dict):
-        return _bad_request('body: expected a JSON object such as {"type": "endpoint"}')
+        return handling.bad_request(
+            'body: expected a JSON object such as {"type": "endpoint"}')
     if "type" not in body:
-        return _bad_request("type: missing")
+        return handling.bad_request("type: missing")
     try:
-        check_types = _service().parse_types(body["type"])
+        check_types = handling.service().parse_types(body["type"])
     except service_mod.UnknownCheckType as exc:
-        return _bad_request(str(exc), allowed=exc.allowed)
+        return handling.bad_request(str(exc), allowed=exc.allowed)
     rule = policies.start_rule(body["type"])
-    if not _allowed(rule):
-        return _forbidden(rule, "type: starting %s checks" % body["type"])
+    if not handling.allowed(rule):
+        return handling.forbidden(rule, "type: starting %s checks" % body["type"])
     try:
-        handle, _ = _service().submit(check_types, project_id=_caller().project_id)
-    except service_mod.QueueFull as exc:
+        handle, _ = handling.service().submit(check_types,
+                                              project_id=handling.caller().project_id)
+    except queue.QueueFull as exc:
         return (flask.jsonify(error="Too Many Requests", message=str(exc)), 429,
                 {"Retry-After": str(exc.retry_after)})
     # the same handle when a run of these types is already queued or running
@@ -139,22 +121,23 @@ def start_check():
 def get_result():
     handle = flask.request.args.get("handle", "").strip()
     if not handle:
-        return _bad_request("handle: missing query parameter")
+        return handling.bad_request("handle: missing query parameter")
     try:
         wait = float(flask.request.args.get("wait", 0))
     except ValueError:
-        return _bad_request("wait: seconds to wait for the run to finish, e.g. wait=30")
+        return handling.bad_request(
+            "wait: seconds to wait for the run to finish, e.g. wait=30")
     if not 0 <= wait <= MAX_WAIT:
-        return _bad_request("wait: between 0 and %d seconds" % MAX_WAIT)
-    run = _service().get(handle)
+        return handling.bad_request("wait: between 0 and %d seconds" % MAX_WAIT)
+    run = handling.service().get(handle)
     # another project's run reads exactly as a handle that does not exist
     target = {"project_id": run.project_id or ""} if run is not None else None
-    if run is None or not _allowed(policies.RESULT_GET, target):
-        return flask.jsonify(error="Not Found", message="handle: no run %r" % handle), 404
-    if wait > 0:
-        run = _service().get(handle, wait)
-    if not _allowed(policies.RESULT_OPERATOR_DETAIL, target):
-        run = run.member_view(_service().host_names())
+    if run is None or not handling.allowed(policies.RESULT_GET, target):
+        return handling.not_found("handle: no run %r" % handle)
+    if wait > 0 and run.state not in results.ENDED:
+        run = handling.service().get(handle, wait)
+    if not handling.allowed(policies.RESULT_OPERATOR_DETAIL, target):
+        run = run.member_view(handling.service().host_names())
     if run.state in results.ENDED:
         # An ended run never changes: a proxy in front (nginx, docs/deployment.md) may
         # answer the same caller (its token is in the cache key) for a minute.
@@ -169,25 +152,25 @@ def list_results():
     """Runs, newest first: a member's project's; an admin's, every run (project_id=
     narrows it to one project).  Paginated as OpenStack APIs are: `marker` is the last
     handle of the previous page; a full page links to the next."""
-    if not _allowed(policies.RESULTS_LIST):
-        return _forbidden(policies.RESULTS_LIST, "listing runs")
+    if not handling.allowed(policies.RESULTS_LIST):
+        return handling.forbidden(policies.RESULTS_LIST, "listing runs")
     try:
         filters = list_filters(flask.request.args)
     except BadParameter as exc:
-        return _bad_request(str(exc))
+        return handling.bad_request(str(exc))
     project_id = flask.request.args.get("project_id") or None
-    all_projects = _allowed(policies.RESULTS_LIST_ALL_PROJECTS)
+    all_projects = handling.allowed(policies.RESULTS_LIST_ALL_PROJECTS)
     if not all_projects:
-        own = _caller().project_id
+        own = handling.caller().project_id
         if project_id not in (None, own):
-            return _forbidden(policies.RESULTS_LIST_ALL_PROJECTS,
+            return handling.forbidden(policies.RESULTS_LIST_ALL_PROJECTS,
                               "project_id: listing another project's runs")
         project_id = own
     try:
-        runs = _service().list_runs(project_id=project_id, all_projects=all_projects,
+        runs = handling.service().list_runs(project_id=project_id, all_projects=all_projects,
                                     **filters)
     except tasks.UnknownMarker as exc:
-        return _bad_request(str(exc))
+        return handling.bad_request(str(exc))
     links = []
     if len(runs) == filters["limit"]:
         query = dict(flask.request.args, marker=runs[-1].handle)
@@ -198,6 +181,140 @@ def list_results():
 
 @blueprint.get("/types")
 def list_types():
-    if not _allowed(policies.TYPES_LIST):
-        return _forbidden(policies.TYPES_LIST, "listing the check types")
-    return flask.jsonify(types=[t.value for t in _service().types] + [service_mod.ALL])
+    if not handling.allowed(policies.TYPES_LIST):
+        return handling.forbidden(policies.TYPES_LIST, "listing the check types")
+    return flask.jsonify(types=[t.value for t in handling.service().types] + [service_mod.ALL])
+
+
+# -- this area in the OpenAPI document (cloudpulse_api/openapi.py) ---------------------
+_RESULT_SCHEMA = {
+    "type": "object",
+    "required": ["name", "check_type", "status", "details", "duration"],
+    "properties": {
+        "key": {"type": "string", "description": "The check and its component, e.g. "
+                                                 "endpoint.glance."},
+        "name": {"type": "string"},
+        "check_type": {"type": "string", "enum": [t.value for t in results.CheckType]},
+        "component": {"type": "string", "nullable": True},
+        "status": {"type": "string", "enum": [s.value for s in results.Status]},
+        "details": {"type": "string"},
+        "duration": {"type": "number"},
+        "started_at": apidoc.NULLABLE_TIME,
+        "finished_at": apidoc.NULLABLE_TIME,
+    },
+}
+
+_SUMMARY_SCHEMA = {
+    "type": "object",
+    "required": ["handle", "state", "check_types", "healthy", "created_at"],
+    "properties": {
+        "handle": {"type": "string", "description": "The Rally task's UUID."},
+        "project_id": {"type": "string", "nullable": True,
+                       "description": "null: the server's own (periodic) run."},
+        "timestamp": apidoc.TIME,
+        "state": {"type": "string", "enum": [s.value for s in results.RunState]},
+        "check_types": {"type": "array", "items": {
+            "type": "string", "enum": [t.value for t in results.CheckType]}},
+        "healthy": {"type": "boolean"},
+        "created_at": apidoc.TIME,
+        "finished_at": apidoc.NULLABLE_TIME,
+    },
+}
+
+_RUN_SCHEMA = {
+    "allOf": [{"$ref": "#/components/schemas/RunSummary"}, {
+        "type": "object",
+        "required": ["verdict", "tests_failed", "tests_passed", "tests_skipped", "results"],
+        "properties": {
+            "verdict": {"type": "string"},
+            "tests_failed": {"type": "array", "items": {
+                "type": "object", "additionalProperties": {"type": "string"}}},
+            "tests_passed": {"type": "array", "items": {"type": "string"}},
+            "tests_skipped": {"type": "array", "items": {
+                "type": "object", "additionalProperties": {"type": "string"}}},
+            "results": {"type": "array",
+                        "items": {"$ref": "#/components/schemas/CheckResult"}},
+        },
+    }],
+}
+
+
+OPENAPI_SCHEMAS = {
+    "Handle": {"type": "object", "required": ["handle"],
+               "properties": {"handle": {"type": "string"}}},
+    "CheckResult": _RESULT_SCHEMA,
+    "RunSummary": _SUMMARY_SCHEMA,
+    "CheckRun": _RUN_SCHEMA,
+    "RunList": {"type": "object", "required": ["runs", "runs_links"], "properties": {
+        "runs": {"type": "array", "items": {"$ref": "#/components/schemas/RunSummary"}},
+        "runs_links": {"type": "array", "items": {
+            "type": "object", "required": ["rel", "href"],
+            "properties": {"rel": {"type": "string"}, "href": {"type": "string"}}}}}},
+    "Types": {"type": "object", "required": ["types"], "properties": {
+        "types": {"type": "array", "items": {"type": "string"}}}},
+}
+
+
+def openapi_paths(check_types):
+    """This area's paths in the OpenAPI document, for a server offering `check_types`."""
+    offered = [t.value for t in check_types] + [service_mod.ALL]
+    query = apidoc.query
+    return {
+        "/check": {"post": {
+            "operationId": "startCheck",
+            "summary": "Start a run of a check type (or of all the types offered).",
+            "description": "A run of the same types already queued or running for the "
+                           "caller's project answers with that run's handle.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["type"],
+                "properties": {"type": {"type": "string", "enum": offered}}}}}},
+            "responses": apidoc.responses(
+                202, apidoc.json_response(
+                    "Handle", "Queued (or already queued or running).", headers={
+                        "Location": {"schema": {"type": "string"},
+                                     "description": "GET /cpulse/result?handle=..."}}),
+                400, 403, 413, 429),
+        }},
+        "/result": {"get": {
+            "operationId": "getResult",
+            "summary": "A run and its results; with wait, once it finished (long poll).",
+            "parameters": [
+                query("handle", {"type": "string", "pattern": r"\S"},
+                      "The handle POST /cpulse/check answered.", required=True),
+                query("wait", {"type": "number", "minimum": 0, "maximum": MAX_WAIT,
+                               "default": 0},
+                      "Seconds to wait for the run to finish (at most %d)." % MAX_WAIT),
+            ],
+            "responses": apidoc.responses(
+                200, apidoc.json_response("CheckRun", "The run."), 400, 404),
+        }},
+        "/results": {"get": {
+            "operationId": "listResults",
+            "summary": "Runs, newest first: a member's project's, an admin's every run.",
+            "parameters": [
+                query("type", {"type": "string",
+                               "enum": [t.value for t in results.CheckType]},
+                      "Runs that checked this type."),
+                query("state", {"type": "string",
+                                "enum": [s.value for s in results.RunState]},
+                      "Runs in this state."),
+                query("since", {"type": "string", "pattern": r"^[1-9][0-9]{0,4}[smhd]?$"},
+                      "Runs created since a duration ago (30m, 1h, 2d; seconds) or an "
+                      "ISO 8601 time (2026-05-01T12:00:00Z)."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                "default": DEFAULT_LIMIT}, "Runs in one page."),
+                query("marker", {"type": "string"},
+                      "The last handle of the previous page."),
+                query("project_id", {"type": "string"},
+                      "One project's runs (admin; a member may name only their own)."),
+            ],
+            "responses": apidoc.responses(
+                200, apidoc.json_response("RunList", "A page of runs."), 400, 403),
+        }},
+        "/types": {"get": {
+            "operationId": "listTypes",
+            "summary": "The check types this server offers.",
+            "responses": apidoc.responses(
+                200, apidoc.json_response("Types", "The types."), 403),
+        }},
+    }

@@ -34,6 +34,7 @@ WEBHOOKS_ALL_PROJECTS = "cloudpulse:webhooks:all_projects"
 _WEBHOOKS = [{"path": "/cpulse/webhooks", "method": "POST"},
              {"path": "/cpulse/webhooks", "method": "GET"},
              {"path": "/cpulse/webhooks/{webhook_id}", "method": "DELETE"}]
+OPERATOR_NODES_LIST = "cloudpulse:operator:nodes:list"
 
 
 def start_rule(check_type):
@@ -92,6 +93,14 @@ _RESULTS = [
         operations=[{"path": "/cpulse/types", "method": "GET"}]),
 ]
 
+_OPERATOR = [
+    policy.DocumentedRuleDefault(
+        name=OPERATOR_NODES_LIST, check_str="rule:%s" % ADMIN, scope_types=["project"],
+        description="List the service map's nodes, their addresses and services "
+                    "(operator-only detail).",
+        operations=[{"path": "/cpulse/operator/nodes", "method": "GET"}]),
+]
+
 
 _WEBHOOK_RULES = [
     policy.DocumentedRuleDefault(
@@ -117,7 +126,7 @@ _WEBHOOK_RULES = [
 
 def list_rules():
     """Every default rule (entry point oslo.policy.policies = cloudpulse)."""
-    return _BASE + _CHECKS + _RESULTS + _WEBHOOK_RULES
+    return _BASE + _CHECKS + _RESULTS + _OPERATOR + _WEBHOOK_RULES
 
 
 def enforcer(conf):

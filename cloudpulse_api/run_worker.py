@@ -48,7 +48,7 @@ class RunWorker:
         self._stop = threading.Event()     # no new claims (runs in flight finish)
         self._drain = False                # with stop: still take what is queued
         self._stopped = threading.Event()  # the runs in flight are recorded
-        self._threads = []
+        self._threads = {}   # by name
         self.notifier = notifier_mod.Notifier(service)
 
     def start(self, intervals):
@@ -65,14 +65,14 @@ class RunWorker:
     def _start(self, name, target, *args):
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
-        self._threads.append(thread)
+        self._threads[name] = thread
 
     def stop(self, drain=False):
         """Stop claiming (with `drain`, once nothing is queued), and wait for the runs
         in flight to be recorded."""
         self._drain = drain
         self._stop.set()
-        self._threads[0].join()
+        self._threads["cpulse-claim"].join()   # no claim after this
         self._pool.shutdown(wait=True)
         self._stopped.set()
 

@@ -68,9 +68,6 @@ _CONF_ARGS = {
 _WORKLOAD_TYPES = (results.CheckType.FUNCTIONAL, results.CheckType.COMPREHENSIVE)
 
 
-QueueFull = queue.QueueFull
-
-
 class UnknownCheckType(ValueError):
     def __init__(self, value, allowed):
         super().__init__("type: %r is not a check type; allowed: %s"
@@ -201,7 +198,7 @@ class CheckService:
     def submit(self, check_types, project_id=None):
         """(handle, new): a new queued run of `check_types` for `project_id` (None: the
         server's own), or that project's run of the same types already queued or
-        running (a second one would only add load on the cloud).  QueueFull when
+        running (a second one would only add load on the cloud).  queue.QueueFull when
         max_active_runs are queued or running, or max_active_runs_per_project of the
         project's.  A runner (cloudpulse_api.run_worker) takes it from the queue."""
         return self.queue.add(

@@ -11,7 +11,8 @@ import secrets
 import flask
 
 from cloudpulse import conf as cp_conf
-from cloudpulse_api import checks
+from cloudpulse_api import apidoc
+from cloudpulse_api import handling
 from cloudpulse_api import policies
 
 blueprint = flask.Blueprint("webhooks", __name__)
@@ -21,7 +22,7 @@ MAX_URL = 2048
 
 
 def _store():
-    return checks._service().notifications
+    return handling.service().notifications
 
 
 def _validated(body):
@@ -49,18 +50,18 @@ def _validated(body):
 
 @blueprint.post("/webhooks")
 def add_webhook():
-    if not checks._allowed(policies.WEBHOOKS_CREATE):
-        return checks._forbidden(policies.WEBHOOKS_CREATE, "registering a webhook")
+    if not handling.allowed(policies.WEBHOOKS_CREATE):
+        return handling.forbidden(policies.WEBHOOKS_CREATE, "registering a webhook")
     try:
         url, secret, all_projects = _validated(flask.request.get_json(silent=True))
     except ValueError as exc:
-        return checks._bad_request(str(exc))
-    may_all = checks._allowed(policies.WEBHOOKS_ALL_PROJECTS)
+        return handling.bad_request(str(exc))
+    may_all = handling.allowed(policies.WEBHOOKS_ALL_PROJECTS)
     if all_projects and not may_all:
-        return checks._forbidden(policies.WEBHOOKS_ALL_PROJECTS,
+        return handling.forbidden(policies.WEBHOOKS_ALL_PROJECTS,
                                  "all_projects: every project's transitions")
     made = secret is None
-    hook = _store().add_webhook(url, checks._caller().project_id,
+    hook = _store().add_webhook(url, handling.caller().project_id,
                                 may_all if all_projects is None else all_projects,
                                 secrets.token_hex(32) if made else secret)
     answer = hook.to_api()
@@ -71,10 +72,10 @@ def add_webhook():
 
 @blueprint.get("/webhooks")
 def list_webhooks():
-    if not checks._allowed(policies.WEBHOOKS_LIST):
-        return checks._forbidden(policies.WEBHOOKS_LIST, "listing webhooks")
-    hooks = _store().webhooks(checks._caller().project_id,
-                              all_projects=checks._allowed(policies.WEBHOOKS_ALL_PROJECTS))
+    if not handling.allowed(policies.WEBHOOKS_LIST):
+        return handling.forbidden(policies.WEBHOOKS_LIST, "listing webhooks")
+    hooks = _store().webhooks(handling.caller().project_id,
+                              all_projects=handling.allowed(policies.WEBHOOKS_ALL_PROJECTS))
     return flask.jsonify(webhooks=[hook.to_api() for hook in hooks])
 
 
@@ -83,9 +84,73 @@ def delete_webhook(webhook_id):
     hook = _store().webhook(webhook_id)
     target = {"project_id": hook.project_id} if hook else None
     # another project's webhook reads exactly as one that does not exist
-    if hook is None or not (checks._allowed(policies.WEBHOOKS_ALL_PROJECTS)
-                            or checks._allowed(policies.WEBHOOKS_DELETE, target)):
-        return flask.jsonify(error="Not Found",
-                             message="webhook: no webhook %r" % webhook_id), 404
+    if hook is None or not (handling.allowed(policies.WEBHOOKS_ALL_PROJECTS)
+                            or handling.allowed(policies.WEBHOOKS_DELETE, target)):
+        return handling.not_found("webhook: no webhook %r" % webhook_id)
     _store().delete_webhook(webhook_id)
     return "", 204
+
+
+# -- this area in the OpenAPI document (cloudpulse_api/openapi.py) ------------------------
+OPENAPI_SCHEMAS = {
+    "NewWebhook": {"type": "object", "required": ["url"], "additionalProperties": False,
+                   "properties": {
+                       "url": {"type": "string", "format": "uri", "maxLength": MAX_URL,
+                               "pattern": "^https?://"},
+                       "secret": {"type": "string", "minLength": MIN_SECRET,
+                                  "maxLength": MAX_SECRET},
+                       "all_projects": {"type": "boolean"}}},
+    "Webhook": {
+        "type": "object",
+        "required": ["id", "url", "project_id", "all_projects", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "url": {"type": "string"},
+            "project_id": {"type": "string", "nullable": True},
+            "all_projects": {"type": "boolean",
+                             "description": "Every transition (admin), else the project's."},
+            "created_at": apidoc.TIME,
+            "secret": {"type": "string",
+                       "description": "Only in the answer to the POST that made it, when "
+                                      "the caller sent none."},
+        },
+    },
+    "WebhookList": {"type": "object", "required": ["webhooks"], "properties": {
+        "webhooks": {"type": "array", "items": {"$ref": "#/components/schemas/Webhook"}}}},
+}
+
+
+def openapi_paths(check_types):
+    """This area's paths in the OpenAPI document (the same for any check types)."""
+    return {
+        "/webhooks": {
+            "post": {
+                "operationId": "addWebhook",
+                "summary": "Register a webhook for health transitions "
+                           "(docs/notifications.md).",
+                "description": "A member's webhook gets their project's transitions only; "
+                               "an admin's, every transition (all_projects). Without a "
+                               "secret the server makes one, answered this once.",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/NewWebhook"}}}},
+                "responses": apidoc.responses(
+                    201, apidoc.json_response("Webhook", "Registered.", headers={
+                        "Location": {"schema": {"type": "string"},
+                                     "description": "/cpulse/webhooks/<id>"}}),
+                    400, 403, 413),
+            },
+            "get": {
+                "operationId": "listWebhooks",
+                "summary": "The webhooks of the caller's project (an admin's: every one).",
+                "responses": apidoc.responses(
+                    200, apidoc.json_response("WebhookList", "The webhooks."), 403),
+            },
+        },
+        "/webhooks/{webhook_id}": {"delete": {
+            "operationId": "deleteWebhook",
+            "summary": "Delete a webhook (and what its outbox still held).",
+            "parameters": [{"name": "webhook_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": apidoc.responses(204, {"description": "Deleted."}, 404),
+        }},
+    }

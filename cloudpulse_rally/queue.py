@@ -104,7 +104,7 @@ class RunQueue:
         the project's run of the same types already queued or running (then what
         create_run made is undone by `discard_run(handle)` when another process queued
         the same an instant before).  QueueFull beyond `max_active` runs, or
-        `max_per_project` of the project's (0: no limit)."""
+        `max_per_project` of the project's."""
         existing = self.active(project_id, check_types)
         if existing is not None:
             return existing, False
@@ -112,7 +112,7 @@ class RunQueue:
             active = conn.execute(sa.select(sa.func.count()).select_from(_QUEUE)).scalar()
             if active >= max_active:
                 raise QueueFull(active)
-            if project_id and max_per_project:
+            if project_id:
                 mine = conn.execute(sa.select(sa.func.count()).select_from(_QUEUE).where(
                     _QUEUE.c.project == project_id)).scalar()
                 if mine >= max_per_project:

@@ -5,8 +5,10 @@
 set -euo pipefail
 PKGS=(mariadb-server mariadb-client rabbitmq-server openvswitch-switch ovn-central ovn-host
       iproute2 ethtool busybox curl openssh-server openssh-client
+      iputils-ping                 # the instances' ping (the MTU probe needs iputils' -M)
       postgresql gcc python3-dev   # the shared-database tests; uWSGI builds from PyPI
-      nginx openssl)               # the deployment test: cloudpulse-install's site, TLS
+      nginx openssl                # the deployment test: cloudpulse-install's site, TLS
+      debootstrap systemd-container)   # the appliance test: a Debian 12 root, booted
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@ which paramiko already brings), and a TLS-terminating TCP proxy on loopback."""
 
 import datetime
 import ipaddress
+import select
 import socket
 import ssl
 import threading
@@ -83,21 +84,28 @@ class TLSProxy:
             client.close()   # the client refused our certificate: what a test may expect
             return
         upstream = socket.create_connection(self.upstream, timeout=30)
-        for src, dst in ((tls, upstream), (upstream, tls)):
-            threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+        threading.Thread(target=self._relay, args=(tls, upstream), daemon=True).start()
 
     @staticmethod
-    def _pipe(src, dst):
+    def _relay(tls, upstream):
+        """Both directions in one thread: an SSL socket read and written from two threads
+        at once corrupts its records (the client then sees an unexpected message)."""
         try:
             while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
+                # Data OpenSSL already decrypted is not visible to select().
+                readable = ([tls] if tls.pending()
+                            else select.select([tls, upstream], [], [], 30)[0])
+                if not readable:
+                    return   # idle for 30 s
+                for src in readable:
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    (upstream if src is tls else tls).sendall(data)
+        except OSError:   # ssl.SSLError included
             pass
         finally:
-            for s in (src, dst):
+            for s in (tls, upstream):
                 try:
                     s.close()
                 except OSError:

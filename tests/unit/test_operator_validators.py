@@ -10,12 +10,10 @@ from rally.common import objects
 from rally.common import validation
 
 from cloudpulse.checks import operator
-from cloudpulse import conf as cp_conf
 from cloudpulse import results
 from cloudpulse_rally import operator_validators
 from cloudpulse_rally import report
 from cloudpulse_rally.scenarios import operator as operator_scenario
-from cloudpulse_rally import tasks
 
 SCENARIO = operator_scenario.Operator
 
@@ -34,12 +32,8 @@ def _seen(found):
 
 
 @pytest.fixture
-def store(tmp_path):
-    conf_file = tmp_path / "cloudpulse.conf"
-    conf_file.write_text("[DEFAULT]\nstate_path = %s\n" % tmp_path)
-    s = tasks.RallyTasks(cp_conf.load(["--config-file", str(conf_file)]))
-    s.ensure_env({})
-    return s
+def store(rally_store):
+    return rally_store
 
 
 @pytest.fixture

@@ -12,11 +12,8 @@ from cloudpulse_rally import tasks
 from tests.unit import test_rally_report
 
 
-def test_concurrent_runs_are_all_recorded(tmp_path):
-    conf_file = tmp_path / "cloudpulse.conf"
-    conf_file.write_text("[DEFAULT]\nstate_path = %s\n" % tmp_path)
-    store = tasks.RallyTasks(cp_conf.load(["--config-file", str(conf_file)]))
-    store.ensure_env({})
+def test_concurrent_runs_are_all_recorded(rally_store):
+    store = rally_store
     check_results = test_rally_report._results()   # one passed, one failed
 
     def one_run(i):
@@ -67,14 +64,6 @@ def test_looser_state_is_fixed_at_start_with_a_warning(tmp_path, caplog):
     assert len(warned) == 2, warned
 
 
-def _store(tmp_path):
-    conf_file = tmp_path / "cloudpulse.conf"
-    conf_file.write_text("[DEFAULT]\nstate_path = %s\n" % tmp_path)
-    store = tasks.RallyTasks(cp_conf.load(["--config-file", str(conf_file)]))
-    store.ensure_env({})
-    return store
-
-
 def _finished_run(store, check_types):
     handle = store.create_run(check_types)
     store.set_finished(handle)
@@ -90,8 +79,9 @@ def _age(tmp_path, handle, days):
     db.close()
 
 
-def test_old_runs_and_runs_beyond_the_limit_per_type_are_pruned_never_a_running_one(tmp_path):
-    store = _store(tmp_path)
+def test_old_runs_and_runs_beyond_the_limit_per_type_are_pruned_never_a_running_one(
+        tmp_path, rally_store):
+    store = rally_store
     endpoint, functional = results.CheckType.ENDPOINT, results.CheckType.FUNCTIONAL
     old = [_finished_run(store, [endpoint]) for _ in range(2)]
     old_running = store.create_run([endpoint])
@@ -109,8 +99,8 @@ def test_old_runs_and_runs_beyond_the_limit_per_type_are_pruned_never_a_running_
     assert store.prune(max_age_days=30, max_per_type=2) == []
 
 
-def test_a_restart_finds_the_last_run_of_a_type_and_the_unfinished_ones(tmp_path):
-    store = _store(tmp_path)
+def test_a_restart_finds_the_last_run_of_a_type_and_the_unfinished_ones(tmp_path, rally_store):
+    store = rally_store
     endpoint = results.CheckType.ENDPOINT
     assert store.last_run_at(endpoint) is None
     earlier = _finished_run(store, [endpoint])

@@ -27,11 +27,11 @@ def _recorded_run(store, check_results, project_id=None):
 
 
 @pytest.fixture
-def runs(tmp_path):
+def runs(tmp_path, rally_store):
     """A store with, oldest first: a healthy run of project p1, an unhealthy one of p2, a
     functional run of no project that was interrupted, a queued one of p1, a running one
     of p1."""
-    store = test_rally_store._store(tmp_path)
+    store = rally_store
     passed = test_rally_report._results()[:1]
     handles = {"healthy": _recorded_run(store, passed, "p1"),
                "unhealthy": _recorded_run(store, test_rally_report._results(), "p2"),

@@ -8,10 +8,8 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from cloudpulse import conf as cp_conf
 from cloudpulse import results
 from cloudpulse_rally import queue
-from cloudpulse_rally import tasks
 
 ENDPOINT, OPERATOR = results.CheckType.ENDPOINT, results.CheckType.OPERATOR
 
@@ -74,14 +72,11 @@ def test_runs_of_a_runner_that_stopped_are_taken_back(run_queue):
     assert run_queue.handles() == {silent}
 
 
-def test_two_processes_queueing_the_same_run_at_once_get_one_handle(tmp_path, monkeypatch):
+def test_two_processes_queueing_the_same_run_at_once_get_one_handle(rally_store, monkeypatch):
     """Both looked before either queued: the database's unique key decides, on Rally's own
     engine (oslo.db, which turns the violation into DBDuplicateEntry), and the loser's
     Rally task is discarded."""
-    conf_file = tmp_path / "cloudpulse.conf"
-    conf_file.write_text("[DEFAULT]\nstate_path = %s\n" % tmp_path)
-    store = tasks.RallyTasks(cp_conf.load(["--config-file", str(conf_file)]))
-    store.ensure_env({})
+    store = rally_store
     run_queue = queue.RunQueue(store.engine())
 
     def add():
