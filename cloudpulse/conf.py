@@ -9,6 +9,7 @@ with the option's name rather than later in a background thread.
 import ipaddress
 import os
 import re
+import urllib.parse
 
 from oslo_config import cfg
 from oslo_config import types
@@ -265,11 +266,77 @@ retention_opts = [
                     "kept (0: no limit). Pruned at start and then every hour."),
 ]
 
+class Thresholds(types.ConfigType):
+    """Consecutive results before a transition, as <fail_after>/<recover_after>: 1/2."""
+
+    _RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+    def __init__(self, type_name="thresholds value"):
+        super().__init__(type_name=type_name)
+
+    def __call__(self, value):
+        if isinstance(value, tuple):
+            return value
+        match = self._RE.match(str(value))
+        if not match or min(int(match.group(1)), int(match.group(2))) < 1:
+            raise ValueError("%r: write <fail_after>/<recover_after>, each at least 1, "
+                             "e.g. 1/2" % value)
+        return int(match.group(1)), int(match.group(2))
+
+    def __repr__(self):
+        return "Thresholds"
+
+    def __eq__(self, other):
+        return self.__class__ == other.__class__
+
+    def _formatter(self, value):
+        return "%d/%d" % value if isinstance(value, tuple) else str(value)
+
+
+notifications_opts = [
+    cfg.ListOpt("webhooks", default=[],
+                help="URLs (http or https) that receive every health transition, of every "
+                     "project and of the server's own runs (admin scope); signed with "
+                     "secret. More are registered through POST /cpulse/webhooks "
+                     "(docs/notifications.md)."),
+    cfg.StrOpt("secret", secret=True,
+               help="The HMAC-SHA256 key that signs notifications to [notifications] "
+                    "webhooks (X-CloudPulse-Signature). Or secret_file."),
+    cfg.StrOpt("secret_file",
+               help="A file holding the secret (its first line); not readable by others."),
+    cfg.Opt("thresholds", type=Thresholds(), default=(1, 2),
+            help="Consecutive results before a change is a transition, as "
+                 "<fail_after>/<recover_after>: 1/2 tells a fault at its first failing "
+                 "run, and its end (or another cause of it) after two results in a row, "
+                 "so a fault that comes and goes is one fault."),
+    cfg.DictOpt("type_thresholds", default={},
+                help="Thresholds of check types that differ, e.g. functional:2/3, "
+                     "operator:1/3."),
+    cfg.Opt("reminder_interval", type=Interval(), default=-1,
+            help="A fault still there this long after its last notification is told "
+                 "again (a reminder), at its next run (30m, 4h; -1 = never)."),
+    cfg.URIOpt("result_url",
+               help="The API's address as receivers reach it, for the notifications' "
+                    "link to the run (e.g. https://cloudpulse.example.com); default "
+                    "http://<[api] host>:<[api] port>."),
+    cfg.FloatOpt("timeout", default=10.0, min=0.1,
+                 help="Seconds a receiver has to answer one notification."),
+    cfg.FloatOpt("retry_initial", default=2.0, min=0.1,
+                 help="Seconds before the first retry of a notification a receiver did "
+                      "not take; doubled at each retry, up to retry_max."),
+    cfg.FloatOpt("retry_max", default=300.0, min=0.1,
+                 help="Seconds between two retries at most."),
+    cfg.Opt("give_up_after", type=Interval(), default="1d",
+            help="A notification not delivered this long after it was made is dropped "
+                 "(logged); -1 = never."),
+]
+
 _GROUPS = [(None, default_opts), ("api", api_opts), ("cloud", cloud_opts),
            ("rally", rally_opts), ("operator", operator_opts), ("functional", functional_opts),
            ("comprehensive", comprehensive_opts),
            ("periodic", periodic_opts), ("retention", retention_opts),
-           ("runner", runner_opts), ("coordination", coordination_opts)]
+           ("runner", runner_opts), ("coordination", coordination_opts),
+           ("notifications", notifications_opts)]
 
 
 def list_opts():
@@ -314,6 +381,7 @@ def validate(conf):
                 raise ConfigError("[%s] %s: %s" % (group or "DEFAULT", opt.dest,
                                                    _explain(exc))) from None
     _validate_access(conf)
+    _validate_notifications(conf)
 
 
 def _validate_access(conf):
@@ -327,6 +395,59 @@ def _validate_access(conf):
     if conf.api.auth_strategy == "token_file" and not conf.api.token_file:
         raise ConfigError("[api] token_file: unset; [api] auth_strategy = token_file "
                           "reads its tokens there")
+
+
+def _validate_notifications(conf):
+    group = conf.notifications
+    for url in group.webhooks:
+        if not is_webhook_url(url):
+            raise ConfigError("[notifications] webhooks: %r is not an http or https URL"
+                              % url)
+    if group.webhooks and not (group.secret or group.secret_file):
+        raise ConfigError("[notifications] secret: unset; [notifications] webhooks are "
+                          "signed with it (or set secret_file)")
+    for check_type in group.type_thresholds:
+        if check_type not in [t.value for t in results.CheckType]:
+            raise ConfigError("[notifications] type_thresholds: %r is not a check type"
+                              % check_type)
+        try:
+            Thresholds()(group.type_thresholds[check_type])
+        except ValueError as exc:
+            raise ConfigError("[notifications] type_thresholds: %s" % exc) from None
+    if group.webhooks:
+        webhook_secret(conf)
+
+
+def is_webhook_url(url):
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
+
+
+def webhook_secret(conf):
+    """[notifications] secret, or the first line of secret_file (owner-only)."""
+    group = conf.notifications
+    if group.secret:
+        return group.secret
+    path = group.secret_file
+    try:
+        if os.stat(path).st_mode & 0o007:
+            raise ConfigError("[notifications] secret_file: %s is readable by others; "
+                              "chmod 600 it" % path)
+        with open(path) as f:
+            secret = f.readline().strip()
+    except OSError as exc:
+        raise ConfigError("[notifications] secret_file: %s: %s" % (path, exc.strerror)) \
+            from None
+    if not secret:
+        raise ConfigError("[notifications] secret_file: %s is empty" % path)
+    return secret
+
+
+def thresholds(conf):
+    """{CheckType: (fail_after, recover_after)} of every type."""
+    group = conf.notifications
+    return {t: Thresholds()(group.type_thresholds.get(t.value, group.thresholds))
+            for t in results.CheckType}
 
 
 def _is_loopback(host):

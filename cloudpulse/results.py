@@ -73,6 +73,12 @@ def redact(text):
     return text
 
 
+# How the details of an error result start when the check was not run because something
+# it needs failed first (keystone for the endpoint probes, a workload's earlier step): the
+# blame is that other result's.
+NOT_CHECKED = "not checked: "
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
     """The outcome of one check against one component."""
@@ -96,6 +102,11 @@ class CheckResult:
     @property
     def ok(self):
         return self.status in (Status.PASSED, Status.SKIPPED)
+
+    @property
+    def not_checked(self):
+        """Not run because something it needs failed first (blamed in its own result)."""
+        return self.status == Status.ERROR and self.details.startswith(NOT_CHECKED)
 
     def to_dict(self):
         return {
@@ -137,6 +148,11 @@ def _mask_hosts(text, hosts):
         text = re.sub(r"(?<![\w.-])%s(?![\w-])" % re.escape(host), HOST_MASK, text)
     text = _IPV4.sub(ADDRESS_MASK, text)
     return _IPV6.sub(lambda m: ADDRESS_MASK if _is_ipv6(m.group(0)) else m.group(0), text)
+
+
+def mask_hosts(text, hosts):
+    """`text` as a project member may read it (CheckResult.member_view's masking)."""
+    return _mask_hosts(text, hosts)
 
 
 def _is_ipv6(text):

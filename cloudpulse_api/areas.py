@@ -4,11 +4,13 @@ rules it enforces (cloudpulse_api/policies.py):
 
     checks    /cpulse/check, /cpulse/result(s), /cpulse/types: shared by every check type
     operator  /cpulse/operator/...: the control plane as the operator checks see it
+    webhooks  /cpulse/webhooks: who receives the health transitions (docs/notifications.md)
 
 An area with routes of its own (upgrade's snapshots, status, metrics) is a module
 listed here."""
 
 from cloudpulse_api import checks
 from cloudpulse_api import operator
+from cloudpulse_api import webhooks
 
-AREAS = (checks, operator)
+AREAS = (checks, operator, webhooks)

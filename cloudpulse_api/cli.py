@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 
 import requests
 
@@ -102,6 +103,8 @@ class Client:
         except requests.RequestException as exc:
             raise CliError("cannot reach the CloudPulse API at %s: %s"
                            % (self.url, type(exc).__name__)) from None
+        if resp.status_code == 204:   # done, nothing to say (a DELETE)
+            return None
         try:
             body = resp.json()
         except ValueError:
@@ -127,6 +130,20 @@ class Client:
         doc = self._call("GET", "/cpulse/results",
                          params={k: v for k, v in params.items() if v is not None})
         return [results.RunSummary.from_api(run) for run in doc["runs"]]
+
+    def add_webhook(self, url, secret=None, all_projects=None):
+        body = {"url": url}
+        if secret is not None:
+            body["secret"] = secret
+        if all_projects is not None:
+            body["all_projects"] = all_projects
+        return self._call("POST", "/cpulse/webhooks", json=body)
+
+    def webhooks(self):
+        return self._call("GET", "/cpulse/webhooks")["webhooks"]
+
+    def delete_webhook(self, webhook_id):
+        self._call("DELETE", "/cpulse/webhooks/%s" % urllib.parse.quote(webhook_id, safe=""))
 
     def wait(self, handle, timeout):
         """Long-poll the server (it answers as soon as the run finishes) until timeout."""
@@ -166,6 +183,12 @@ def format_runs(summaries):
              else "", s.project_id or "-") for s in summaries]
     return "\n".join(_table(("handle", "created", "state", "types", "healthy",
                               "project"), rows))
+
+
+def format_webhooks(hooks):
+    rows = [(h["id"], h["url"], h["project_id"] or "-",
+             "all" if h["all_projects"] else "project", h["created_at"]) for h in hooks]
+    return "\n".join(_table(("id", "url", "project", "gets", "created"), rows))
 
 
 def exit_code(run):
@@ -227,7 +250,39 @@ def build_parser():
     listing.add_argument("--marker", help="the page after this handle (the last listed)")
     listing.add_argument("--project-id", help="one project's runs (admin)")
     listing.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    hooks = sub.add_parser("webhook", help="the webhooks that receive health transitions "
+                                           "(docs/notifications.md)")
+    hook_sub = hooks.add_subparsers(dest="webhook_command", required=True)
+    add = hook_sub.add_parser("add", help="register a webhook; prints it (and the secret "
+                                          "the server made, when --secret is not given)")
+    add.add_argument("webhook_url", metavar="URL",
+                     help="http or https URL that receives the POSTs")
+    add.add_argument("--secret", help="the HMAC key (16 to 255 characters); default: one "
+                                      "the server makes, printed this once")
+    scope = add.add_mutually_exclusive_group()
+    scope.add_argument("--all-projects", dest="all_projects", action="store_true",
+                       default=None, help="every transition (admin; an admin's default)")
+    scope.add_argument("--own-project", dest="all_projects", action="store_false",
+                       help="the caller's project's transitions only")
+    hook_list = hook_sub.add_parser("list", help="the webhooks you may see")
+    hook_list.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    delete = hook_sub.add_parser("delete", help="delete a webhook")
+    delete.add_argument("id")
     return parser
+
+
+def _webhook_command(client, args):
+    if args.webhook_command == "add":
+        print(json.dumps(client.add_webhook(args.webhook_url, args.secret,
+                                            args.all_projects),
+                         indent=2))
+    elif args.webhook_command == "list":
+        hooks = client.webhooks()
+        print(json.dumps(hooks, indent=2) if args.format == "json"
+              else format_webhooks(hooks))
+    else:
+        client.delete_webhook(args.id)
+    return EXIT_OK
 
 
 def _list_runs(client, args):
@@ -250,6 +305,8 @@ def main(argv=None):
                         cacert=args.os_cacert)
         if args.command == "results":
             return _list_runs(client, args)
+        if args.command == "webhook":
+            return _webhook_command(client, args)
         if args.command == "check":
             handle = client.check(args.type)
             if not args.wait:

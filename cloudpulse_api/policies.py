@@ -27,6 +27,13 @@ RESULT_OPERATOR_DETAIL = "cloudpulse:result:operator_detail"
 TYPES_LIST = "cloudpulse:types:list"
 RESULTS_LIST = "cloudpulse:results:list"
 RESULTS_LIST_ALL_PROJECTS = "cloudpulse:results:list:all_projects"
+WEBHOOKS_CREATE = "cloudpulse:webhooks:create"
+WEBHOOKS_LIST = "cloudpulse:webhooks:list"
+WEBHOOKS_DELETE = "cloudpulse:webhooks:delete"
+WEBHOOKS_ALL_PROJECTS = "cloudpulse:webhooks:all_projects"
+_WEBHOOKS = [{"path": "/cpulse/webhooks", "method": "POST"},
+             {"path": "/cpulse/webhooks", "method": "GET"},
+             {"path": "/cpulse/webhooks/{webhook_id}", "method": "DELETE"}]
 OPERATOR_NODES_LIST = "cloudpulse:operator:nodes:list"
 
 
@@ -95,9 +102,31 @@ _OPERATOR = [
 ]
 
 
+_WEBHOOK_RULES = [
+    policy.DocumentedRuleDefault(
+        name=WEBHOOKS_CREATE, check_str="rule:%s" % PROJECT_MEMBER, scope_types=["project"],
+        description="Register a webhook: a member's gets their project's health "
+                    "transitions only.", operations=_WEBHOOKS[:1]),
+    policy.DocumentedRuleDefault(
+        name=WEBHOOKS_LIST, check_str="rule:%s" % PROJECT_MEMBER, scope_types=["project"],
+        description="List the webhooks of the caller's project.",
+        operations=_WEBHOOKS[1:2]),
+    policy.DocumentedRuleDefault(
+        name=WEBHOOKS_DELETE, check_str="rule:%s and rule:%s" % (PROJECT_MEMBER, OWNER),
+        scope_types=["project"],
+        description="Delete a webhook of the caller's project (another's answers 404).",
+        operations=_WEBHOOKS[2:]),
+    policy.DocumentedRuleDefault(
+        name=WEBHOOKS_ALL_PROJECTS, check_str="rule:%s" % ADMIN, scope_types=["project"],
+        description="Register a webhook that gets every project's transitions and the "
+                    "server's own (all_projects, the default for admins); list and "
+                    "delete every webhook.", operations=_WEBHOOKS),
+]
+
+
 def list_rules():
     """Every default rule (entry point oslo.policy.policies = cloudpulse)."""
-    return _BASE + _CHECKS + _RESULTS + _OPERATOR
+    return _BASE + _CHECKS + _RESULTS + _OPERATOR + _WEBHOOK_RULES
 
 
 def enforcer(conf):

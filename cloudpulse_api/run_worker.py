@@ -20,6 +20,7 @@ from cloudpulse.checks import runner as check_runner
 from cloudpulse.checks import workload
 from cloudpulse import conf as cp_conf
 from cloudpulse import results
+from cloudpulse_api import notifier as notifier_mod
 from cloudpulse_api import service as service_mod
 from cloudpulse_rally import queue
 
@@ -48,12 +49,15 @@ class RunWorker:
         self._drain = False                # with stop: still take what is queued
         self._stopped = threading.Event()  # the runs in flight are recorded
         self._threads = {}   # by name
+        self.notifier = notifier_mod.Notifier(service)
 
     def start(self, intervals):
         """Claim and execute, beat, and run the periodic checks (`intervals`)."""
         self.interrupt_dead_runs()
         self._start("cpulse-claim", self._claim_loop)
         self._start("cpulse-heartbeat", self._heartbeat_loop)
+        # delivers while the last runs are recorded too, until they are
+        self._start("cpulse-notify", self.notifier.run, self._stopped)
         self._start("cpulse-periodic", self._periodic_loop,
                     {t: s for t, s in intervals.items() if t in self.service.types})
         self.start_sweeper()
@@ -99,9 +103,19 @@ class RunWorker:
             self.service.execute(handle, check_types)
         finally:
             try:
-                self.queue.finished(handle)
+                self._finish(handle)
             finally:
                 self._free.release()
+
+    def _finish(self, handle):
+        """The run off the queue, its health transitions recorded in the same
+        transaction (docs/notifications.md); off the queue anyway when they cannot be."""
+        try:
+            self.queue.finished(handle, also=self.notifier.recorder(handle))
+        except Exception:
+            LOG.exception("run %s: recording its health transitions failed", handle)
+            self.queue.finished(handle)
+        self.notifier.wake()
 
     # -- runners that died --------------------------------------------------------------
     def _heartbeat_loop(self):

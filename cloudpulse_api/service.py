@@ -17,6 +17,7 @@ from cloudpulse import coordination
 from cloudpulse import logs
 from cloudpulse import results
 from cloudpulse import suites
+from cloudpulse_rally import notifications
 from cloudpulse_rally import queue
 from cloudpulse_rally import tasks
 
@@ -124,6 +125,7 @@ class CheckService:
                 self.conn.config, self.is_admin,
                 store_password=any(t not in RECORDED for t in self.types)))
             self.queue = queue.RunQueue(self.rally.engine())
+            self.notifications = notifications.NotificationStore(self.rally.engine())
         self._long_polls = threading.BoundedSemaphore(conf.api.max_long_polls)
         self._finished_runs = collections.OrderedDict()   # handle -> CheckRun, LRU
         self._runs_lock = threading.Lock()

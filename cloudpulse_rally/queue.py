@@ -186,8 +186,12 @@ class RunQueue:
             conn.execute(_QUEUE.update().where(_QUEUE.c.runner == runner).values(
                 heartbeat_at=_utcnow()))
 
-    def finished(self, handle):
+    def finished(self, handle, also=None):
+        """The run off the queue; `also(conn)` first, in the same transaction (what
+        must be written exactly when the run is done: its notifications)."""
         with self.engine.begin() as conn:
+            if also is not None:
+                also(conn)
             conn.execute(_QUEUE.delete().where(_QUEUE.c.handle == handle))
         with self._finished:
             self._finished.notify_all()

@@ -188,5 +188,5 @@ def not_checked_result(probe, why):
     now = results.utcnow()
     return results.CheckResult(
         name=probe.name, check_type=probe.check_type, component=probe.component,
-        status=results.Status.ERROR, details="not checked: %s" % why,
+        status=results.Status.ERROR, details=results.NOT_CHECKED + why,
         started_at=now, finished_at=now)

@@ -137,7 +137,7 @@ class NotChecked(Exception):
     """A step could not run: a step it needs failed (named)."""
 
     def __init__(self, failed_step):
-        super().__init__("not checked: %s failed" % failed_step)
+        super().__init__("%s%s failed" % (results.NOT_CHECKED, failed_step))
 
 
 class QuotaExhausted(StepFailed):
@@ -276,7 +276,7 @@ class WorkloadRun:
         self._begin_step()
         if self._failed and step not in ("cleanup", "sweep"):
             self.record(step, results.Status.ERROR, component,
-                        "not checked: %s failed" % self._failed, 0.0)
+                        "%s%s failed" % (results.NOT_CHECKED, self._failed), 0.0)
             return
         try:
             recorded_itself = func()

@@ -1,10 +1,13 @@
 """`cloudpulse-server` run for real over the cloud in a box, for the API and CLI tests; the
-processes of a deployment (uwsgi, runners, nginx), stopped by PID."""
+processes of a deployment (uwsgi, runners, nginx), stopped by PID; a webhook receiver."""
 
+import http.server
+import json
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import requests
@@ -116,3 +119,62 @@ class Process:
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
             self.proc.wait()
+
+
+class WebhookReceiver:
+    """A real HTTP receiver of notifications on 127.0.0.1: every POST kept (when it came,
+    its headers, its JSON), answered 200; `down()` closes its socket (connections are
+    refused), `up()` listens again on the same port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d/hook" % self.port
+        self.received = []   # [(time.time(), headers, raw body, document)]
+        self._lock = threading.Condition()
+        self._server = None
+        self.up()
+
+    def _handler(self):
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver._lock:
+                    receiver.received.append((time.time(), dict(self.headers), body,
+                                              json.loads(body)))
+                    receiver._lock.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+        return Handler
+
+    def up(self):
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port),
+                                                       self._handler())
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def down(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+    def documents(self):
+        with self._lock:
+            return [doc for _, _, _, doc in self.received]
+
+    def wait(self, predicate, timeout):
+        """Until predicate(documents) holds (its value), or AssertionError after
+        `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                docs = [doc for _, _, _, doc in self.received]
+                value = predicate(docs)
+                if value:
+                    return value
+                left = deadline - time.monotonic()
+                assert left > 0, "no such notification in %s s: %s" % (timeout, docs)
+                self._lock.wait(left)

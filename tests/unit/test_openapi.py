@@ -1,6 +1,8 @@
 """The OpenAPI document (cloudpulse_api/openapi.py): it documents every route of the app
 and nothing else, validates as OpenAPI 3, and the app's errors have its Error shape."""
 
+import re
+
 import jsonschema
 import openapi_spec_validator
 import pytest
@@ -36,7 +38,8 @@ def client(tmp_path):
 
 def _app_operations(app):
     """{(path, METHOD)} of every route the app's blueprints register."""
-    return {(rule.rule, method) for rule in app.url_map.iter_rules()
+    return {(re.sub(r"<(\w+)>", r"{\1}", rule.rule), method)
+            for rule in app.url_map.iter_rules()
             if "." in rule.endpoint   # a blueprint's, not Flask's static route
             for method in rule.methods - {"HEAD", "OPTIONS"}}
 

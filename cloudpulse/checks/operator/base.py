@@ -101,7 +101,7 @@ def node_views(outputs, parse, what, known_failure=None, empty_is_error=False):
 
 
 def not_checked_reason(exc):
-    return "not checked: %s" % exc
+    return results.NOT_CHECKED + str(exc)
 
 
 _RANK = {results.Status.PASSED: 0, results.Status.SKIPPED: 1, results.Status.ERROR: 2,
@@ -152,7 +152,7 @@ class Findings:
             details = self._details.get(component, [])
             if status == results.Status.FAILED:
                 # Only the failures: "not checked" lines would blur who is blamed.
-                details = [d for d in details if not d.startswith("not checked:")] or details
+                details = [d for d in details if not d.startswith(results.NOT_CHECKED)] or details
             out.append(results.CheckResult(
                 name=self.name, check_type=CHECK_TYPE, component=component, status=status,
                 details="; ".join(details), duration=duration,
