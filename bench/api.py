@@ -148,8 +148,10 @@ class Deployment:
         static.mkdir()
         self.static = static
         nginx_conf = state / "nginx.conf"
+        # worker_processes auto, as Debian's nginx.conf that cloudpulse-install's site
+        # goes into: a worker per core
         nginx_conf.write_text(
-            "daemon off;\nworker_processes 1;\npid %s/nginx.pid;\nerror_log %s/nginx.log;\n"
+            "daemon off;\nworker_processes auto;\npid %s/nginx.pid;\nerror_log %s/nginx.log;\n"
             "events { worker_connections 256; }\nhttp {\n  access_log off;\n"
             "  client_body_temp_path %s;\n  uwsgi_temp_path %s;\n"
             "  uwsgi_cache_path %s/cache keys_zone=results:4m max_size=64m;\n"

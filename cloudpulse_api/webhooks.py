@@ -32,7 +32,8 @@ def _validated(body):
         raise ValueError('body: expected a JSON object such as {"url": "https://..."}')
     unknown = sorted(set(body) - {"url", "secret", "all_projects"})
     if unknown:
-        raise ValueError("%s: not a field of a webhook (url, secret, all_projects)"
+        # named by the body: an unknown key may be anything, "" or "url: x" included
+        raise ValueError("body: %r is not a field of a webhook (url, secret, all_projects)"
                          % unknown[0])
     url = body.get("url")
     if not isinstance(url, str) or len(url) > MAX_URL or not cp_conf.is_webhook_url(url):

@@ -9,6 +9,13 @@ import pytest
 from tests.integration import cloudbox as cloudbox_mod
 
 
+def pytest_collection_modifyitems(items):
+    """The appliance test last: a whole Debian root booted, with its package and pip
+    installs, loads this machine for a while after it too (the box's neutron answered
+    in over 10 s to the tests right after it)."""
+    items.sort(key=lambda item: "test_appliance.py" in item.nodeid)
+
+
 @pytest.fixture(scope="session")
 def box():
     """The cloud in a box (tools/cloudbox), started once per session (fast when it is

@@ -33,8 +33,11 @@ def _fields(case):
     """The names a 400 of this operation may start its message with."""
     operation = _documented(case.operation)
     body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    schema = body.get("schema", {})
+    if "$ref" in schema:   # "#/components/schemas/<name>"
+        schema = openapi.document()["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     return ({p["name"] for p in operation.get("parameters", ())} | {"body"}
-            | set(body.get("schema", {}).get("properties", ())))
+            | set(schema.get("properties", ())))
 
 
 def json_error_naming_the_field(ctx, response, case):
@@ -71,6 +74,11 @@ def test_the_api_answers_as_documented(openapi_url, mode):
         if mode == GenerationMode.NEGATIVE and not (documented.get("parameters")
                                                     or documented.get("requestBody")):
             continue   # nothing to send wrong
-        hypothesis.settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                            suppress_health_check=list(hypothesis.HealthCheck))(
-            hypothesis.given(operation.ok().as_strategy(mode))(_call))()
+        try:
+            hypothesis.settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
+                                suppress_health_check=list(hypothesis.HealthCheck))(
+                hypothesis.given(operation.ok().as_strategy(mode))(_call))()
+        except hypothesis.errors.Unsatisfiable:
+            # nothing can be sent wrong: a path's one parameter, any string (DELETE
+            # /webhooks/{webhook_id}); its unknown ids are 404s of the positive mode
+            assert mode == GenerationMode.NEGATIVE, operation.ok().label

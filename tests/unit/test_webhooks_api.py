@@ -106,7 +106,8 @@ def test_an_admins_webhook_gets_every_transition_a_members_may_not(client):
     ({"url": "https://x.example/", "secret": "short"}, "secret"),
     ({"url": "https://x.example/", "secret": 12345678901234567}, "secret"),
     ({"url": "https://x.example/", "all_projects": "yes"}, "all_projects"),
-    ({"url": "https://x.example/", "events": ["failed"]}, "events"),
+    ({"url": "https://x.example/", "events": ["failed"]}, "body"),   # names "events"
+    ({"": 0.0, "url": "https://x.example/"}, "body"),
 ])
 def test_a_bad_body_is_400_naming_the_field(client, body, field):
     answer = client.post("/cpulse/webhooks", json=body, headers=_as("a"))
