@@ -22,7 +22,7 @@ import yaml
 
 
 def tempest_conf(region, accounts_file, horizon_url=None, timeout=10.0, log_file=None,
-                 data_plane=None):
+                 data_plane=None, lock_path=None):
     """tempest.conf contents (a ConfigParser) for an openstacksdk CloudRegion.
     data_plane: {"image_file", "flavor", "external_network", "ssh_user", "disk_format",
     "boot_timeout", "ping_timeout", "probe_timeout"} for the data-plane tests."""
@@ -31,6 +31,11 @@ def tempest_conf(region, accounts_file, horizon_url=None, timeout=10.0, log_file
                      "volumev3": "cinder"}
     conf = configparser.ConfigParser(interpolation=None)
     conf["DEFAULT"] = {"log_file": log_file or "tempest.log", "debug": "false"}
+    if lock_path:
+        # The workspace's own, as `tempest init` writes it: in the shared default
+        # (/tmp/tempest-lock) a run killed mid-test leaves its accounts locked for every
+        # later workspace ("Insufficient number of users provided").
+        conf["oslo_concurrency"] = {"lock_path": lock_path}
     conf["auth"] = {"use_dynamic_credentials": "false",
                     "test_accounts_file": accounts_file,
                     "default_credentials_domain_name": auth.get("user_domain_name", "Default"),
@@ -108,7 +113,8 @@ def init_workspace(directory, cloud=None, clouds_file=None, horizon_url=None, ti
     fd = os.open(conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         tempest_conf(region, accounts_file, horizon_url, timeout,
-                     os.path.join(directory, "tempest.log"), data_plane).write(f)
+                     os.path.join(directory, "tempest.log"), data_plane,
+                     lock_path=os.path.join(directory, "tempest_lock")).write(f)
     return conf_path
 
 
