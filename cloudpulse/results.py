@@ -129,8 +129,8 @@ class CheckResult:
         """This result as a project member may see it: no host names, no node addresses
         (operator-only detail). "nova-compute@compute-3" -> "nova-compute"; a host named
         in `hosts` or written as name@host, and any IP address, is masked in details."""
-        return dataclasses.replace(self, component=_mask_hosts(self.component, hosts),
-                                   details=_mask_hosts(self.details, hosts))
+        return dataclasses.replace(self, component=mask_hosts(self.component, hosts),
+                                   details=mask_hosts(self.details, hosts))
 
 
 HOST_MASK = "<host>"
@@ -140,7 +140,9 @@ _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
 _IPV6 = re.compile(r"(?<![\w:.])[0-9a-fA-F]*:[0-9a-fA-F:]*(?![\w:])")
 
 
-def _mask_hosts(text, hosts):
+def mask_hosts(text, hosts):
+    """`text` as a project member may read it: hosts (`hosts`, name@host) and
+    addresses masked."""
     if not text:
         return text
     text = _AT_HOST.sub("", text)
@@ -148,11 +150,6 @@ def _mask_hosts(text, hosts):
         text = re.sub(r"(?<![\w.-])%s(?![\w-])" % re.escape(host), HOST_MASK, text)
     text = _IPV4.sub(ADDRESS_MASK, text)
     return _IPV6.sub(lambda m: ADDRESS_MASK if _is_ipv6(m.group(0)) else m.group(0), text)
-
-
-def mask_hosts(text, hosts):
-    """`text` as a project member may read it (CheckResult.member_view's masking)."""
-    return _mask_hosts(text, hosts)
 
 
 def _is_ipv6(text):
