@@ -222,7 +222,9 @@ class CheckService:
             finally:
                 self._long_polls.release()
         run = self.rally.get_run(handle)
-        if run is not None and run.state in results.ENDED:
+        if run is not None and run.state in results.ENDED and self.queue.in_flight(handle):
+            _not_over_yet(run)
+        elif run is not None and run.state in results.ENDED:
             # A run that ended never changes: read once from Rally's tables (several
             # queries and JSON) and kept for the next GETs, the newest FINISHED_RUNS.
             with self._runs_lock:
@@ -233,7 +235,13 @@ class CheckService:
 
     def list_runs(self, **filters):
         """The runs' summaries, newest first (RallyTasks.list_runs' filters)."""
-        return self.rally.list_runs(**filters)
+        runs = self.rally.list_runs(**filters)
+        if any(run.state in results.ENDED for run in runs):
+            in_flight = self.queue.handles()
+            for run in runs:
+                if run.state in results.ENDED and run.handle in in_flight:
+                    _not_over_yet(run)
+        return runs
 
     def host_names(self):
         """The cloud's host names (service_states.host_names), masked in what a project
@@ -295,3 +303,12 @@ class CheckService:
         started = time.time()
         check_results = RECORDED[check_type](self, args)
         self.rally.record(handle, check_type, args, check_results, started, time.time())
+
+
+def _not_over_yet(run):
+    """A run whose end Rally has recorded while it is still on the queue (its runner
+    records its health transitions as it takes it off) is still running to a client:
+    a POST of the same types would be handed this very run until it is off."""
+    run.state = results.RunState.RUNNING
+    if isinstance(run, results.RunSummary):
+        run.healthy = False

@@ -95,3 +95,29 @@ def test_two_processes_queueing_the_same_run_at_once_get_one_handle(rally_store,
     second, new = add()
     assert (second, new) == (first, False)
     assert [r.handle for r in store.list_runs(all_projects=True)] == [first]
+
+
+def test_a_run_rally_has_ended_is_running_until_it_is_off_the_queue(rally_store):
+    """Rally records a run's end a moment before its runner takes it off the queue: a
+    client that read it as finished in that moment and asked again was handed the same
+    run (seen in CI).  It reads as running, by handle and in lists, until it is off."""
+    import collections
+    import threading
+
+    from cloudpulse_api import service as cp_service
+
+    svc = cp_service.CheckService.__new__(cp_service.CheckService)   # its cloud unneeded
+    svc.rally, svc.queue = rally_store, queue.RunQueue(rally_store.engine())
+    svc._runs_lock, svc._finished_runs = threading.Lock(), collections.OrderedDict()
+    svc._long_polls = threading.BoundedSemaphore(1)
+    handle, _ = svc.queue.add([ENDPOINT], "p1", 10, 3,
+                              lambda h: rally_store.create_run([ENDPOINT], "p1", h),
+                              rally_store.discard_run)
+    assert svc.queue.claim("r1")[0] == handle
+    rally_store.set_finished(handle)
+    assert svc.get(handle).state == results.RunState.RUNNING
+    [summary] = svc.list_runs(project_id="p1")
+    assert (summary.state, summary.healthy) == (results.RunState.RUNNING, False)
+    svc.queue.finished(handle)
+    assert svc.get(handle).state == results.RunState.FINISHED
+    assert svc.list_runs(project_id="p1")[0].state == results.RunState.FINISHED
