@@ -14,6 +14,7 @@ import urllib.parse
 from oslo_config import cfg
 from oslo_config import types
 
+from cloudpulse import availability
 from cloudpulse.checks import comprehensive
 from cloudpulse.checks import functional
 from cloudpulse import results
@@ -331,12 +332,29 @@ notifications_opts = [
                  "(logged); -1 = never."),
 ]
 
+availability_opts = [
+    cfg.Opt("windows", type=types.List(item_type=Interval()), default=["1h", "24h", "30d"],
+            help="The windows availability is reported over by default (GET "
+                 "/cpulse/availability, /cpulse/metrics): 1h, 24h, 30d "
+                 "(docs/availability.md)."),
+    cfg.FloatOpt("slo", default=0.999, min=0.0, max=1.0,
+                 help="The availability objective the error budget is counted against: "
+                      "0.999 allows 43 minutes of failure in 30 days."),
+    cfg.Opt("max_gap", type=Interval(), default="10m",
+            help="Two runs of a check type further apart than this, or than twice its "
+                 "periodic interval when that is longer, leave the time between them "
+                 "unknown (no run looked: neither up nor down)."),
+    cfg.IntOpt("history_days", default=90, min=1,
+               help="Days of history kept for availability (a few rows per component and "
+                    "outage, whatever the number of runs); at least the longest window."),
+]
+
 _GROUPS = [(None, default_opts), ("api", api_opts), ("cloud", cloud_opts),
            ("rally", rally_opts), ("operator", operator_opts), ("functional", functional_opts),
            ("comprehensive", comprehensive_opts),
            ("periodic", periodic_opts), ("retention", retention_opts),
            ("runner", runner_opts), ("coordination", coordination_opts),
-           ("notifications", notifications_opts)]
+           ("notifications", notifications_opts), ("availability", availability_opts)]
 
 
 def list_opts():
@@ -382,6 +400,29 @@ def validate(conf):
                                                    _explain(exc))) from None
     _validate_access(conf)
     _validate_notifications(conf)
+    _validate_availability(conf)
+
+
+def _validate_availability(conf):
+    group = conf.availability
+    if not group.windows or any(w <= 0 for w in group.windows):
+        raise ConfigError("[availability] windows: one or more periods such as 1h, 24h, "
+                          "30d (not -1)")
+    if max(group.windows) > group.history_days * 86400:
+        raise ConfigError("[availability] history_days: %d days keep less than the "
+                          "longest of [availability] windows (%s)"
+                          % (group.history_days,
+                             availability.format_period(max(group.windows))))
+    if group.max_gap <= 0:
+        raise ConfigError("[availability] max_gap: a period such as 10m (not -1)")
+
+
+def max_gaps(conf):
+    """{CheckType: seconds}: a run later than this after the type's previous one starts
+    a new span of its history ([availability] max_gap, or twice its periodic interval)."""
+    periodic = intervals(conf)
+    return {t: max(conf.availability.max_gap, 2 * periodic.get(t, 0))
+            for t in results.CheckType}
 
 
 def _validate_access(conf):

@@ -47,7 +47,9 @@ def _iso(ts):
     return ts.isoformat(timespec="milliseconds") if ts else None
 
 
-def _parse_ts(value):
+def parse_ts(value):
+    """An ISO 8601 time as an aware datetime (a naive one is UTC); None and datetimes
+    as they are."""
     if value is None or isinstance(value, datetime.datetime):
         return value
     ts = datetime.datetime.fromisoformat(value)
@@ -96,8 +98,8 @@ class CheckResult:
         object.__setattr__(self, "check_type", CheckType(self.check_type))
         object.__setattr__(self, "status", Status(self.status))
         object.__setattr__(self, "details", redact(self.details or ""))
-        object.__setattr__(self, "started_at", _parse_ts(self.started_at))
-        object.__setattr__(self, "finished_at", _parse_ts(self.finished_at))
+        object.__setattr__(self, "started_at", parse_ts(self.started_at))
+        object.__setattr__(self, "finished_at", parse_ts(self.finished_at))
 
     @property
     def ok(self):
@@ -178,8 +180,8 @@ def _typed_run_fields(run):
     (they may come as the API's strings)."""
     run.check_types = [CheckType(t) for t in run.check_types]
     run.state = RunState(run.state)
-    run.created_at = _parse_ts(run.created_at)
-    run.finished_at = _parse_ts(run.finished_at)
+    run.created_at = parse_ts(run.created_at)
+    run.finished_at = parse_ts(run.finished_at)
 
 
 # The check types that send packets through the cloud.

@@ -5,12 +5,15 @@ rules it enforces (cloudpulse_api/policies.py):
     checks    /cpulse/check, /cpulse/result(s), /cpulse/types: shared by every check type
     operator  /cpulse/operator/...: the control plane as the operator checks see it
     webhooks  /cpulse/webhooks: who receives the health transitions (docs/notifications.md)
+    availability  /cpulse/availability, /cpulse/metrics: the history against the SLO
+              (docs/availability.md)
 
-An area with routes of its own (upgrade's snapshots, status, metrics) is a module
+An area with routes of its own (upgrade's snapshots, status) is a module
 listed here."""
 
+from cloudpulse_api import availability
 from cloudpulse_api import checks
 from cloudpulse_api import operator
 from cloudpulse_api import webhooks
 
-AREAS = (checks, operator, webhooks)
+AREAS = (checks, operator, webhooks, availability)

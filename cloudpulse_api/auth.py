@@ -177,13 +177,29 @@ def keystone(app, conf):
     return middleware
 
 
+class BearerToken:
+    """`Authorization: Bearer <token>` taken as X-Auth-Token when that is not sent: a
+    client that can send only the former (a Prometheus scrape) authenticates too."""
+
+    _PREFIX = "bearer "
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        value = environ.get("HTTP_AUTHORIZATION", "")
+        if _AUTH_HEADER not in environ and value[:len(self._PREFIX)].lower() == self._PREFIX:
+            environ[_AUTH_HEADER] = value[len(self._PREFIX):].strip()
+        return self.app(environ, start_response)
+
+
 def wrap(app, conf):
     """`app` behind the [api] auth_strategy's middleware."""
     strategy = conf.api.auth_strategy
     if strategy == KEYSTONE:
-        return keystone(app, conf)
+        return BearerToken(keystone(app, conf))
     if strategy == TOKEN_FILE:
-        return TokenFile(app, conf.api.token_file)
+        return BearerToken(TokenFile(app, conf.api.token_file))
     LOG.warning("[api] auth_strategy = noauth: every caller of http://%s:%s is admin; "
                 "use it on this machine only", conf.api.host, conf.api.port)
     return NoAuth(app)

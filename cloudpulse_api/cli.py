@@ -4,6 +4,7 @@
     cpulse check all --wait          # waits, prints the results
     cpulse result HANDLE [-f table|json|junit]
     cpulse results [--type T] [--state S] [--since 1h] [--limit N]   # lists runs
+    cpulse availability [--window 24h,30d] [--type T]   # against the SLO
 
 Server address: --url, else $CPULSE_URL, else `url` in the [cpulse] section of
 ~/.cpulserc, else http://127.0.0.1:9999.
@@ -22,6 +23,7 @@ import urllib.parse
 
 import requests
 
+from cloudpulse import availability
 from cloudpulse import results
 from cloudpulse_api import junit
 
@@ -34,7 +36,8 @@ EXIT_CODES = """exit codes (cpulse check --wait, cpulse result):
      result at all); also a usage, connection or access error (401, 403, 404), the
      message saying which
   3  the run is still queued or running (cpulse check --wait: --timeout passed)
-cpulse check without --wait and cpulse results: 0, or 2 on an error."""
+cpulse check without --wait and cpulse results: 0, or 2 on an error.
+cpulse availability: 0, 1 when a check type misses the SLO in a window, 2 on an error."""
 
 
 class CliError(Exception):
@@ -131,6 +134,13 @@ class Client:
                          params={k: v for k, v in params.items() if v is not None})
         return [results.RunSummary.from_api(run) for run in doc["runs"]]
 
+    def availability(self, **params):
+        """The availability.Report of GET /cpulse/availability (params: window, type,
+        project_id; None ones left out)."""
+        return availability.Report.from_api(self._call(
+            "GET", "/cpulse/availability",
+            params={k: v for k, v in params.items() if v is not None}))
+
     def add_webhook(self, url, secret=None, all_projects=None):
         body = {"url": url}
         if secret is not None:
@@ -183,6 +193,36 @@ def format_runs(summaries):
              else "", s.project_id or "-") for s in summaries]
     return "\n".join(_table(("handle", "created", "state", "types", "healthy",
                               "project"), rows))
+
+
+def _percent(ratio):
+    return "-" if ratio is None else "%.3f%%" % (100 * ratio)
+
+
+def format_availability(report):
+    """One table per window: each key's availability, its times and error budget."""
+    lines = ["cloud %s  %s  slo %s" % (report.cloud, "project %s" % report.project_id
+                                        if report.project_id else "the server's own runs",
+                                        _percent(report.slo))]
+    for seconds, checks in report.windows:
+        rows = [(a.key, _percent(a.ratio), "%.0f" % a.down, "%.0f" % a.error,
+                 "%.0f" % a.unknown, "%.0f" % a.budget_left, str(len(a.outages)),
+                 "; ".join("%s %s for %.0f s%s" % (o.start.isoformat(timespec="seconds"),
+                                                   o.state.value, o.seconds,
+                                                   " (ongoing)" if o.ongoing else "")
+                           for o in a.outages[-3:]))
+                for a in checks]
+        lines += ["", "last %s" % availability.format_period(seconds)]
+        lines += _table(("check", "available", "down s", "error s", "unknown s",
+                         "budget left s", "outages", "latest outages"), rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def slo_missed(report):
+    """A check type (its runs as a whole) below the SLO in a window."""
+    types = {t.value for t in results.CheckType}
+    return any(a.slo_met is False for _, checks in report.windows for a in checks
+               if a.key in types)
 
 
 def format_webhooks(hooks):
@@ -250,6 +290,15 @@ def build_parser():
     listing.add_argument("--marker", help="the page after this handle (the last listed)")
     listing.add_argument("--project-id", help="one project's runs (admin)")
     listing.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    avail = sub.add_parser("availability", help="availability, outages and error budget "
+                                                "per check (docs/availability.md)")
+    avail.add_argument("--window", help="periods ending now, comma-separated: 1h,24h,30d "
+                                        "(default: the server's [availability] windows)")
+    avail.add_argument("--type", choices=[t.value for t in results.CheckType],
+                       help="one check type's checks")
+    avail.add_argument("--project-id", help="one project's runs (admin; default: the "
+                                            "server's own, a member's: their project's)")
+    avail.add_argument("-f", "--format", choices=("table", "json"), default="table")
     hooks = sub.add_parser("webhook", help="the webhooks that receive health transitions "
                                            "(docs/notifications.md)")
     hook_sub = hooks.add_subparsers(dest="webhook_command", required=True)
@@ -307,6 +356,12 @@ def main(argv=None):
             return _list_runs(client, args)
         if args.command == "webhook":
             return _webhook_command(client, args)
+        if args.command == "availability":
+            report = client.availability(window=args.window, type=args.type,
+                                         project_id=args.project_id)
+            print(json.dumps(report.to_api(), indent=2) if args.format == "json"
+                  else format_availability(report))
+            return EXIT_FAILED if slo_missed(report) else EXIT_OK
         if args.command == "check":
             handle = client.check(args.type)
             if not args.wait:

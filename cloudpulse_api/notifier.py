@@ -36,7 +36,7 @@ def settings(conf, cloud):
 
 
 class Notifier:
-    """A runner's notifications: `recorder()` for the transaction that ends a run,
+    """A runner's notifications: `record()` in the transaction that ends a run,
     `start()` the delivery thread."""
 
     def __init__(self, service):
@@ -50,21 +50,14 @@ class Notifier:
         self._http = requests.Session()
 
     # -- recording ----------------------------------------------------------------------
-    def recorder(self, handle):
-        """conn -> None: what writes the ended run's transitions on the queue's
-        transaction (the run read first, outside it)."""
-        run = self.service.rally.get_run(handle)
-        if run is None:
-            return None
+    def record(self, conn, run):
+        """Write an ended run's transitions on `conn`, the transaction that takes it
+        off the queue."""
         # a member's webhooks get the member view: the cloud's hosts masked too
         hosts = self.service.host_names() if run.project_id else ()
-
-        def record(conn):
-            for t in self.store.record_run(conn, run, self.settings, hosts):
-                LOG.info("health %s: %s %s -> %s (run %s)", t.event.value, t.key,
-                         t.old.state.value if t.old else "unknown", t.new.state.value,
-                         t.handle)
-        return record
+        for t in self.store.record_run(conn, run, self.settings, hosts):
+            LOG.info("health %s: %s %s -> %s (run %s)", t.event.value, t.key,
+                     t.old.state.value if t.old else "unknown", t.new.state.value, t.handle)
 
     def wake(self):
         self._wake.set()

@@ -35,6 +35,9 @@ _WEBHOOKS = [{"path": "/cpulse/webhooks", "method": "POST"},
              {"path": "/cpulse/webhooks", "method": "GET"},
              {"path": "/cpulse/webhooks/{webhook_id}", "method": "DELETE"}]
 OPERATOR_NODES_LIST = "cloudpulse:operator:nodes:list"
+AVAILABILITY_GET = "cloudpulse:availability:get"
+AVAILABILITY_ALL_PROJECTS = "cloudpulse:availability:all_projects"
+METRICS_GET = "cloudpulse:metrics:get"
 
 
 def start_rule(check_type):
@@ -124,9 +127,27 @@ _WEBHOOK_RULES = [
 ]
 
 
+_AVAILABILITY = [
+    policy.DocumentedRuleDefault(
+        name=AVAILABILITY_GET, check_str="rule:%s" % PROJECT_MEMBER, scope_types=["project"],
+        description="Read availability and outages: a member, of their project's runs "
+                    "(hosts masked).",
+        operations=[{"path": "/cpulse/availability", "method": "GET"}]),
+    policy.DocumentedRuleDefault(
+        name=AVAILABILITY_ALL_PROJECTS, check_str="rule:%s" % ADMIN, scope_types=["project"],
+        description="Read the availability of the server's own (periodic) runs, the "
+                    "default, or of any project's with project_id=.",
+        operations=[{"path": "/cpulse/availability", "method": "GET"}]),
+    policy.DocumentedRuleDefault(
+        name=METRICS_GET, check_str="rule:%s" % ADMIN, scope_types=["project"],
+        description="Read the server's own runs as Prometheus metrics.",
+        operations=[{"path": "/cpulse/metrics", "method": "GET"}]),
+]
+
+
 def list_rules():
     """Every default rule (entry point oslo.policy.policies = cloudpulse)."""
-    return _BASE + _CHECKS + _RESULTS + _OPERATOR + _WEBHOOK_RULES
+    return _BASE + _CHECKS + _RESULTS + _OPERATOR + _WEBHOOK_RULES + _AVAILABILITY
 
 
 def enforcer(conf):

@@ -9,6 +9,7 @@ of a runner that dies are interrupted by the others.
 """
 
 import concurrent.futures
+import datetime
 import logging
 import random
 import signal
@@ -50,6 +51,7 @@ class RunWorker:
         self._stopped = threading.Event()  # the runs in flight are recorded
         self._threads = {}   # by name
         self.notifier = notifier_mod.Notifier(service)
+        self._max_gaps = cp_conf.max_gaps(self.conf)
 
     def start(self, intervals):
         """Claim and execute, beat, and run the periodic checks (`intervals`)."""
@@ -108,12 +110,21 @@ class RunWorker:
                 self._free.release()
 
     def _finish(self, handle):
-        """The run off the queue, its health transitions recorded in the same
-        transaction (docs/notifications.md); off the queue anyway when they cannot be."""
+        """The run off the queue, its health transitions and its history recorded in the
+        same transaction (docs/notifications.md, docs/availability.md); off the queue
+        anyway when they cannot be."""
         try:
-            self.queue.finished(handle, also=self.notifier.recorder(handle))
+            run = self.rally.get_run(handle)
+
+            def record(conn):
+                if run is not None:
+                    self.notifier.record(conn, run)
+                    self.service.history.record_run(conn, run, self.service.cloud_name,
+                                                    self._max_gaps)
+            self.queue.finished(handle, also=record)
         except Exception:
-            LOG.exception("run %s: recording its health transitions failed", handle)
+            LOG.exception("run %s: recording its health transitions and history failed",
+                          handle)
             self.queue.finished(handle)
         self.notifier.wake()
 
@@ -209,6 +220,16 @@ class RunWorker:
         if pruned:
             LOG.info("pruned %d runs past [retention] (max_age_days %d, max_runs_per_type "
                      "%d)", len(pruned), retention.max_age_days, retention.max_runs_per_type)
+        days = self.conf.availability.history_days
+        try:
+            spans = self.service.history.prune(
+                results.utcnow() - datetime.timedelta(days=days))
+        except Exception:
+            LOG.exception("pruning the availability history failed")
+            return
+        if spans:
+            LOG.info("pruned %d spans of history past [availability] history_days %d",
+                     spans, days)
 
     # -- the sweeper --------------------------------------------------------------------
     def start_sweeper(self):

@@ -17,6 +17,7 @@ from cloudpulse import coordination
 from cloudpulse import logs
 from cloudpulse import results
 from cloudpulse import suites
+from cloudpulse_rally import history
 from cloudpulse_rally import notifications
 from cloudpulse_rally import queue
 from cloudpulse_rally import tasks
@@ -126,6 +127,7 @@ class CheckService:
                 store_password=any(t not in RECORDED for t in self.types)))
             self.queue = queue.RunQueue(self.rally.engine())
             self.notifications = notifications.NotificationStore(self.rally.engine())
+            self.history = history.HistoryStore(self.rally.engine())
         self._long_polls = threading.BoundedSemaphore(conf.api.max_long_polls)
         self._finished_runs = collections.OrderedDict()   # handle -> CheckRun, LRU
         self._runs_lock = threading.Lock()
@@ -242,6 +244,11 @@ class CheckService:
                 if run.state in results.ENDED and run.handle in in_flight:
                     _not_over_yet(run)
         return runs
+
+    @property
+    def cloud_name(self):
+        """The name results and history are labelled with: the clouds.yaml entry."""
+        return self.conn.config.name
 
     def host_names(self):
         """The cloud's host names (service_states.host_names), masked in what a project

@@ -178,3 +178,47 @@ class WebhookReceiver:
                 left = deadline - time.monotonic()
                 assert left > 0, "no such notification in %s s: %s" % (timeout, docs)
                 self._lock.wait(left)
+
+
+class Prometheus:
+    """A real Prometheus (Debian's) on 127.0.0.1 scraping `target` (host:port) every
+    second at `metrics_path`, its data in `state`; stopped by PID."""
+
+    def __init__(self, state, target, metrics_path, bearer_token=None):
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        job = {"job_name": "cloudpulse", "metrics_path": metrics_path,
+               "scrape_interval": "1s", "scrape_timeout": "1s",
+               "static_configs": [{"targets": [target]}]}
+        if bearer_token:
+            job["authorization"] = {"credentials": bearer_token}
+        config = state / "prometheus.yml"
+        config.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s"},
+                                          "scrape_configs": [job]}))
+        self.process = Process(
+            ["prometheus", "--config.file=%s" % config,
+             "--storage.tsdb.path=%s" % (state / "prometheus-data"),
+             "--web.listen-address=127.0.0.1:%d" % self.port], str(state / "prometheus.log"))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(self.url + "/-/ready", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, self.process.text()[-2000:]
+            time.sleep(0.2)
+
+    def query(self, expression):
+        """[(labels, value)] of an instant PromQL query."""
+        doc = requests.get(self.url + "/api/v1/query", params={"query": expression},
+                           timeout=10).json()
+        assert doc["status"] == "success", doc
+        return [(item["metric"], float(item["value"][1])) for item in doc["data"]["result"]]
+
+    def target_health(self):
+        doc = requests.get(self.url + "/api/v1/targets", timeout=10).json()
+        return [(t["health"], t["lastError"]) for t in doc["data"]["activeTargets"]]
+
+    def stop(self):
+        self.process.stop(timeout=30)

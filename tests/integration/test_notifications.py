@@ -7,6 +7,7 @@ goes: one fault; the server restarted with a notification in its outbox: deliver
 Retries are shortened for CI time ([notifications] retry_initial 1 s, retry_max 8 s); the
 backoff itself is the real one (doubling, capped)."""
 
+import datetime
 import re
 import secrets
 import time
@@ -15,6 +16,7 @@ import pytest
 import requests
 
 from cloudpulse import webhook
+from tests.integration.server import Prometheus
 from tests.integration.server import Server
 from tests.integration.server import WebhookReceiver
 
@@ -126,6 +128,47 @@ def test_glance_stopped_is_one_signed_failed_and_back_one_recovered_despite_the_
     assert docs[1]["first_seen"] > failed["first_seen"]
     print("detection: webhook %.1f s after glance stopped (interval %d s)"
           % (detected, INTERVAL))
+
+
+def test_the_outage_is_in_the_availability_and_a_real_prometheus_scrapes_it(
+        notified, tmp_path):
+    """The previous test's glance outage as GET /cpulse/availability gives it, and as
+    Debian's Prometheus scrapes /cpulse/metrics (docs/availability.md)."""
+    doc = requests.get(notified.server.url + "/cpulse/availability",
+                       params={"window": "1h"}, timeout=10).json()
+    checks = {c["key"]: c for c in doc["windows"][0]["checks"]}
+    glance = checks["endpoint.glance"]
+    failed, recovered = notified.glance(notified.receiver.documents())[:2]
+    # from the first failing run to the first passing one: the runs the notices name
+    at = datetime.datetime.fromisoformat
+    [outage] = [o for o in glance["outages"] if o["state"] == "failed"
+                and abs((at(o["start"]) - at(failed["first_seen"])).total_seconds()) < 2]
+    assert abs((at(outage["end"]) - at(recovered["first_seen"])).total_seconds()) < 2, \
+        (outage, recovered)
+    assert outage["seconds"] > INTERVAL * 4 and not outage["ongoing"]
+    assert "cannot connect" in outage["details"]
+    assert glance["down_seconds"] >= outage["seconds"]
+    assert 0 < glance["availability"] < 1 and glance["slo_met"] is False
+    assert checks["endpoint"]["down_seconds"] >= outage["seconds"]
+    assert checks["endpoint.keystone"]["down_seconds"] == 0
+
+    host, port = notified.server.url.split("//")[1].split(":")
+    prometheus = Prometheus(tmp_path, "%s:%s" % (host, port), "/cpulse/metrics")
+    try:
+        scraped = notified.box.wait_for(lambda: prometheus.query(
+            'cloudpulse_availability_ratio{key="endpoint.glance",window="1h"}'),
+            timeout=30, interval=0.5, message="a scrape of /cpulse/metrics")
+        assert prometheus.target_health() == [("up", "")]
+        [(labels, ratio)] = scraped
+        assert labels["check_type"] == "endpoint" and labels["cloud"] == doc["cloud"]
+        assert ratio == pytest.approx(glance["availability"], abs=0.01)
+        assert [v for _, v in prometheus.query('cloudpulse_check_up{key="endpoint.glance"}')] \
+            == [1.0]
+        [(_, last_success)] = prometheus.query(
+            'time() - cloudpulse_check_last_success_timestamp_seconds{key="endpoint.glance"}')
+        assert 0 <= last_success < INTERVAL * 3 + TIMEOUT
+    finally:
+        prometheus.stop()
 
 
 def test_a_fault_that_comes_and_goes_is_one_fault(notified, glance):

@@ -11,13 +11,13 @@ import pytest
 import sqlalchemy as sa
 from werkzeug import serving
 
-from cloudpulse import conf as cp_conf
 from cloudpulse_api import app as app_mod
 from cloudpulse_api import cli
 from cloudpulse_api import openapi
 from cloudpulse_rally import notifications
+from tests.unit import api_access
 
-TOKENS = {"a": "a" * 24, "b": "b" * 24, "admin": "c" * 24}
+TOKENS, _as = api_access.TOKENS, api_access.as_
 
 
 class Service:
@@ -29,14 +29,7 @@ class Service:
 
 @pytest.fixture
 def app(tmp_path):
-    tokens = tmp_path / "tokens"
-    tokens.write_text("%s project-a member\n%s project-b member\n%s ops admin\n"
-                      % (TOKENS["a"], TOKENS["b"], TOKENS["admin"]))
-    tokens.chmod(0o600)
-    conf_file = tmp_path / "cloudpulse.conf"
-    conf_file.write_text("[DEFAULT]\nstate_path = %s\n[api]\nauth_strategy = token_file\n"
-                         "token_file = %s\n" % (tmp_path, tokens))
-    conf = cp_conf.load(["--config-file", str(conf_file)], default_config_files=[])
+    conf = api_access.token_file_conf(tmp_path)
     store = notifications.NotificationStore(
         sa.create_engine("sqlite:///%s" % (tmp_path / "n.sqlite")))
     return app_mod.create_app(Service(conf, store))
@@ -45,10 +38,6 @@ def app(tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def _as(who):
-    return {"X-Auth-Token": TOKENS[who]}
 
 
 def test_a_members_webhook_is_their_projects_and_its_secret_is_shown_once(client):

@@ -1,0 +1,206 @@
+"""GET /cpulse/availability, GET /cpulse/metrics and `cpulse availability` through the app,
+behind a static token file (a member of each of two projects, an admin), over a real
+SQLite history written as the runner writes it.  The metrics are read back with
+prometheus_client's own parser; a real Prometheus scrape: tests/integration."""
+
+import datetime
+import json
+import threading
+
+import openapi_schema_validator
+import pytest
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
+from werkzeug import serving
+
+from cloudpulse import conf as cp_conf
+from cloudpulse import results
+from cloudpulse_api import app as app_mod
+from cloudpulse_api import cli
+from cloudpulse_api import openapi
+from cloudpulse_rally import history
+from tests.unit import api_access
+
+TOKENS, _as = api_access.TOKENS, api_access.as_
+NOW = results.utcnow().replace(microsecond=0)
+ENDPOINT = results.CheckType.ENDPOINT
+REFUSED = "cannot connect to http://127.0.0.1:9292/v2/images: connection refused"
+DOWN = "nova-compute@compute-2 is down (state down, status enabled)"
+
+
+class Service:
+    """What these routes ask of a CheckService: its configuration, history, cloud name
+    and the cloud's hosts (masked for members)."""
+
+    def __init__(self, conf, store):
+        self.conf, self.history, self.types = conf, store, []
+        self.cloud_name = "box"
+
+    def host_names(self):
+        return frozenset({"compute-2"})
+
+
+def _run(minutes_ago, project=None, glance="passed", nova="passed"):
+    """An endpoint run as the check writes it: glance, and nova-compute on two hosts."""
+    at = NOW - datetime.timedelta(minutes=minutes_ago)
+
+    def result(name, component, status, details):
+        return results.CheckResult(name, ENDPOINT, component, status,
+                                   "" if status == "passed" else details, duration=0.04)
+    checks = [result("endpoint.glance", "glance", glance, REFUSED),
+              result("endpoint.nova", "nova-compute@compute-1", "passed", ""),
+              result("endpoint.nova", "nova-compute@compute-2", nova, DOWN)]
+    return results.CheckRun(handle="run-%s-%d" % (project, minutes_ago),
+                            check_types=[ENDPOINT], state=results.RunState.FINISHED,
+                            created_at=at, finished_at=at, results=checks,
+                            project_id=project)
+
+
+def _validate(doc, schema_name):
+    """`doc` against the OpenAPI document's schema (OpenAPI 3.0: nullable)."""
+    components = openapi.document()["components"]
+    openapi_schema_validator.OAS30Validator(
+        {"$ref": "#/components/schemas/" + schema_name, "components": components}).validate(doc)
+
+
+@pytest.fixture
+def app(tmp_path):
+    conf = api_access.token_file_conf(tmp_path)
+    store = history.HistoryStore(sa.create_engine("sqlite:///%s" % (tmp_path / "h.sqlite")))
+    gaps = cp_conf.max_gaps(conf)
+    # the server's own runs: every minute of the last 70, glance refused for the
+    # 6 minutes from 20 to 14 minutes ago, and nova-compute down since 3 minutes ago;
+    # project-a's one run passed
+    runs = [_run(m, glance="failed" if 14 < m <= 20 else "passed",
+                 nova="failed" if m <= 3 else "passed") for m in range(70, -1, -1)]
+    for run in runs + [_run(5, project="project-a")]:
+        with store.engine.begin() as conn:
+            store.record_run(conn, run, "box", gaps)
+    return app_mod.create_app(Service(conf, store))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _checks(doc, window):
+    [found] = [w for w in doc["windows"] if w["window"] == window]
+    return {c["key"]: c for c in found["checks"]}
+
+
+def test_an_admin_reads_the_servers_own_runs_over_the_configured_windows(client):
+    answer = client.get("/cpulse/availability", headers=_as("admin"))
+    assert answer.status_code == 200, answer.get_json()
+    doc = answer.get_json()
+    _validate(doc, "Availability")
+    assert [w["window"] for w in doc["windows"]] == [3600, 86400, 2592000]
+    assert doc["cloud"] == "box" and doc["project_id"] is None and doc["slo"] == 0.999
+    hour = _checks(doc, 3600)
+    glance = hour["endpoint.glance"]
+    # the window ends when it is asked, a moment after the last run (not yet looked)
+    elapsed = (results.utcnow() - NOW).total_seconds()
+    assert glance["down_seconds"] == 360
+    assert glance["up_seconds"] == pytest.approx(3240 - elapsed, abs=2)
+    assert glance["unknown_seconds"] == pytest.approx(elapsed, abs=2)
+    assert glance["availability"] == pytest.approx(0.9, abs=1e-3)
+    assert glance["slo_met"] is False and glance["error_budget_left_seconds"] < 0
+    [outage] = glance["outages"]
+    assert (outage["seconds"], outage["ongoing"], outage["details"]) == (360, False, REFUSED)
+    assert hour["endpoint.nova/nova-compute@compute-1"]["availability"] == 1.0
+    nova = hour["endpoint.nova/nova-compute@compute-2"]
+    assert nova["outages"][0]["ongoing"] and nova["outages"][0]["details"] == DOWN
+    assert hour["endpoint"]["down_seconds"] == 360 + 180   # the type: either one failing
+    assert set(_checks(doc, 86400)) == set(hour)
+
+
+def test_a_member_reads_their_projects_runs_with_hosts_masked(client):
+    doc = client.get("/cpulse/availability?window=1h", headers=_as("a")).get_json()
+    assert doc["project_id"] == "project-a"
+    # both hosts' nova-compute, masked alike
+    assert [c["key"] for c in doc["windows"][0]["checks"]] == [
+        "endpoint", "endpoint.glance", "endpoint.nova/nova-compute",
+        "endpoint.nova/nova-compute"]
+    assert "compute-" not in json.dumps(doc)
+    answer = client.get("/cpulse/availability?project_id=project-b", headers=_as("a"))
+    assert answer.status_code == 403
+    assert "cloudpulse:availability:all_projects" in answer.get_json()["message"]
+    # an admin may ask for a project's
+    doc = client.get("/cpulse/availability?window=1h&project_id=project-a",
+                     headers=_as("admin")).get_json()
+    assert "endpoint.nova/nova-compute@compute-2" in _checks(doc, 3600)
+
+
+@pytest.mark.parametrize("query, field", [
+    ("window=yesterday", "window: "), ("window=-1", "window: "), ("window=0", "window: "),
+    ("window=100d", "window: "), ("window=1h,,x", "window: "), ("type=bogus", "type: "),
+])
+def test_a_bad_parameter_is_400_naming_it(client, query, field):
+    answer = client.get("/cpulse/availability?" + query, headers=_as("admin"))
+    assert answer.status_code == 400
+    _validate(answer.get_json(), "Error")
+    assert answer.get_json()["message"].startswith(field)
+
+
+def test_one_type_and_several_windows(client):
+    doc = client.get("/cpulse/availability?window=5m,1h&type=operator",
+                     headers=_as("admin")).get_json()
+    assert [(w["window"], w["checks"]) for w in doc["windows"]] == [(300, []), (3600, [])]
+    doc = client.get("/cpulse/availability?window=10m&window=1h&type=endpoint",
+                     headers=_as("admin")).get_json()
+    assert [w["window"] for w in doc["windows"]] == [600, 3600]
+    assert _checks(doc, 600)["endpoint.glance"]["availability"] == 1.0
+
+
+def test_metrics_in_prometheus_text_format_for_an_admin_only(client):
+    # as Prometheus 2 scrapes: a bearer token, the classic text format accepted
+    answer = client.get("/cpulse/metrics", headers={
+        "Authorization": "Bearer " + TOKENS["admin"], "Accept": "text/plain;version=0.0.4"})
+    assert answer.status_code == 200
+    assert answer.content_type == "text/plain; version=0.0.4; charset=utf-8"
+    families = {f.name: f for f in text_string_to_metric_families(answer.get_data(as_text=True))}
+    samples = {(f.name, tuple(sorted(s.labels.items()))): s.value
+               for f in families.values() for s in f.samples}
+
+    def value(name, key, **labels):
+        return samples[(name, tuple(sorted(dict(cloud="box", check_type="endpoint", key=key,
+                                                **labels).items())))]
+    assert value("cloudpulse_check_up", "endpoint.glance") == 1.0
+    assert value("cloudpulse_check_up", "endpoint.nova/nova-compute@compute-2") == 0.0
+    assert value("cloudpulse_check_error", "endpoint.glance") == 0.0
+    assert value("cloudpulse_check_duration_seconds", "endpoint.glance") == 0.04
+    assert value("cloudpulse_check_last_run_timestamp_seconds", "endpoint") == NOW.timestamp()
+    assert value("cloudpulse_check_last_success_timestamp_seconds",
+                 "endpoint.nova/nova-compute@compute-2") == \
+        (NOW - datetime.timedelta(minutes=3)).timestamp()
+    assert value("cloudpulse_availability_ratio", "endpoint.glance", window="1h") == \
+        pytest.approx(0.9, abs=1e-3)
+    assert value("cloudpulse_error_budget_remaining_seconds", "endpoint.glance",
+                 window="1h") == pytest.approx(0.001 * 3600 - 360, abs=0.1)
+    assert samples[("cloudpulse_slo_ratio", (("cloud", "box"),))] == 0.999
+    assert client.get("/cpulse/metrics", headers=_as("a")).status_code == 403
+    assert client.get("/cpulse/metrics").status_code == 401
+    assert client.get("/cpulse/metrics",
+                      headers={"Authorization": "Bearer " + "x" * 24}).status_code == 401
+
+
+def test_cpulse_availability(app, capsys):
+    server = serving.make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = ["--url", "http://127.0.0.1:%d" % server.server_port, "availability"]
+    try:
+        assert cli.main(["--os-token", TOKENS["admin"]] + base + ["--window", "1h"]) == 1
+        table = capsys.readouterr().out.splitlines()
+        assert table[0] == "cloud box  the server's own runs  slo 99.900%"
+        assert table[2] == "last 1h"
+        assert table[3].split()[:4] == ["check", "available", "down", "s"]
+        glance = [ln for ln in table if ln.startswith("endpoint.glance ")][0].split()
+        assert glance[1][:4] in ("90.0", "89.9") and glance[2:4] == ["360", "0"]
+        assert cli.main(["--os-token", TOKENS["a"]] + base + ["-f", "json",
+                                                             "--window", "1h"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["project_id"] == "project-a"
+        assert cli.main(["--os-token", TOKENS["a"]] + base + ["--window", "soon"]) == 2
+        assert "window: 'soon'" in capsys.readouterr().err
+    finally:
+        server.shutdown()
