@@ -19,6 +19,7 @@ Over a window:
 
 import dataclasses
 import datetime
+import enum
 import typing
 
 from cloudpulse import health
@@ -232,6 +233,120 @@ def _one_key(spans, window, slo, start, end):
                         up=seconds[health.State.PASSED], down=seconds[health.State.FAILED],
                         error=seconds[health.State.ERROR],
                         unknown=max(0.0, window - known), slo=slo, outages=tuple(outages))
+
+
+class Verdict(str, enum.Enum):
+    HEALTHY = "healthy"       # its newest run passed
+    UNHEALTHY = "unhealthy"   # its newest run found a fault
+    UNKNOWN = "unknown"       # never run, too long ago (max_gap), or it could not check
+
+
+@dataclasses.dataclass(frozen=True)
+class Failing:
+    """A component whose newest result is not ok."""
+
+    key: str
+    component: str
+    state: health.State
+    since: datetime.datetime
+    details: str
+
+    def to_dict(self):
+        return {"key": self.key, "component": self.component, "state": self.state.value,
+                "since": _iso(self.since), "details": self.details}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(key=data["key"], component=data["component"],
+                   state=health.State(data["state"]), since=results.parse_ts(data["since"]),
+                   details=data["details"])
+
+
+@dataclasses.dataclass(frozen=True)
+class TypeStatus:
+    """A check type's verdict now, since when, and what fails."""
+
+    check_type: results.CheckType
+    verdict: Verdict
+    since: typing.Optional[datetime.datetime]      # its newest run's state first seen
+    last_run: typing.Optional[datetime.datetime]
+    failing: typing.Tuple[Failing, ...] = ()
+
+    def to_dict(self):
+        return {"check_type": self.check_type.value, "verdict": self.verdict.value,
+                "since": _iso(self.since), "last_run": _iso(self.last_run),
+                "failing": [f.to_dict() for f in self.failing]}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(check_type=results.CheckType(data["check_type"]),
+                   verdict=Verdict(data["verdict"]), since=results.parse_ts(data["since"]),
+                   last_run=results.parse_ts(data["last_run"]),
+                   failing=tuple(Failing.from_dict(f) for f in data["failing"]))
+
+    def member_view(self, hosts=()):
+        return dataclasses.replace(self, failing=tuple(
+            dataclasses.replace(f, key=results.mask_hosts(f.key, hosts),
+                                component=results.mask_hosts(f.component, hosts),
+                                details=results.mask_hosts(f.details, hosts))
+            for f in self.failing))
+
+
+def statuses(check_types, newest, now, max_gaps):
+    """[TypeStatus] of `check_types` from each key's newest Span (`newest`: {key:
+    Span}); a type whose newest run is older than its max gap is unknown."""
+    answer = []
+    for check_type in check_types:
+        span = newest.get(check_type.value)
+        if span is None:
+            answer.append(TypeStatus(check_type, Verdict.UNKNOWN, None, None))
+            continue
+        fresh = (now - span.until).total_seconds() <= max_gaps[check_type]
+        if not fresh or span.state == health.State.ERROR:
+            verdict = Verdict.UNKNOWN
+        else:
+            verdict = Verdict.HEALTHY if span.state.ok else Verdict.UNHEALTHY
+        # a component not checked by the newest run (keystone failed first) keeps what
+        # it was last seen to be, while that is recent enough
+        failing = tuple(
+            Failing(key, s.component, s.state, s.since, s.details)
+            for key, s in sorted(newest.items())
+            if s.check_type == check_type and key != check_type.value and not s.state.ok
+            and (now - s.until).total_seconds() <= max_gaps[check_type])
+        answer.append(TypeStatus(check_type, verdict, span.since, span.until, failing))
+    return answer
+
+
+@dataclasses.dataclass(frozen=True)
+class CloudStatus:
+    """GET /cpulse/status: one cloud's verdict per check type."""
+
+    cloud: str
+    project_id: typing.Optional[str]   # None: the server's own (periodic) runs
+    checks: typing.Tuple[TypeStatus, ...]
+
+    @property
+    def verdict(self):
+        """The cloud's: unhealthy when a type is, else unknown when a type is, else
+        healthy."""
+        verdicts = {c.verdict for c in self.checks}
+        for verdict in (Verdict.UNHEALTHY, Verdict.UNKNOWN):
+            if verdict in verdicts:
+                return verdict
+        return Verdict.HEALTHY
+
+    def to_dict(self):
+        return {"cloud": self.cloud, "project_id": self.project_id,
+                "verdict": self.verdict.value, "checks": [c.to_dict() for c in self.checks]}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(cloud=data["cloud"], project_id=data["project_id"],
+                   checks=tuple(TypeStatus.from_dict(c) for c in data["checks"]))
+
+    def member_view(self, hosts=()):
+        return dataclasses.replace(self, checks=tuple(c.member_view(hosts)
+                                                      for c in self.checks))
 
 
 def format_period(seconds):

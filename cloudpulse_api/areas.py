@@ -7,13 +7,15 @@ rules it enforces (cloudpulse_api/policies.py):
     webhooks  /cpulse/webhooks: who receives the health transitions (docs/notifications.md)
     availability  /cpulse/availability, /cpulse/metrics: the history against the SLO
               (docs/availability.md)
+    status    /cpulse/status: each check type's verdict now, per cloud
 
-An area with routes of its own (upgrade's snapshots, status) is a module
+An area with routes of its own (upgrade's snapshots) is a module
 listed here."""
 
 from cloudpulse_api import availability
 from cloudpulse_api import checks
 from cloudpulse_api import operator
+from cloudpulse_api import status
 from cloudpulse_api import webhooks
 
-AREAS = (checks, operator, webhooks, availability)
+AREAS = (checks, operator, webhooks, availability, status)

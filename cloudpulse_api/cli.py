@@ -5,6 +5,7 @@
     cpulse result HANDLE [-f table|json|junit]
     cpulse results [--type T] [--state S] [--since 1h] [--limit N]   # lists runs
     cpulse availability [--window 24h,30d] [--type T]   # against the SLO
+    cpulse status                    # each check type's verdict now, per cloud
 
 Server address: --url, else $CPULSE_URL, else `url` in the [cpulse] section of
 ~/.cpulserc, else http://127.0.0.1:9999.
@@ -37,7 +38,8 @@ EXIT_CODES = """exit codes (cpulse check --wait, cpulse result):
      message saying which
   3  the run is still queued or running (cpulse check --wait: --timeout passed)
 cpulse check without --wait and cpulse results: 0, or 2 on an error.
-cpulse availability: 0, 1 when a check type misses the SLO in a window, 2 on an error."""
+cpulse availability: 0, 1 when a check type misses the SLO in a window, 2 on an error.
+cpulse status: 0, 1 when a check type of a cloud is unhealthy, 2 on an error."""
 
 
 class CliError(Exception):
@@ -141,6 +143,11 @@ class Client:
             "GET", "/cpulse/availability",
             params={k: v for k, v in params.items() if v is not None}))
 
+    def status(self):
+        """[availability.CloudStatus] of GET /cpulse/status."""
+        return [availability.CloudStatus.from_dict(cloud)
+                for cloud in self._call("GET", "/cpulse/status")["clouds"]]
+
     def add_webhook(self, url, secret=None, all_projects=None):
         body = {"url": url}
         if secret is not None:
@@ -216,6 +223,15 @@ def format_availability(report):
         lines += _table(("check", "available", "down s", "error s", "unknown s",
                          "budget left s", "outages", "latest outages"), rows)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def format_status(clouds):
+    """A line per cloud and check type: its verdict, since when, what fails."""
+    rows = [(cloud.cloud, c.check_type.value, c.verdict.value,
+             c.since.isoformat(timespec="seconds") if c.since else "-",
+             "; ".join("%s: %s" % (f.key, f.details) for f in c.failing))
+            for cloud in clouds for c in cloud.checks]
+    return "\n".join(_table(("cloud", "check", "verdict", "since", "failing"), rows))
 
 
 def slo_missed(report):
@@ -299,6 +315,8 @@ def build_parser():
     avail.add_argument("--project-id", help="one project's runs (admin; default: the "
                                             "server's own, a member's: their project's)")
     avail.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    stat = sub.add_parser("status", help="each check type's verdict now, per cloud")
+    stat.add_argument("-f", "--format", choices=("table", "json"), default="table")
     hooks = sub.add_parser("webhook", help="the webhooks that receive health transitions "
                                            "(docs/notifications.md)")
     hook_sub = hooks.add_subparsers(dest="webhook_command", required=True)
@@ -356,6 +374,12 @@ def main(argv=None):
             return _list_runs(client, args)
         if args.command == "webhook":
             return _webhook_command(client, args)
+        if args.command == "status":
+            clouds = client.status()
+            print(json.dumps([c.to_dict() for c in clouds], indent=2) if args.format == "json"
+                  else format_status(clouds))
+            return EXIT_FAILED if any(c.verdict == availability.Verdict.UNHEALTHY
+                                      for c in clouds) else EXIT_OK
         if args.command == "availability":
             report = client.availability(window=args.window, type=args.type,
                                          project_id=args.project_id)

@@ -38,6 +38,7 @@ OPERATOR_NODES_LIST = "cloudpulse:operator:nodes:list"
 AVAILABILITY_GET = "cloudpulse:availability:get"
 AVAILABILITY_ALL_PROJECTS = "cloudpulse:availability:all_projects"
 METRICS_GET = "cloudpulse:metrics:get"
+STATUS_GET = "cloudpulse:status:get"
 
 
 def start_rule(check_type):
@@ -142,6 +143,11 @@ _AVAILABILITY = [
         name=METRICS_GET, check_str="rule:%s" % ADMIN, scope_types=["project"],
         description="Read the server's own runs as Prometheus metrics.",
         operations=[{"path": "/cpulse/metrics", "method": "GET"}]),
+    policy.DocumentedRuleDefault(
+        name=STATUS_GET, check_str="rule:%s" % PROJECT_MEMBER, scope_types=["project"],
+        description="Read each check type's verdict now: a member, of their project's "
+                    "runs (hosts masked); an admin, of the server's own.",
+        operations=[{"path": "/cpulse/status", "method": "GET"}]),
 ]
 
 

@@ -154,3 +154,20 @@ def test_type_state_is_the_worst_of_its_results():
     assert availability.type_state([err, bad, ok]) == health.State.FAILED
     assert availability.type_state([ok]) == health.State.PASSED
     assert availability.type_state([]) is None
+
+
+def test_a_types_verdict_is_unknown_when_its_newest_run_is_old_or_could_not_check(store):
+    _record(store, [_run(0), _run(1, glance="failed")])
+    check = store.status("box", None, [ENDPOINT], GAPS,
+                         now=T0 + datetime.timedelta(minutes=2)).checks[0]
+    assert check.verdict == availability.Verdict.UNHEALTHY
+    assert [f.key for f in check.failing] == ["endpoint.glance"]
+    later = store.status("box", None, [ENDPOINT], GAPS,
+                         now=T0 + datetime.timedelta(minutes=20)).checks[0]
+    assert (later.verdict, later.failing) == (availability.Verdict.UNKNOWN, ())
+    _record(store, [_run(21, glance="error")])
+    check = store.status("box", None, [ENDPOINT], GAPS,
+                         now=T0 + datetime.timedelta(minutes=21)).checks[0]
+    assert check.verdict == availability.Verdict.UNKNOWN
+    assert [(f.key, f.state) for f in check.failing] == [("endpoint.glance",
+                                                          health.State.ERROR)]

@@ -29,12 +29,12 @@ DOWN = "nova-compute@compute-2 is down (state down, status enabled)"
 
 
 class Service:
-    """What these routes ask of a CheckService: its configuration, history, cloud name
-    and the cloud's hosts (masked for members)."""
+    """What these routes ask of a CheckService: its configuration, history, cloud name,
+    check types and the cloud's hosts (masked for members)."""
 
     def __init__(self, conf, store):
-        self.conf, self.history, self.types = conf, store, []
-        self.cloud_name = "box"
+        self.conf, self.history, self.cloud_name = conf, store, "box"
+        self.types = [ENDPOINT, results.CheckType.FUNCTIONAL]
 
     def host_names(self):
         return frozenset({"compute-2"})
@@ -202,5 +202,47 @@ def test_cpulse_availability(app, capsys):
         assert doc["project_id"] == "project-a"
         assert cli.main(["--os-token", TOKENS["a"]] + base + ["--window", "soon"]) == 2
         assert "window: 'soon'" in capsys.readouterr().err
+    finally:
+        server.shutdown()
+
+
+def test_status_gives_each_types_verdict_since_when_and_what_fails(client):
+    answer = client.get("/cpulse/status", headers=_as("admin"))
+    assert answer.status_code == 200
+    doc = answer.get_json()
+    _validate(doc, "Status")
+    [cloud] = doc["clouds"]
+    assert (cloud["cloud"], cloud["project_id"], cloud["verdict"]) == ("box", None,
+                                                                        "unhealthy")
+    endpoint, functional = cloud["checks"]
+    three_minutes_ago = (NOW - datetime.timedelta(minutes=3)).isoformat()
+    assert (endpoint["check_type"], endpoint["verdict"], endpoint["since"]) == (
+        "endpoint", "unhealthy", three_minutes_ago)
+    assert endpoint["failing"] == [{"key": "endpoint.nova/nova-compute@compute-2",
+                                    "component": "nova-compute@compute-2",
+                                    "state": "failed", "since": three_minutes_ago,
+                                    "details": DOWN}]
+    assert (functional["verdict"], functional["since"], functional["last_run"]) == (
+        "unknown", None, None)   # offered, never run
+    member = client.get("/cpulse/status", headers=_as("a")).get_json()["clouds"][0]
+    assert member["project_id"] == "project-a"
+    assert [(c["check_type"], c["verdict"]) for c in member["checks"]] == [
+        ("endpoint", "healthy"), ("functional", "unknown")]
+
+
+def test_cpulse_status(app, capsys):
+    server = serving.make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = ["--url", "http://127.0.0.1:%d" % server.server_port]
+    try:
+        assert cli.main(base + ["--os-token", TOKENS["admin"], "status"]) == 1
+        table = capsys.readouterr().out.splitlines()
+        assert table[0].split() == ["cloud", "check", "verdict", "since", "failing"]
+        assert table[1].split()[:3] == ["box", "endpoint", "unhealthy"]
+        assert table[1].endswith("endpoint.nova/nova-compute@compute-2: " + DOWN)
+        assert table[2].split() == ["box", "functional", "unknown", "-"]
+        assert cli.main(base + ["--os-token", TOKENS["a"], "status", "-f", "json"]) == 0
+        [cloud] = json.loads(capsys.readouterr().out)
+        assert cloud["verdict"] == "unknown"   # functional never ran
     finally:
         server.shutdown()
