@@ -235,6 +235,25 @@ def _one_key(spans, window, slo, start, end):
                         unknown=max(0.0, window - known), slo=slo, outages=tuple(outages))
 
 
+def bars(spans, end, segment, count, slo):
+    """[(segment start, Availability or None)]: one key's `spans` over `count` segments
+    of `segment` seconds ending at `end`, oldest first (None: no run in it)."""
+    answer = []
+    for i in range(count):
+        segment_end = end - datetime.timedelta(seconds=(count - 1 - i) * segment)
+        found = over_window(spans, segment, slo, segment_end)
+        item = found[0] if found and found[0].measured + found[0].error else None
+        answer.append((segment_end - datetime.timedelta(seconds=segment), item))
+    return answer
+
+
+def changes(spans, since, limit):
+    """The newest `limit` spans that began at or after `since`, newest first: each is a
+    key's state changing (or first seen)."""
+    recent = [s for s in spans if s.since >= since]
+    return sorted(recent, key=lambda s: (s.since, s.key), reverse=True)[:limit]
+
+
 class Verdict(str, enum.Enum):
     HEALTHY = "healthy"       # its newest run passed
     UNHEALTHY = "unhealthy"   # its newest run found a fault

@@ -44,6 +44,11 @@ def create_app(service):
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix=openapi.PREFIX)
 
+    @app.get("/")
+    def root():
+        # a person who types the host: the status page (cloudpulse_api/status.py)
+        return flask.redirect(openapi.PREFIX + "/", 302)
+
     @app.errorhandler(http_exc.RequestEntityTooLarge)
     def too_large(exc):
         return flask.jsonify(error=exc.name,

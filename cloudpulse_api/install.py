@@ -192,14 +192,18 @@ def nginx_site(args, prefix):
               "    location /cpulse/ {"]
     lines += ["        uwsgi_param %s;" % param for param in _UWSGI_PARAMS]
     lines += ["        uwsgi_cache cloudpulse_runs;",
-              # the caller's token in the key: a caller never gets another's answer
-              "        uwsgi_cache_key $http_x_auth_token$request_method$request_uri;",
+              # the caller's token (either header) in the key: a caller never gets
+              # another's answer
+              "        uwsgi_cache_key $http_x_auth_token$http_authorization$request_method"
+              "$request_uri;",
               # kept only as the API says (X-Accel-Expires: ended runs); its
               # Cache-Control: private is for the caches beyond nginx
               "        uwsgi_ignore_headers Cache-Control;",
               "        add_header X-Cache-Status $upstream_cache_status always;",
               "        uwsgi_read_timeout %ds;" % READ_TIMEOUT,
               "        uwsgi_pass cloudpulse_api;", "    }",
+              # the status page (GET /cpulse/) for a person who types the host
+              "    location = / {", "        return 302 /cpulse/;", "    }",
               "    location / {", "        return 404;", "    }"]
     for code, title in ((404, "Not Found"), (413, "Request Entity Too Large"),
                         (502, "Bad Gateway"), (504, "Gateway Timeout")):

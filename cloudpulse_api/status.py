@@ -1,9 +1,14 @@
 """GET /cpulse/status: per cloud, the verdict of each check type now (healthy, unhealthy,
 unknown), since when, and the failing components: the one call an orchestrator makes to
-ask which cloud is healthy (docs/availability.md, "Status").
+ask which cloud is healthy (docs/availability.md, "Status").  GET /cpulse/ is the same
+for a person: a status page, plain server-rendered HTML that reloads itself, with the
+availability bars of the last 24 hours and 30 days and the recent changes.
 
 A member reads their project's runs (hosts masked); an admin the server's own.
 """
+
+import datetime
+import functools
 
 import flask
 
@@ -14,22 +19,96 @@ from cloudpulse_api import apidoc
 from cloudpulse_api import handling
 from cloudpulse_api import policies
 
-blueprint = flask.Blueprint("status", __name__)
+blueprint = flask.Blueprint("status", __name__, template_folder="templates")
+
+PAGE_REFRESH = 30        # seconds between two reloads of the page
+HOURS, DAYS = 24, 30     # the page's bars
+RECENT_CHANGES = 20
+
+
+def _scope():
+    """(project_id or None for the server's own runs, the masking of what is shown)."""
+    service = handling.service()
+    project_id = (None if handling.allowed(policies.AVAILABILITY_ALL_PROJECTS)
+                  else handling.caller().project_id)
+    if handling.allowed(policies.RESULT_OPERATOR_DETAIL, {"project_id": project_id or ""}):
+        return project_id, lambda text: text
+    return project_id, functools.partial(results.mask_hosts, hosts=service.host_names())
+
+
+def _status(project_id, now=None):
+    service = handling.service()
+    return service.history.status(service.cloud_name, project_id, service.types,
+                                  cp_conf.max_gaps(service.conf), now)
 
 
 @blueprint.get("/status")
 def get_status():
     if not handling.allowed(policies.STATUS_GET):
         return handling.forbidden(policies.STATUS_GET, "reading the status")
-    service = handling.service()
-    admin = handling.allowed(policies.AVAILABILITY_ALL_PROJECTS)
-    project_id = None if admin else handling.caller().project_id
-    status = service.history.status(service.cloud_name, project_id, service.types,
-                                    cp_conf.max_gaps(service.conf))
-    if not handling.allowed(policies.RESULT_OPERATOR_DETAIL, {"project_id": project_id or ""}):
-        status = status.member_view(service.host_names())
+    project_id, _ = _scope()
+    status = _status(project_id)
+    if project_id is not None:
+        status = status.member_view(handling.service().host_names())
     return flask.jsonify(timestamp=results.utcnow().isoformat(timespec="seconds"),
                          clouds=[status.to_dict()])
+
+
+def _when(ts):
+    return ts.strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "-"
+
+
+def _percent(item):
+    return "-" if item is None or item.ratio is None else "%.3f%%" % (100 * item.ratio)
+
+
+def _bar(start, item, segment, slo):
+    if item is None or item.ratio is None:
+        css, said = "none", "no run" if item is None else "could not check"
+    else:
+        css = "full" if item.ratio == 1 else ("slo" if item.ratio >= slo else "low")
+        said = "%s available, %.0f s down" % (_percent(item), item.down)
+    end = start + datetime.timedelta(seconds=segment)
+    return {"css": css, "title": "%s to %s: %s" % (_when(start), _when(end), said)}
+
+
+@blueprint.get("/")
+def status_page():
+    if not handling.allowed(policies.STATUS_GET):
+        return handling.forbidden(policies.STATUS_GET, "reading the status")
+    service = handling.service()
+    project_id, mask = _scope()
+    now = results.utcnow()
+    slo = service.conf.availability.slo
+    status = _status(project_id, now)
+    if project_id is not None:
+        status = status.member_view(service.host_names())
+    spans = service.history.spans(service.cloud_name, project_id,
+                                  now - datetime.timedelta(days=DAYS))
+    rows = []
+    for check in status.checks:
+        own = [s for s in spans if s.key == check.check_type.value]
+        day, month = (next(iter(availability.over_window(own, w, slo, now)), None)
+                      for w in (HOURS * 3600, DAYS * 86400))
+        rows.append({
+            "check": check, "since": _when(check.since), "day": _percent(day),
+            "month": _percent(month),
+            "failing": [dict(key=f.key, state=f.state, since=_when(f.since),
+                             details=f.details) for f in check.failing],
+            "hourly": [_bar(start, item, 3600, slo)
+                       for start, item in availability.bars(own, now, 3600, HOURS, slo)],
+            "daily": [_bar(start, item, 86400, slo)
+                      for start, item in availability.bars(own, now, 86400, DAYS, slo)]})
+    changes = [{"since": _when(s.since), "key": mask(s.key), "state": s.state.value,
+                "details": mask(s.details)}
+               for s in availability.changes(spans, now - datetime.timedelta(hours=HOURS),
+                                             RECENT_CHANGES)]
+    page = flask.render_template(
+        "status.html", status=status, rows=rows, changes=changes, now=_when(now), slo=slo,
+        refresh=PAGE_REFRESH,
+        scope="project %s" % project_id if project_id else "the server's own runs")
+    return page, 200, {"Content-Type": "text/html; charset=utf-8",
+                       "Cache-Control": "no-store"}
 
 
 # -- this area in the OpenAPI document (cloudpulse_api/openapi.py) ------------------------
@@ -65,7 +144,13 @@ OPENAPI_SCHEMAS = {
 
 
 def openapi_paths(check_types):
-    return {"/status": {"get": {
+    return {"/": {"get": {
+        "operationId": "getStatusPage",
+        "summary": "The status page: what GET /status says, with availability bars and "
+                   "recent changes, as HTML that reloads itself.",
+        "responses": apidoc.responses(200, {"description": "An HTML page.", "content": {
+            "text/html": {"schema": {"type": "string"}}}}, 403),
+    }}, "/status": {"get": {
         "operationId": "getStatus",
         "summary": "Per cloud, each check type's verdict now, since when, and what fails.",
         "responses": apidoc.responses(200, apidoc.json_response("Status", "The verdicts."),

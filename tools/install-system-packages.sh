@@ -9,7 +9,8 @@ PKGS=(mariadb-server mariadb-client rabbitmq-server openvswitch-switch ovn-centr
       postgresql gcc python3-dev   # the shared-database tests; uWSGI builds from PyPI
       nginx openssl                # the deployment test: cloudpulse-install's site, TLS
       debootstrap systemd-container    # the appliance test: a Debian 12 root, booted
-      prometheus)                  # a real scrape of /cpulse/metrics
+      prometheus                   # a real scrape of /cpulse/metrics
+      chromium fonts-dejavu-core)  # the status page as a browser renders it
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -222,3 +222,15 @@ class Prometheus:
 
     def stop(self):
         self.process.stop(timeout=30)
+
+
+def chromium(url, profile, screenshot=None, size=(1280, 900)):
+    """The DOM of `url` as Debian's headless Chromium renders it, its profile in the
+    directory `profile` (a screenshot of it too when `screenshot` is a path)."""
+    argv = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+            "--window-size=%d,%d" % size, "--user-data-dir=%s" % profile]
+    if screenshot:
+        subprocess.run(argv + ["--screenshot=%s" % screenshot, url], check=True,
+                       capture_output=True, timeout=60)
+    return subprocess.run(argv + ["--dump-dom", url], check=True, capture_output=True,
+                          text=True, timeout=60).stdout

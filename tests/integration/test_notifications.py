@@ -3,6 +3,8 @@ endpoint checks every few seconds against the cloud in a box and notifies a real
 receiver on 127.0.0.1.  Glance stopped: one "failed", signed; glance back while the
 receiver is down for a minute: one "recovered" once it is up; a fault that comes and
 goes: one fault; the server restarted with a notification in its outbox: delivered once.
+The same outage in the history: GET /cpulse/availability, a real Prometheus scraping
+/cpulse/metrics, and the status page in a real headless Chromium, healthy then broken.
 
 Retries are shortened for CI time ([notifications] retry_initial 1 s, retry_max 8 s); the
 backoff itself is the real one (doubling, capped)."""
@@ -19,6 +21,7 @@ from cloudpulse import webhook
 from tests.integration.server import Prometheus
 from tests.integration.server import Server
 from tests.integration.server import WebhookReceiver
+from tests.integration.server import chromium
 
 INTERVAL = 3          # seconds between two periodic endpoint runs
 TIMEOUT = 5           # per API call: a hung glance fails a run after it
@@ -169,6 +172,32 @@ def test_the_outage_is_in_the_availability_and_a_real_prometheus_scrapes_it(
         assert 0 <= last_success < INTERVAL * 3 + TIMEOUT
     finally:
         prometheus.stop()
+
+
+def test_the_status_page_in_a_real_chromium_healthy_then_broken(notified, glance, tmp_path):
+    """GET /cpulse/ as Debian's headless Chromium renders it: the cloud healthy (with the
+    outage of the first test among the recent changes), then glance stopped: the page
+    names it.  The screenshots stay in the test's directory."""
+    page_url = notified.server.url + "/"   # redirected to the page
+    healthy = chromium(page_url, tmp_path / "profile", tmp_path / "healthy.png")
+    text = re.sub(r"<[^>]+>", " ", healthy)
+    assert re.search(r"endpoint\s+healthy", text), text
+    assert "endpoint.glance" in text and "cannot connect" in text   # the recent outage
+    assert (tmp_path / "healthy.png").stat().st_size > 10000
+    receiver, before = notified.receiver, len(notified.receiver.documents())
+    glance.stop()
+    notified.box.wait_for(lambda: requests.get(notified.server.url + "/cpulse/status",
+                                               timeout=10).json()["clouds"][0]["verdict"]
+                          == "unhealthy", timeout=INTERVAL * 2 + TIMEOUT + 15, interval=0.5,
+                          message="glance stopped seen by a run")
+    broken = chromium(page_url, tmp_path / "profile", tmp_path / "broken.png")
+    failing = broken.split("failing components")[1].split("Recent changes")[0]
+    assert "endpoint.glance" in re.sub(r"<[^>]+>", " ", failing), broken
+    assert 'class="verdict unhealthy"' in broken
+    glance.start()
+    # its recovery told before the next test counts notifications
+    receiver.wait(lambda docs: [d for d in notified.glance(docs[before:])
+                                if d["event"] == "recovered"], timeout=INTERVAL * 6 + 30)
 
 
 def test_a_fault_that_comes_and_goes_is_one_fault(notified, glance):

@@ -246,3 +246,19 @@ def test_cpulse_status(app, capsys):
         assert cloud["verdict"] == "unknown"   # functional never ran
     finally:
         server.shutdown()
+
+
+def test_the_status_page_names_what_fails_with_its_bars_and_changes(client):
+    assert client.get("/", headers=_as("admin")).headers["Location"] == "/cpulse/"
+    answer = client.get("/cpulse/", headers=_as("admin"))
+    assert answer.status_code == 200 and answer.content_type == "text/html; charset=utf-8"
+    page = answer.get_data(as_text=True)
+    assert "<script" not in page and '<meta http-equiv="refresh" content="30">' in page
+    assert "CloudPulse: box" in page and 'class="verdict unhealthy">unhealthy' in page
+    assert "endpoint.nova/nova-compute@compute-2</span> failed since" in page
+    assert DOWN in page and REFUSED in page   # the failing one, and glance's recent change
+    assert page.count('class="bar ') == 2 * (24 + 30)   # endpoint and functional rows
+    assert 'class="bar low"' in page and 'class="bar none"' in page
+    member = client.get("/cpulse/", headers=_as("a")).get_data(as_text=True)
+    assert "project project-a" in member and "compute-2" not in member
+    assert client.get("/cpulse/").status_code == 401
