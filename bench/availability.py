@@ -22,6 +22,7 @@ import datetime
 import logging
 import os
 import random
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -141,6 +142,13 @@ def main():
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)   # a line per request
     work = tempfile.mkdtemp(prefix="bench-availability-")
+    try:
+        run(args, work)
+    finally:
+        shutil.rmtree(work)
+
+
+def run(args, work):
     conf_file = os.path.join(work, "cloudpulse.conf")
     with open(conf_file, "w") as f:
         f.write("[DEFAULT]\nstate_path = %s\n[api]\nauth_strategy = noauth\n" % work)
