@@ -1,6 +1,7 @@
-"""Detection latency on the cloud in a box: from a fault to its "failed" webhook arriving at a
-real receiver on 127.0.0.1, with the server's periodic endpoint checks every 10 s.
-Goal (issue 9): at most interval + check time + 1 s.  Medians of N faults.
+"""Detection latency on the cloud in a box and the operator bed: from a fault to its
+"failed" webhook arriving at a real receiver on 127.0.0.1, with the server's periodic
+checks of the fault's type every 10 s.  Goal (issue 9): at most interval + check time +
+1 s.  Medians of N faults.
 
     python bench/detection.py [--repeat 5] [--interval 10] [--fault glance-stopped]
 
@@ -8,9 +9,12 @@ Each fault comes at a random moment of the interval; its latency is counted from
 start of the command that breaks the service (`cloudbox.sh stop` takes a second or two:
 SIGTERM, then the wait for the processes to exit, during which glance stops answering).
 glance-stopped: `cloudbox.sh stop glance`; keystone-hung: SIGSTOP to keystone (every probe
-depends on it; a run fails after one API timeout).  Each fault is healed and its
-"recovered" awaited before the next.  Run it alone on the box (the tests take
-/tmp/box.lock: `flock /tmp/box.lock python bench/detection.py`).
+depends on it; a run fails after one API timeout); both with periodic endpoint checks.
+galera-killed: SIGKILL to node3's mariadbd on the operator bed (tests/operator_bed, brought
+up when it is not), with periodic operator checks over SSH; healed by starting it again
+(it rejoins by IST).  Each fault is healed and its "recovered" awaited before the next.
+Run it alone on the box (the tests take /tmp/box.lock: `flock /tmp/box.lock python
+bench/detection.py`).
 """
 
 import argparse
@@ -18,6 +22,7 @@ import datetime
 import os
 import pathlib
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,17 +36,58 @@ from bench.timing import median  # noqa: E402
 from tests.integration import cloudbox  # noqa: E402
 from tests.integration.server import Server  # noqa: E402
 from tests.integration.server import WebhookReceiver  # noqa: E402
+from tests.operator import conftest as op_conftest  # noqa: E402
+from tests.operator import test_operator_bed  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 TIMEOUT = 10   # [cloud] timeout: per API call
 
+def _kill_galera(ctx):
+    ctx.bed.sh(3, "pkill -KILL -x mariadbd")
+
+
+def _start_galera(ctx):
+    test_operator_bed.start_in_bg(ctx.bed, 3, "/usr/sbin/mariadbd --user=mysql")
+
+
 FAULTS = {
-    # (the component notified, break, heal)
-    "glance-stopped": ("endpoint.glance", lambda box: box.stop("glance"),
-                       lambda box: box.start("glance")),
-    "keystone-hung": ("endpoint.keystone", lambda box: box.hang("keystone"),
-                      lambda box: box.resume("keystone")),
+    # (the check type run periodically, the key notified, break, heal)
+    "glance-stopped": ("endpoint", "endpoint.glance", lambda ctx: ctx.box.stop("glance"),
+                       lambda ctx: ctx.box.start("glance")),
+    "keystone-hung": ("endpoint", "endpoint.keystone", lambda ctx: ctx.box.hang("keystone"),
+                      lambda ctx: ctx.box.resume("keystone")),
+    "galera-killed": ("operator", "operator.galera@node3", _kill_galera, _start_galera),
 }
+
+
+class Context:
+    """What a fault acts on: the box, and the operator bed when the fault needs it."""
+
+    def __init__(self, box, bed=None):
+        self.box, self.bed = box, bed
+
+
+def _operator_bed():
+    """The operator bed, brought up when it is not (it stays up: OPBED_KEEP's way)."""
+    if not os.path.exists(os.path.join(op_conftest.BED_DIR, "n1", "anchor.pid")):
+        subprocess.run([op_conftest.BED_SH, "up"], check=True, timeout=900)
+    bed = op_conftest.Bed()
+    bed.wait_healthy()
+    return bed
+
+
+def _server(state, box, receiver, check_type, interval, bed):
+    extra = "[notifications]\nwebhooks = %s\nsecret = %s\n" % (receiver.url,
+                                                               "bench-secret-" * 2)
+    periodic = "endpoint_interval = %ds\n" % interval
+    if check_type == "operator":
+        periodic = "endpoint_interval = -1\noperator_interval = %ds\n" % interval
+        extra += ("[operator]\nservice_map = %s\nknown_hosts_file = %s\nssh_key_file = %s\n"
+                  "connect_timeout = 3\ncommand_timeout = 15\nca_file = %s\n"
+                  % (op_conftest.MAP, bed.settings.known_hosts_file, bed.settings.key_file,
+                     bed.ca_file))
+    return Server(BIN, state, box, timeout=TIMEOUT, horizon_url=box.horizon_url,
+                  periodic=periodic, extra=extra)
 
 
 def _seconds(start, end):
@@ -55,15 +101,13 @@ def main():
     parser.add_argument("--interval", type=int, default=10)
     parser.add_argument("--fault", choices=sorted(FAULTS), default="glance-stopped")
     args = parser.parse_args()
-    check, brk, heal = FAULTS[args.fault]
+    check_type, check, brk, heal = FAULTS[args.fault]
     box = cloudbox.CloudBox()
     assert box.is_healthy(), "the cloud in a box is not up: tools/cloudbox/cloudbox.sh up"
+    ctx = Context(box, _operator_bed() if check_type == "operator" else None)
     receiver = WebhookReceiver()
     state = pathlib.Path(tempfile.mkdtemp(prefix="cpulse-detection-"))
-    server = Server(BIN, state, box, timeout=TIMEOUT, horizon_url=box.horizon_url,
-                    periodic="endpoint_interval = %ds\n" % args.interval,
-                    extra="[notifications]\nwebhooks = %s\nsecret = %s\n"
-                          % (receiver.url, "bench-secret-" * 2))
+    server = _server(state, box, receiver, check_type, args.interval, ctx.bed)
 
     def events(event):
         return [(at, doc) for at, _, _, doc in list(receiver.received)
@@ -84,7 +128,7 @@ def main():
             time.sleep(random.uniform(0, args.interval))
             try:
                 broken_at = time.time()
-                brk(box)
+                brk(ctx)
                 broken = True
                 breaking = time.time() - broken_at
                 at, doc = box.wait_for(lambda: events("failed")[seen:], timeout=args.interval
@@ -93,7 +137,7 @@ def main():
                 time.sleep(args.interval)   # what else the fault brings, a run later
             finally:
                 if broken:
-                    heal(box)
+                    heal(ctx)
             # every notice the fault brought, whatever the component
             told = sorted({"%s %s" % (d["check"], d["event"])
                            for _, _, _, d in receiver.received[received:]})
@@ -116,11 +160,12 @@ def main():
     finally:
         server.stop()
         receiver.down()
-    print("\n%s, endpoint interval %d s, %d faults: detection median %.2f s (min %.2f, "
+    print("\n%s, %s interval %d s, %d faults: detection median %.2f s (min %.2f, "
           "max %.2f); check time median %.2f s; latency - (interval + check time) median "
           "%.2f s, max %.2f s (goal: <= 1 s)" % (
-              args.fault, args.interval, args.repeat, median(latencies), min(latencies),
-              max(latencies), median(check_times), median(slack), max(slack)))
+              args.fault, check_type, args.interval, args.repeat, median(latencies),
+              min(latencies), max(latencies), median(check_times), median(slack),
+              max(slack)))
 
 
 if __name__ == "__main__":
