@@ -22,7 +22,6 @@ from cloudpulse_rally import history
 from tests.unit import api_access
 
 TOKENS, _as = api_access.TOKENS, api_access.as_
-NOW = results.utcnow().replace(microsecond=0)
 ENDPOINT = results.CheckType.ENDPOINT
 REFUSED = "cannot connect to http://127.0.0.1:9292/v2/images: connection refused"
 DOWN = "nova-compute@compute-2 is down (state down, status enabled)"
@@ -40,9 +39,10 @@ class Service:
         return frozenset({"compute-2"})
 
 
-def _run(minutes_ago, project=None, glance="passed", nova="passed"):
-    """An endpoint run as the check writes it: glance, and nova-compute on two hosts."""
-    at = NOW - datetime.timedelta(minutes=minutes_ago)
+def _run(now, minutes_ago, project=None, glance="passed", nova="passed"):
+    """An endpoint run as the check writes it, `minutes_ago` before `now`: glance, and
+    nova-compute on two hosts."""
+    at = now - datetime.timedelta(minutes=minutes_ago)
 
     def result(name, component, status, details):
         return results.CheckResult(name, ENDPOINT, component, status,
@@ -64,16 +64,23 @@ def _validate(doc, schema_name):
 
 
 @pytest.fixture
-def app(tmp_path):
+def now():
+    """When the app's last run was recorded: the test's start (the windows end when
+    they are asked, a moment later)."""
+    return results.utcnow().replace(microsecond=0)
+
+
+@pytest.fixture
+def app(tmp_path, now):
     conf = api_access.token_file_conf(tmp_path)
     store = history.HistoryStore(sa.create_engine("sqlite:///%s" % (tmp_path / "h.sqlite")))
     gaps = cp_conf.max_gaps(conf)
     # the server's own runs: every minute of the last 70, glance refused for the
     # 6 minutes from 20 to 14 minutes ago, and nova-compute down since 3 minutes ago;
     # project-a's one run passed
-    runs = [_run(m, glance="failed" if 14 < m <= 20 else "passed",
+    runs = [_run(now, m, glance="failed" if 14 < m <= 20 else "passed",
                  nova="failed" if m <= 3 else "passed") for m in range(70, -1, -1)]
-    for run in runs + [_run(5, project="project-a")]:
+    for run in runs + [_run(now, 5, project="project-a")]:
         with store.engine.begin() as conn:
             store.record_run(conn, run, "box", gaps)
     return app_mod.create_app(Service(conf, store))
@@ -89,7 +96,7 @@ def _checks(doc, window):
     return {c["key"]: c for c in found["checks"]}
 
 
-def test_an_admin_reads_the_servers_own_runs_over_the_configured_windows(client):
+def test_an_admin_reads_the_servers_own_runs_over_the_configured_windows(client, now):
     answer = client.get("/cpulse/availability", headers=_as("admin"))
     assert answer.status_code == 200, answer.get_json()
     doc = answer.get_json()
@@ -99,7 +106,7 @@ def test_an_admin_reads_the_servers_own_runs_over_the_configured_windows(client)
     hour = _checks(doc, 3600)
     glance = hour["endpoint.glance"]
     # the window ends when it is asked, a moment after the last run (not yet looked)
-    elapsed = (results.utcnow() - NOW).total_seconds()
+    elapsed = (results.utcnow() - now).total_seconds()
     assert glance["down_seconds"] == 360
     assert glance["up_seconds"] == pytest.approx(3240 - elapsed, abs=2)
     assert glance["unknown_seconds"] == pytest.approx(elapsed, abs=2)
@@ -152,7 +159,7 @@ def test_one_type_and_several_windows(client):
     assert _checks(doc, 600)["endpoint.glance"]["availability"] == 1.0
 
 
-def test_metrics_in_prometheus_text_format_for_an_admin_only(client):
+def test_metrics_in_prometheus_text_format_for_an_admin_only(client, now):
     # as Prometheus 2 scrapes: a bearer token, the classic text format accepted
     answer = client.get("/cpulse/metrics", headers={
         "Authorization": "Bearer " + TOKENS["admin"], "Accept": "text/plain;version=0.0.4"})
@@ -169,10 +176,10 @@ def test_metrics_in_prometheus_text_format_for_an_admin_only(client):
     assert value("cloudpulse_check_up", "endpoint.nova/nova-compute@compute-2") == 0.0
     assert value("cloudpulse_check_error", "endpoint.glance") == 0.0
     assert value("cloudpulse_check_duration_seconds", "endpoint.glance") == 0.04
-    assert value("cloudpulse_check_last_run_timestamp_seconds", "endpoint") == NOW.timestamp()
+    assert value("cloudpulse_check_last_run_timestamp_seconds", "endpoint") == now.timestamp()
     assert value("cloudpulse_check_last_success_timestamp_seconds",
                  "endpoint.nova/nova-compute@compute-2") == \
-        (NOW - datetime.timedelta(minutes=3)).timestamp()
+        (now - datetime.timedelta(minutes=3)).timestamp()
     assert value("cloudpulse_availability_ratio", "endpoint.glance", window="1h") == \
         pytest.approx(0.9, abs=1e-3)
     assert value("cloudpulse_error_budget_remaining_seconds", "endpoint.glance",
@@ -206,7 +213,7 @@ def test_cpulse_availability(app, capsys):
         server.shutdown()
 
 
-def test_status_gives_each_types_verdict_since_when_and_what_fails(client):
+def test_status_gives_each_types_verdict_since_when_and_what_fails(client, now):
     answer = client.get("/cpulse/status", headers=_as("admin"))
     assert answer.status_code == 200
     doc = answer.get_json()
@@ -215,7 +222,7 @@ def test_status_gives_each_types_verdict_since_when_and_what_fails(client):
     assert (cloud["cloud"], cloud["project_id"], cloud["verdict"]) == ("box", None,
                                                                         "unhealthy")
     endpoint, functional = cloud["checks"]
-    three_minutes_ago = (NOW - datetime.timedelta(minutes=3)).isoformat()
+    three_minutes_ago = (now - datetime.timedelta(minutes=3)).isoformat()
     assert (endpoint["check_type"], endpoint["verdict"], endpoint["since"]) == (
         "endpoint", "unhealthy", three_minutes_ago)
     assert endpoint["failing"] == [{"key": "endpoint.nova/nova-compute@compute-2",
