@@ -713,16 +713,28 @@ def _listers(conn, tag, run_id, notes):
     def noted(kind, find):
         return [thing for thing in (find(ident) for ident in notes.get(kind, ()))
                 if thing is not None]
+
+    def tagged_or_in_its_project(list_resources, keep=lambda thing: True):
+        # Neutron tags a resource after creating it: a run killed in between leaves it
+        # untagged.  In a project made for the run, everything is the run's.
+        found = {thing.id: thing for thing in list_resources(tags=tag)}
+        for project_id in notes.get("project", ()):
+            found.update((thing.id, thing) for thing in list_resources(project_id=project_id)
+                         if keep(thing))
+        return list(found.values())
+
+    def own_port(port):   # a VM's or an unbound port, not one neutron made for a network
+        return not (port.device_owner or "").startswith("network:")
     identity = conn.identity
     return {
         "server": lambda: [(s, lambda s=s: _delete_and_wait_server(conn, s))
                            for s in conn.compute.servers(tags=tag, **everywhere)],
         "floating IP": lambda: [(f, lambda f=f: net.delete_ip(f, ignore_missing=True))
-                                for f in net.ips(tags=tag)],
+                                for f in tagged_or_in_its_project(net.ips)],
         "router": lambda: [(r, lambda r=r: _delete_router(conn, r))
-                           for r in net.routers(tags=tag)],
+                           for r in tagged_or_in_its_project(net.routers)],
         "port": lambda: [(p, lambda p=p: net.delete_port(p, ignore_missing=True))
-                         for p in net.ports(tags=tag)],
+                         for p in tagged_or_in_its_project(net.ports, own_port)],
         "network": lambda: [(n, lambda n=n: _delete_network(conn, n))
                             for n in net.networks(tags=tag)],
         "security group": lambda: [(g, lambda g=g: net.delete_security_group(
