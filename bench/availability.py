@@ -43,6 +43,7 @@ from cloudpulse import conf as cp_conf  # noqa: E402
 from cloudpulse import health  # noqa: E402
 from cloudpulse import results  # noqa: E402
 from cloudpulse_api import app as app_mod  # noqa: E402
+from cloudpulse_api import service as service_mod  # noqa: E402
 from cloudpulse_rally import history  # noqa: E402
 
 ENDPOINT = results.CheckType.ENDPOINT
@@ -52,14 +53,22 @@ SERVICES = [("endpoint.keystone", "keystone"), ("endpoint.glance", "glance"),
 WINDOWS = (3600, 86400, 30 * 86400)
 
 
-class Service:
-    """What GET /cpulse/availability asks of a CheckService (its history and name)."""
+class Cloud:
+    """What GET /cpulse/availability asks of a CloudChecks (its name, its hosts)."""
 
-    def __init__(self, conf, store):
-        self.conf, self.history, self.types, self.cloud_name = conf, store, [], "bench"
+    name = "bench"
 
     def host_names(self):
         return frozenset()
+
+
+class Service:
+    """What GET /cpulse/availability asks of a CheckService (its history, its cloud)."""
+
+    cloud = service_mod.CheckService.cloud
+
+    def __init__(self, conf, store):
+        self.conf, self.history, self.clouds = conf, store, {"bench": Cloud()}
 
 
 def make_runs(days, outages, seed=7):

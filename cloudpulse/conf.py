@@ -122,7 +122,20 @@ cloud_opts = [
     cfg.URIOpt("horizon_url",
                help="Dashboard URL (e.g. https://cloud.example.com/dashboard); the "
                     "endpoint check logs in there. Unset: the horizon check is skipped."),
+    cfg.ListOpt("clouds", default=[],
+                help="Several clouds checked by one server: their clouds.yaml entries "
+                     "(in clouds_file), instead of `cloud`. Each may have a section "
+                     "[cloud:<entry>] of its own (region_name, timeout, horizon_url, "
+                     "scenarios_dir, service_map, <type>_interval); what it leaves unset "
+                     "is the [cloud], [DEFAULT], [operator] and [periodic] value. The "
+                     "first is the one a request that names no cloud checks."),
 ]
+
+# [cloud:<entry>]: what differs from one cloud to the next (docs/availability.md, "Several
+# clouds"); unset, the option of the same name in [cloud], [DEFAULT], [operator] or
+# [periodic].
+_PER_CLOUD = {"region_name": "cloud", "timeout": "cloud", "horizon_url": "cloud",
+              "scenarios_dir": None, "service_map": "operator"}
 
 rally_opts = [
     cfg.StrOpt("connection", secret=True,
@@ -401,6 +414,7 @@ def validate(conf):
     _validate_access(conf)
     _validate_notifications(conf)
     _validate_availability(conf)
+    clouds(conf)
 
 
 def _validate_availability(conf):
@@ -417,10 +431,11 @@ def _validate_availability(conf):
         raise ConfigError("[availability] max_gap: a period such as 10m (not -1)")
 
 
-def max_gaps(conf):
+def max_gaps(conf, cloud=None):
     """{CheckType: seconds}: a run later than this after the type's previous one starts
-    a new span of its history ([availability] max_gap, or twice its periodic interval)."""
-    periodic = intervals(conf)
+    a new span of its history ([availability] max_gap, or twice its periodic interval on
+    `cloud`, a CloudSettings)."""
+    periodic = intervals(conf, cloud)
     return {t: max(conf.availability.max_gap, 2 * periodic.get(t, 0))
             for t in results.CheckType}
 
@@ -515,7 +530,83 @@ def rally_connection(conf):
         conf.state_path, "rally.sqlite")
 
 
-def intervals(conf):
-    """{CheckType: seconds} for the types that run periodically."""
+def intervals(conf, cloud=None):
+    """{CheckType: seconds} for the types that run periodically (on `cloud`, a
+    CloudSettings: its own intervals where it has them)."""
     every = {t: getattr(conf.periodic, "%s_interval" % t.value) for t in results.CheckType}
+    if cloud is not None:
+        every.update(cloud.intervals)
     return {t: seconds for t, seconds in every.items() if seconds != -1}
+
+
+class CloudSettings:
+    """One checked cloud: its clouds.yaml entry (`cloud`, None for the OS_* variables)
+    under the name results are labelled with, and what it does not share with the
+    others (None: the server-wide value)."""
+
+    def __init__(self, name, cloud, clouds_file, region_name, timeout, horizon_url,
+                 scenarios_dir, service_map, intervals=None):
+        self.name, self.cloud, self.clouds_file = name, cloud, clouds_file
+        self.region_name, self.timeout, self.horizon_url = region_name, timeout, horizon_url
+        self.scenarios_dir, self.service_map = scenarios_dir, service_map
+        self.intervals = dict(intervals or {})   # {CheckType: seconds} of its own
+
+    def __repr__(self):
+        return "CloudSettings(%r)" % self.name
+
+
+def _cloud_group(name):
+    return "cloud:%s" % name
+
+
+def _cloud_group_opts():
+    """The options of a [cloud:<entry>] section: each has no default, so that unset
+    reads as None and the server-wide value applies."""
+    by_name = {(group, opt.dest): opt for group, opts in _GROUPS for opt in opts}
+    opts = [cfg.Opt(n, type=by_name[group, n].type, help="[%s] %s for this cloud only."
+                    % (group or "DEFAULT", n)) for n, group in _PER_CLOUD.items()]
+    opts += [cfg.Opt("%s_interval" % t.value, type=Interval(),
+                     help="[periodic] %s_interval for this cloud only." % t.value)
+             for t in results.CheckType]
+    return opts
+
+
+def clouds(conf):
+    """[CloudSettings] of the clouds this server checks, the default one first: [cloud]
+    clouds, each with its [cloud:<entry>] section, or the single [cloud] cloud.
+    ConfigError naming the option when they cannot be."""
+    group = conf.cloud
+    if not group.clouds:
+        return [CloudSettings(group.cloud or "default", group.cloud, group.clouds_file,
+                              group.region_name, group.timeout, group.horizon_url,
+                              conf.scenarios_dir, conf.operator.service_map)]
+    if group.cloud:
+        raise ConfigError("[cloud] cloud and [cloud] clouds: set one (clouds lists every "
+                          "cloud checked, the default one first)")
+    if len(set(group.clouds)) != len(group.clouds) or not all(group.clouds):
+        raise ConfigError("[cloud] clouds: %s names a cloud twice, or an empty one"
+                          % ", ".join(group.clouds))
+    settings = []
+    for name in group.clouds:
+        section = _cloud_group(name)
+        if section not in conf:
+            conf.register_opts(_cloud_group_opts(), group=section)
+        own = conf[section]
+        values = {}
+        for opt in _cloud_group_opts():
+            try:
+                values[opt.dest] = getattr(own, opt.dest)
+            except (cfg.Error, ValueError) as exc:
+                raise ConfigError("[%s] %s: %s" % (section, opt.dest, _explain(exc))) \
+                    from None
+
+        def value(opt_name, fallback):
+            return fallback if values[opt_name] is None else values[opt_name]
+        settings.append(CloudSettings(
+            name, name, group.clouds_file, value("region_name", group.region_name),
+            value("timeout", group.timeout), value("horizon_url", group.horizon_url),
+            value("scenarios_dir", conf.scenarios_dir),
+            value("service_map", conf.operator.service_map),
+            {t: values["%s_interval" % t.value] for t in results.CheckType
+             if values["%s_interval" % t.value] is not None}))
+    return settings

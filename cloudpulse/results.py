@@ -202,6 +202,8 @@ class CheckRun:
     results: typing.List[CheckResult] = dataclasses.field(default_factory=list)
     # The project that asked for the run; None: the server's own (periodic, noauth).
     project_id: typing.Optional[str] = None
+    # The cloud checked (its clouds.yaml entry, as the server names it); None: unlabelled.
+    cloud: typing.Optional[str] = None
 
     def __post_init__(self):
         _typed_run_fields(self)
@@ -296,7 +298,7 @@ class CheckRun:
         return RunSummary(handle=self.handle, check_types=self.check_types,
                           state=self.state, healthy=self.healthy,
                           created_at=self.created_at, finished_at=self.finished_at,
-                          project_id=self.project_id)
+                          project_id=self.project_id, cloud=self.cloud)
 
     def to_api(self):
         """The REST API's /cpulse/result document (the product spec's shape, plus detail):
@@ -317,7 +319,7 @@ class CheckRun:
                    state=data["state"], created_at=data["created_at"],
                    finished_at=data.get("finished_at"),
                    results=[CheckResult.from_dict(r) for r in data["results"]],
-                   project_id=data.get("project_id"))
+                   project_id=data.get("project_id"), cloud=data.get("cloud"))
 
 
 @dataclasses.dataclass
@@ -332,6 +334,7 @@ class RunSummary:
     created_at: datetime.datetime
     finished_at: typing.Optional[datetime.datetime] = None
     project_id: typing.Optional[str] = None
+    cloud: typing.Optional[str] = None
 
     def __post_init__(self):
         _typed_run_fields(self)
@@ -339,6 +342,7 @@ class RunSummary:
     def to_api(self):
         return {
             "handle": self.handle,
+            "cloud": self.cloud,
             "project_id": self.project_id,
             "timestamp": _iso(self.finished_at or self.created_at),
             "state": self.state.value,
@@ -353,4 +357,4 @@ class RunSummary:
         return cls(handle=data["handle"], check_types=data["check_types"],
                    state=data["state"], healthy=data["healthy"],
                    created_at=data["created_at"], finished_at=data.get("finished_at"),
-                   project_id=data.get("project_id"))
+                   project_id=data.get("project_id"), cloud=data.get("cloud"))

@@ -27,23 +27,26 @@ def _shipped_dir(name):
     return os.path.join(sys.prefix, "share", "cloudpulse", name)
 
 
-def scenarios_dir(conf=None):
-    return (conf and conf.scenarios_dir) or _shipped_dir("scenarios")
+def scenarios_dir(conf=None, directory=None):
+    """`directory` (one cloud's own), else [DEFAULT] scenarios_dir, else the shipped one."""
+    return directory or (conf and conf.scenarios_dir) or _shipped_dir("scenarios")
 
 
 def task_templates_dir(conf=None):
     return (conf and conf.task_templates_dir) or _shipped_dir("task_templates")
 
 
-def available_types(conf=None):
-    """Check types that have both a suite and a task template, in CheckType order."""
+def available_types(conf=None, directory=None):
+    """Check types that have both a suite (in `directory`, see scenarios_dir) and a task
+    template, in CheckType order."""
     return [t for t in results.CheckType
-            if os.path.isfile(os.path.join(scenarios_dir(conf), t.value + ".yaml"))
+            if os.path.isfile(os.path.join(scenarios_dir(conf, directory), t.value + ".yaml"))
             and os.path.isfile(os.path.join(task_templates_dir(conf), t.value + ".yaml"))]
 
 
-def load_suite(check_type, conf=None):
-    path = os.path.join(scenarios_dir(conf), results.CheckType(check_type).value + ".yaml")
+def load_suite(check_type, conf=None, directory=None):
+    path = os.path.join(scenarios_dir(conf, directory),
+                        results.CheckType(check_type).value + ".yaml")
     try:
         with open(path) as f:
             data = yaml.safe_load(f) or {}

@@ -19,6 +19,7 @@ from cloudpulse import results
 from cloudpulse_api import apidoc
 from cloudpulse_api import handling
 from cloudpulse_api import policies
+from cloudpulse_api import service as service_mod
 
 blueprint = flask.Blueprint("availability", __name__)
 
@@ -66,8 +67,11 @@ def get_availability():
     try:
         windows = windows_param(flask.request.args, service.conf)
         check_type = _check_type_param(flask.request.args)
+        checks = service.cloud(flask.request.args.get("cloud"))
     except BadParameter as exc:
         return handling.bad_request(str(exc))
+    except service_mod.UnknownCloud as exc:
+        return handling.bad_request(str(exc), allowed=exc.allowed)
     project_id = flask.request.args.get("project_id") or None
     if not handling.allowed(policies.AVAILABILITY_ALL_PROJECTS):
         own = handling.caller().project_id
@@ -76,17 +80,17 @@ def get_availability():
                                       "project_id: another project's availability")
         project_id = own
     # else: the server's own runs, or the project asked for
-    report = service.history.report(service.cloud_name, project_id, windows,
+    report = service.history.report(checks.name, project_id, windows,
                                     service.conf.availability.slo, check_type)
     if not handling.allowed(policies.RESULT_OPERATOR_DETAIL,
                             {"project_id": project_id or ""}):
-        report = report.member_view(service.host_names())
+        report = report.member_view(checks.host_names())
     return flask.jsonify(report.to_api())
 
 
 class _HistoryCollector:
-    """The server's own runs' history as Prometheus metric families, read per scrape
-    (the same in every API process: the history is in the database)."""
+    """The server's own runs' history on every cloud as Prometheus metric families,
+    read per scrape (the same in every API process: the history is in the database)."""
 
     def __init__(self, service, now):
         self.service = service
@@ -94,7 +98,6 @@ class _HistoryCollector:
 
     def collect(self):
         service, labels = self.service, ["cloud", "check_type", "key"]
-        cloud = service.cloud_name
         up = prom_core.GaugeMetricFamily(
             "cloudpulse_check_up", "1 when the newest run of the check passed, 0 when "
             "it failed or could not run.", labels=labels)
@@ -110,33 +113,34 @@ class _HistoryCollector:
         last_success = prom_core.GaugeMetricFamily(
             "cloudpulse_check_last_success_timestamp_seconds", "When the check last "
             "passed (absent: never, in the history kept).", labels=labels)
-        for key, (span, passed_at) in sorted(service.history.latest(cloud, None).items()):
-            values = [cloud, span.check_type.value, key]
-            up.add_metric(values, 1.0 if span.state.ok else 0.0)
-            error.add_metric(values, 1.0 if span.state == health.State.ERROR else 0.0)
-            duration.add_metric(values, span.duration)
-            last_run.add_metric(values, span.until.timestamp())
-            if passed_at is not None:
-                last_success.add_metric(values, passed_at.timestamp())
         ratio = prom_core.GaugeMetricFamily(
             "cloudpulse_availability_ratio", "Passed time over measured (passed and "
             "failed) time in the window.", labels=labels + ["window"])
         budget = prom_core.GaugeMetricFamily(
             "cloudpulse_error_budget_remaining_seconds", "Failure the SLO still allows in "
             "the window (negative: missed).", labels=labels + ["window"])
-        report = service.history.report(cloud, None, service.conf.availability.windows,
-                                        service.conf.availability.slo, now=self.now)
-        for seconds, checks in report.windows:
-            window = avail.format_period(seconds)
-            for item in checks:
-                values = [cloud, item.check_type.value, item.key, window]
-                if item.ratio is not None:
-                    ratio.add_metric(values, item.ratio)
-                    budget.add_metric(values, item.budget_left)
         slo = prom_core.GaugeMetricFamily("cloudpulse_slo_ratio", "The availability "
                                           "objective ([availability] slo).",
                                           labels=["cloud"])
-        slo.add_metric([cloud], report.slo)
+        for cloud in service.clouds:
+            for key, (span, passed_at) in sorted(service.history.latest(cloud, None).items()):
+                values = [cloud, span.check_type.value, key]
+                up.add_metric(values, 1.0 if span.state.ok else 0.0)
+                error.add_metric(values, 1.0 if span.state == health.State.ERROR else 0.0)
+                duration.add_metric(values, span.duration)
+                last_run.add_metric(values, span.until.timestamp())
+                if passed_at is not None:
+                    last_success.add_metric(values, passed_at.timestamp())
+            report = service.history.report(cloud, None, service.conf.availability.windows,
+                                            service.conf.availability.slo, now=self.now)
+            for seconds, checks in report.windows:
+                window = avail.format_period(seconds)
+                for item in checks:
+                    values = [cloud, item.check_type.value, item.key, window]
+                    if item.ratio is not None:
+                        ratio.add_metric(values, item.ratio)
+                        budget.add_metric(values, item.budget_left)
+            slo.add_metric([cloud], report.slo)
         yield from (up, error, duration, last_run, last_success, ratio, budget, slo)
 
 

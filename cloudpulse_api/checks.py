@@ -83,7 +83,8 @@ def list_filters(args):
     """RallyTasks.list_runs' filters from GET /cpulse/results' query parameters (type,
     state, since, limit, marker); BadParameter naming the one that is wrong."""
     since = args.get("since")
-    return {"check_type": _enum_param(args, "type", results.CheckType),
+    return {"cloud": args.get("cloud") or None,
+            "check_type": _enum_param(args, "type", results.CheckType),
             "state": _enum_param(args, "state", results.RunState),
             "since": parse_since(since) if since is not None else None,
             "limit": _limit_param(args),
@@ -100,16 +101,18 @@ def start_check():
             'body: expected a JSON object such as {"type": "endpoint"}')
     if "type" not in body:
         return handling.bad_request("type: missing")
+    cloud = body.get("cloud")
     try:
-        check_types = handling.service().parse_types(body["type"])
-    except service_mod.UnknownCheckType as exc:
+        handling.service().cloud(cloud)
+        check_types = handling.service().parse_types(body["type"], cloud)
+    except (service_mod.UnknownCloud, service_mod.UnknownCheckType) as exc:
         return handling.bad_request(str(exc), allowed=exc.allowed)
     rule = policies.start_rule(body["type"])
     if not handling.allowed(rule):
         return handling.forbidden(rule, "type: starting %s checks" % body["type"])
     try:
-        handle, _ = handling.service().submit(check_types,
-                                              project_id=handling.caller().project_id)
+        handle, _ = handling.service().submit(
+            check_types, project_id=handling.caller().project_id, cloud=cloud)
     except queue.QueueFull as exc:
         return (flask.jsonify(error="Too Many Requests", message=str(exc)), 429,
                 {"Retry-After": str(exc.retry_after)})
@@ -137,7 +140,7 @@ def get_result():
     if wait > 0 and run.state not in results.ENDED:
         run = handling.service().get(handle, wait)
     if not handling.allowed(policies.RESULT_OPERATOR_DETAIL, target):
-        run = run.member_view(handling.service().host_names())
+        run = run.member_view(handling.service().checks_of(run).host_names())
     if run.state in results.ENDED:
         # An ended run never changes: a proxy in front (nginx, docs/deployment.md) may
         # answer the same caller (its token is in the cache key) for a minute.
@@ -183,7 +186,11 @@ def list_results():
 def list_types():
     if not handling.allowed(policies.TYPES_LIST):
         return handling.forbidden(policies.TYPES_LIST, "listing the check types")
-    return flask.jsonify(types=[t.value for t in handling.service().types] + [service_mod.ALL])
+    service = handling.service()
+    return flask.jsonify(
+        types=[t.value for t in service.cloud().types] + [service_mod.ALL],
+        clouds={name: [t.value for t in checks.types] + [service_mod.ALL]
+                for name, checks in service.clouds.items()})
 
 
 # -- this area in the OpenAPI document (cloudpulse_api/openapi.py) ---------------------
@@ -209,6 +216,8 @@ _SUMMARY_SCHEMA = {
     "required": ["handle", "state", "check_types", "healthy", "created_at"],
     "properties": {
         "handle": {"type": "string", "description": "The Rally task's UUID."},
+        "cloud": {"type": "string", "nullable": True,
+                  "description": "The cloud checked (its clouds.yaml entry)."},
         "project_id": {"type": "string", "nullable": True,
                        "description": "null: the server's own (periodic) run."},
         "timestamp": apidoc.TIME,
@@ -250,8 +259,11 @@ OPENAPI_SCHEMAS = {
         "runs_links": {"type": "array", "items": {
             "type": "object", "required": ["rel", "href"],
             "properties": {"rel": {"type": "string"}, "href": {"type": "string"}}}}}},
-    "Types": {"type": "object", "required": ["types"], "properties": {
-        "types": {"type": "array", "items": {"type": "string"}}}},
+    "Types": {"type": "object", "required": ["types", "clouds"], "properties": {
+        "types": {"type": "array", "items": {"type": "string"},
+                  "description": "Those of the default cloud (the first)."},
+        "clouds": {"type": "object", "description": "Each cloud's.",
+                   "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
 }
 
 
@@ -263,11 +275,15 @@ def openapi_paths(check_types):
         "/check": {"post": {
             "operationId": "startCheck",
             "summary": "Start a run of a check type (or of all the types offered).",
-            "description": "A run of the same types already queued or running for the "
-                           "caller's project answers with that run's handle.",
+            "description": "A run of the same types on the same cloud already queued or "
+                           "running for the caller's project answers with that run's "
+                           "handle.",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["type"],
-                "properties": {"type": {"type": "string", "enum": offered}}}}}},
+                "properties": {"type": {"type": "string", "enum": offered},
+                               "cloud": {"type": "string", "description":
+                                         "The cloud to check (GET /cpulse/types lists "
+                                         "them); default: the first."}}}}}},
             "responses": apidoc.responses(
                 202, apidoc.json_response(
                     "Handle", "Queued (or already queued or running).", headers={
@@ -307,6 +323,7 @@ def openapi_paths(check_types):
                       "The last handle of the previous page."),
                 query("project_id", {"type": "string"},
                       "One project's runs (admin; a member may name only their own)."),
+                query("cloud", {"type": "string"}, "Runs that checked this cloud."),
             ],
             "responses": apidoc.responses(
                 200, apidoc.json_response("RunList", "A page of runs."), 400, 403),

@@ -121,8 +121,11 @@ class Client:
             raise CliError("%s (%s)" % (message, hint) if hint else message)
         return body
 
-    def check(self, check_type):
-        return self._call("POST", "/cpulse/check", json={"type": check_type})["handle"]
+    def check(self, check_type, cloud=None):
+        body = {"type": check_type}
+        if cloud is not None:
+            body["cloud"] = cloud
+        return self._call("POST", "/cpulse/check", json=body)["handle"]
 
     def result(self, handle, wait=0.0):
         return results.CheckRun.from_api(
@@ -131,14 +134,14 @@ class Client:
 
     def results(self, **params):
         """RunSummaries of GET /cpulse/results (params: type, state, since, limit,
-        marker, project_id; None ones left out)."""
+        marker, project_id, cloud; None ones left out)."""
         doc = self._call("GET", "/cpulse/results",
                          params={k: v for k, v in params.items() if v is not None})
         return [results.RunSummary.from_api(run) for run in doc["runs"]]
 
     def availability(self, **params):
         """The availability.Report of GET /cpulse/availability (params: window, type,
-        project_id; None ones left out)."""
+        project_id, cloud; None ones left out)."""
         return availability.Report.from_api(self._call(
             "GET", "/cpulse/availability",
             params={k: v for k, v in params.items() if v is not None}))
@@ -197,8 +200,8 @@ def format_runs(summaries):
     rows = [(s.handle, s.created_at.isoformat(timespec="seconds"), s.state.value,
              ",".join(t.value for t in s.check_types),
              ("yes" if s.healthy else "no") if s.state == results.RunState.FINISHED
-             else "", s.project_id or "-") for s in summaries]
-    return "\n".join(_table(("handle", "created", "state", "types", "healthy",
+             else "", s.cloud or "-", s.project_id or "-") for s in summaries]
+    return "\n".join(_table(("handle", "created", "state", "types", "healthy", "cloud",
                               "project"), rows))
 
 
@@ -285,6 +288,8 @@ def build_parser():
     check = sub.add_parser("check", help="start a check run and print its handle")
     check.add_argument("type", help="endpoint, operator, functional, comprehensive, "
                                     "upgrade or all")
+    check.add_argument("--cloud", help="the cloud to check, of those the server checks "
+                                       "(default: its first)")
     check.add_argument("--wait", action="store_true", help="wait and print the results")
     check.add_argument("--timeout", type=float, default=600.0,
                        help="seconds to wait with --wait (default 600)")
@@ -305,6 +310,7 @@ def build_parser():
                                                    "50, at most 500)")
     listing.add_argument("--marker", help="the page after this handle (the last listed)")
     listing.add_argument("--project-id", help="one project's runs (admin)")
+    listing.add_argument("--cloud", help="the runs that checked this cloud")
     listing.add_argument("-f", "--format", choices=("table", "json"), default="table")
     avail = sub.add_parser("availability", help="availability, outages and error budget "
                                                 "per check (docs/availability.md)")
@@ -314,6 +320,7 @@ def build_parser():
                        help="one check type's checks")
     avail.add_argument("--project-id", help="one project's runs (admin; default: the "
                                             "server's own, a member's: their project's)")
+    avail.add_argument("--cloud", help="the cloud (default: the server's first)")
     avail.add_argument("-f", "--format", choices=("table", "json"), default="table")
     stat = sub.add_parser("status", help="each check type's verdict now, per cloud")
     stat.add_argument("-f", "--format", choices=("table", "json"), default="table")
@@ -355,7 +362,7 @@ def _webhook_command(client, args):
 def _list_runs(client, args):
     summaries = client.results(type=args.type, state=args.state, since=args.since,
                                limit=args.limit, marker=args.marker,
-                               project_id=args.project_id)
+                               project_id=args.project_id, cloud=args.cloud)
     if args.format == "json":
         print(json.dumps([s.to_api() for s in summaries], indent=2))
     else:
@@ -382,12 +389,12 @@ def main(argv=None):
                                       for c in clouds) else EXIT_OK
         if args.command == "availability":
             report = client.availability(window=args.window, type=args.type,
-                                         project_id=args.project_id)
+                                         project_id=args.project_id, cloud=args.cloud)
             print(json.dumps(report.to_api(), indent=2) if args.format == "json"
                   else format_availability(report))
             return EXIT_FAILED if slo_missed(report) else EXIT_OK
         if args.command == "check":
-            handle = client.check(args.type)
+            handle = client.check(args.type, args.cloud)
             if not args.wait:
                 print(handle)
                 return EXIT_OK

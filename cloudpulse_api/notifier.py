@@ -3,6 +3,7 @@ transitions as it takes the run off the queue, and delivers the outbox in a thre
 own, signed, with retries and backoff.  Any number of runners share one outbox
 (cloudpulse_rally.notifications): each row is leased by the runner that sends it."""
 
+import dataclasses
 import datetime
 import logging
 import threading
@@ -43,19 +44,20 @@ class Notifier:
         self.service = service
         self.conf = service.conf.notifications
         self.store = service.notifications
-        self.settings = settings(service.conf, service.conn.config.name)
+        self.settings = settings(service.conf, service.cloud().name)
         self._secret = (cp_conf.webhook_secret(service.conf)
                         if self.conf.webhooks else None)
         self._wake = threading.Event()
         self._http = requests.Session()
 
     # -- recording ----------------------------------------------------------------------
-    def record(self, conn, run):
+    def record(self, conn, run, checks):
         """Write an ended run's transitions on `conn`, the transaction that takes it
-        off the queue."""
+        off the queue; `checks`: the CloudChecks of the cloud it checked."""
         # a member's webhooks get the member view: the cloud's hosts masked too
-        hosts = self.service.host_names() if run.project_id else ()
-        for t in self.store.record_run(conn, run, self.settings, hosts):
+        hosts = checks.host_names() if run.project_id else ()
+        for t in self.store.record_run(conn, run, dataclasses.replace(
+                self.settings, cloud=checks.name), hosts):
             LOG.info("health %s: %s %s -> %s (run %s)", t.event.value, t.key,
                      t.old.state.value if t.old else "unknown", t.new.state.value, t.handle)
 

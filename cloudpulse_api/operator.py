@@ -10,6 +10,7 @@ import flask
 from cloudpulse_api import apidoc
 from cloudpulse_api import handling
 from cloudpulse_api import policies
+from cloudpulse_api import service as service_mod
 
 blueprint = flask.Blueprint("operator", __name__)
 
@@ -32,7 +33,10 @@ def _node_doc(node):
 def list_nodes():
     if not handling.allowed(policies.OPERATOR_NODES_LIST):
         return handling.forbidden(policies.OPERATOR_NODES_LIST, "listing the nodes")
-    service_map = handling.service().operator_map
+    try:
+        service_map = handling.service().cloud(flask.request.args.get("cloud")).operator_map
+    except service_mod.UnknownCloud as exc:
+        return handling.bad_request(str(exc), allowed=exc.allowed)
     if service_map is None:
         return handling.not_found("[operator] service_map: not set, so operator checks "
                                   "are not offered")
@@ -85,8 +89,11 @@ def openapi_paths(check_types):
     return {"/operator/nodes": {"get": {
         "operationId": "listOperatorNodes",
         "summary": "The nodes of the service map and what each should run (admin).",
-        "description": "404 when the server has no [operator] service_map.",
+        "description": "404 when the server has no [operator] service_map for the "
+                       "cloud.",
+        "parameters": [apidoc.query("cloud", {"type": "string"},
+                                    "The cloud whose map (default: the first).")],
         "responses": apidoc.responses(
             200, apidoc.json_response("OperatorNodes", "The service map's nodes."),
-            403, 404),
+            400, 403, 404),
     }}}

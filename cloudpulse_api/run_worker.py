@@ -19,7 +19,6 @@ import time
 
 from cloudpulse.checks import runner as check_runner
 from cloudpulse.checks import workload
-from cloudpulse import conf as cp_conf
 from cloudpulse import results
 from cloudpulse_api import notifier as notifier_mod
 from cloudpulse_api import service as service_mod
@@ -51,18 +50,19 @@ class RunWorker:
         self._stopped = threading.Event()  # the runs in flight are recorded
         self._threads = {}   # by name
         self.notifier = notifier_mod.Notifier(service)
-        self._max_gaps = cp_conf.max_gaps(self.conf)
 
-    def start(self, intervals):
-        """Claim and execute, beat, and run the periodic checks (`intervals`)."""
+    def start(self):
+        """Claim and execute, beat, and run the periodic checks of every cloud."""
         self.interrupt_dead_runs()
         self._start("cpulse-claim", self._claim_loop)
         self._start("cpulse-heartbeat", self._heartbeat_loop)
         # delivers while the last runs are recorded too, until they are
         self._start("cpulse-notify", self.notifier.run, self._stopped)
         self._start("cpulse-periodic", self._periodic_loop,
-                    {t: s for t, s in intervals.items() if t in self.service.types})
-        self.start_sweeper()
+                    {(checks.name, t): seconds for checks in self.service.clouds.values()
+                     for t, seconds in checks.intervals.items()})
+        for checks in self.service.clouds.values():
+            self.start_sweeper(checks)
 
     def _start(self, name, target, *args):
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -95,14 +95,21 @@ class RunWorker:
                 self._free.release()
                 self.queue.wait_queued(0.1 if self._stop.is_set() else CLAIM_EVERY)
                 continue
-            handle, check_types = claimed
-            LOG.info("run %s (%s) taken by runner %s", handle,
-                     ", ".join(t.value for t in check_types), self.id)
-            self._pool.submit(self._execute, handle, check_types)
+            handle, check_types, cloud = claimed
+            LOG.info("run %s (%s on %s) taken by runner %s", handle,
+                     ", ".join(t.value for t in check_types), cloud, self.id)
+            self._pool.submit(self._execute, handle, check_types, cloud)
 
-    def _execute(self, handle, check_types):
+    def _execute(self, handle, check_types, cloud):
         try:
-            self.service.execute(handle, check_types)
+            try:
+                checks = self.service.cloud(cloud)
+            except service_mod.UnknownCloud:
+                LOG.warning("run %s: cloud %s is no longer configured: interrupted",
+                            handle, cloud)
+                self.rally.mark_interrupted(handle, "its cloud is no longer configured")
+            else:
+                checks.execute(handle, check_types)
         finally:
             try:
                 self._finish(handle)
@@ -118,9 +125,9 @@ class RunWorker:
 
             def record(conn):
                 if run is not None:
-                    self.notifier.record(conn, run)
-                    self.service.history.record_run(conn, run, self.service.cloud_name,
-                                                    self._max_gaps)
+                    checks = self.service.checks_of(run)
+                    self.notifier.record(conn, run, checks)
+                    self.service.history.record_run(conn, run, checks.name, checks.max_gaps)
             self.queue.finished(handle, also=record)
         except Exception:
             LOG.exception("run %s: recording its health transitions and history failed",
@@ -154,17 +161,18 @@ class RunWorker:
 
     # -- periodic checks ----------------------------------------------------------------
     def _periodic_loop(self, intervals):
-        """Submit each type every `intervals[type]` seconds, up to [periodic] jitter of
-        the interval late, one interval after the type's last recorded run (at once when
-        it is overdue), never while a run of that type is in flight; with several
-        runners, each check once (the due time is read again under a tooz lock).  Also
-        prunes the runs past [retention], now and every PRUNE_EVERY seconds."""
+        """Submit each (cloud, type) every `intervals[cloud, type]` seconds, up to
+        [periodic] jitter of the interval late, one interval after the type's last
+        recorded run on that cloud (at once when it is overdue), never while a run of
+        that type on that cloud is in flight; with several runners, each check once (the
+        due time is read again under a tooz lock).  Also prunes the runs past
+        [retention], now and every PRUNE_EVERY seconds."""
         self._prune()
         next_prune = time.monotonic() + PRUNE_EVERY
         due = {t: self._next_due(t, s) for t, s in intervals.items()}
-        for t, when in due.items():
-            LOG.info("periodic %s check: every %d s, next in %d s", t.value, intervals[t],
-                     when - time.monotonic())
+        for (cloud, t), when in due.items():
+            LOG.info("periodic %s check of %s: every %d s, next in %d s", t.value, cloud,
+                     intervals[cloud, t], when - time.monotonic())
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_prune:
@@ -179,36 +187,39 @@ class RunWorker:
     def _jitter(self, interval):
         return random.uniform(0, self.conf.periodic.jitter * interval)
 
-    def _since_last(self, check_type, interval):
-        last = self.rally.last_run_at(check_type)
+    def _since_last(self, due_key, interval):
+        cloud, check_type = due_key
+        last = self.rally.last_run_at(check_type, cloud,
+                                      first=cloud == self.service.cloud().name)
         return (results.utcnow() - last).total_seconds() if last else interval
 
-    def _next_due(self, check_type, interval):
-        """time.monotonic() when a type is next due: one interval after its last run."""
-        return (time.monotonic() + max(0.0, interval - self._since_last(check_type, interval))
+    def _next_due(self, due_key, interval):
+        """time.monotonic() when a (cloud, type) is next due: one interval after its
+        last run."""
+        return (time.monotonic() + max(0.0, interval - self._since_last(due_key, interval))
                 + self._jitter(interval))
 
-    def _submit_periodic(self, check_type, interval):
+    def _submit_periodic(self, due_key, interval):
+        cloud, check_type = due_key
+        what = "periodic %s check of %s" % (check_type.value, cloud)
         try:
             with self.coordinator.lock("periodic"):
                 # another runner may have started it an instant ago
-                if self._since_last(check_type, interval) < interval * 0.9:
+                if self._since_last(due_key, interval) < interval * 0.9:
                     return
-                busy = [types for _, types in self.queue.active_types()
+                busy = [types for _, types in self.queue.active_types(cloud)
                         if check_type.value in types]
                 if busy:   # never two runs of a type at once, an `all` run included
-                    LOG.info("periodic %s check: a run of it is still in flight",
-                             check_type.value)
+                    LOG.info("%s: a run of it is still in flight", what)
                     return
-                handle, new = self.service.submit([check_type])
+                handle, new = self.service.submit([check_type], cloud=cloud)
         except queue.QueueFull as exc:
-            LOG.warning("periodic %s check skipped: %s", check_type.value, exc)
+            LOG.warning("%s skipped: %s", what, exc)
             return
         except Exception:
-            LOG.exception("periodic %s check could not be queued", check_type.value)
+            LOG.exception("%s could not be queued", what)
             return
-        LOG.info("periodic %s check %s: %s", check_type.value,
-                 "started" if new else "already in flight", handle)
+        LOG.info("%s %s: %s", what, "started" if new else "already in flight", handle)
 
     def _prune(self):
         retention = self.conf.retention
@@ -232,22 +243,23 @@ class RunWorker:
                      spans, days)
 
     # -- the sweeper --------------------------------------------------------------------
-    def start_sweeper(self):
-        """Remove, in the background, what workload runs that died on this machine left
-        in the cloud (every workload run also sweeps before it starts)."""
-        service = self.service
-        if not any(t in service.types for t in results.DATA_PLANE):
+    def start_sweeper(self, checks):
+        """Remove, in the background, what workload runs on the cloud of `checks` (a
+        CloudChecks) that died on this machine left in it (every workload run also
+        sweeps before it starts)."""
+        if not any(t in checks.types for t in results.DATA_PLANE):
             return
 
         def sweep():
             try:
-                removed = workload.sweep(service.conn, workload.RunRegistry(service.runs_dir))
-                LOG.info("sweeper at start: %s", "removed %s" % ", ".join(removed)
-                         if removed else "nothing left by dead runs")
+                removed = workload.sweep(checks.conn, workload.RunRegistry(checks.runs_dir))
+                LOG.info("sweeper at start of %s: %s", checks.name, "removed %s" % ", ".join(
+                    removed) if removed else "nothing left by dead runs")
             except Exception as exc:
-                LOG.warning("sweeper at start failed: %s", check_runner.describe_error(
-                    exc, self.conf.cloud.timeout, cloud=service.conn.config.name))
-        self._start("cpulse-sweeper", sweep)
+                LOG.warning("sweeper at start of %s failed: %s", checks.name,
+                            check_runner.describe_error(exc, checks.timeout,
+                                                        cloud=checks.name))
+        self._start("cpulse-sweeper-%s" % checks.name, sweep)
 
 
 def main(argv=None):
@@ -266,7 +278,7 @@ def main(argv=None):
         stopping.set()
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    worker.start(cp_conf.intervals(conf))
+    worker.start()
     LOG.info("CloudPulse runner %s (%d workers; check types: %s)", worker.id,
              conf.runner.workers, ", ".join(t.value for t in service.types))
     stopping.wait()

@@ -11,7 +11,6 @@ import sys
 
 import waitress
 
-from cloudpulse import conf as cp_conf
 from cloudpulse_api import app as app_mod
 from cloudpulse_api import run_worker
 from cloudpulse_api import service as service_mod
@@ -37,10 +36,11 @@ def main(argv=None):
         service.coordinator.stop()
         return 2
     worker = run_worker.RunWorker(service, service.coordinator)
-    worker.start(cp_conf.intervals(conf))
+    worker.start()
     LOG.info("CloudPulse API on http://%s:%s (auth: %s; check types: %s)", conf.api.host,
-             server.effective_port, conf.api.auth_strategy,
-             ", ".join(t.value for t in service.types))
+             server.effective_port, conf.api.auth_strategy, "; ".join(
+                 "%s on %s" % (", ".join(t.value for t in checks.types), name)
+                 for name, checks in service.clouds.items()))
 
     def stopping(signum, frame):
         LOG.info("signal %s: already stopping, runs in flight still finishing", signum)

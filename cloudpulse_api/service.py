@@ -29,23 +29,25 @@ FINISHED_RUNS = 1000   # runs that ended an API process keeps in memory for GETs
 HOSTS_TTL = 300      # seconds a list of the cloud's hosts serves the member view
 
 
-def _endpoint_results(service, args):
+def _endpoint_results(cloud_checks, args):
     return endpoint.run_endpoint_checks(
-        service.conn, services=args.get("services", endpoint.SERVICES),
+        cloud_checks.conn, services=args.get("services", endpoint.SERVICES),
         horizon_url=args.get("horizon_url"), timeout=args["timeout"])
 
 
-def _operator_results(service, args):
+def _operator_results(cloud_checks, args):
     # The map loaded (and validated) at start; the server's connection serves the
     # control-plane check (admin: compared with the map; otherwise skipped).
     return operator.run_operator_checks(
-        service.operator_map, operator.settings_from_args(args),
-        checks=args.get("checks") or tuple(operator.CHECKS), api_connection=service.conn,
-        api_timeout=args["timeout"], **operator.probe_options_from_args(args))
+        cloud_checks.operator_map, operator.settings_from_args(args),
+        checks=args.get("checks") or tuple(operator.CHECKS),
+        api_connection=cloud_checks.conn, api_timeout=args["timeout"],
+        **operator.probe_options_from_args(args))
 
 
 # Light check types (they create nothing) run in-process on the server's warm connection
-# and are recorded into Rally: {type: function(service, task_args) -> [CheckResult]}.
+# to the cloud and are recorded into Rally:
+# {type: function(CloudChecks, task_args) -> [CheckResult]}.
 # The other types go through the Rally engine (contexts, cleanup).
 RECORDED = {results.CheckType.ENDPOINT: _endpoint_results,
             results.CheckType.OPERATOR: _operator_results}
@@ -103,111 +105,90 @@ def start(prog, argv, make=lambda service: None):
             prog, type(exc).__name__, results.redact(str(exc))), 1) from None
 
 
+class UnknownCloud(ValueError):
+    def __init__(self, value, allowed):
+        super().__init__("cloud: %r is not a cloud this server checks; allowed: %s"
+                         % (value, ", ".join(allowed)))
+        self.allowed = allowed
+
+
 class CheckService:
+    """The checks of every cloud this server checks ([cloud] clouds, or the one [cloud]
+    cloud), over one Rally database: one queue, one history, one outbox for them all."""
+
     def __init__(self, conf, connection=None):
         self.conf = conf
-        self.types = suites.available_types(conf)
-        self.suites = {t: suites.load_suite(t, conf) for t in self.types}
-        self._validate_suites()
-        self.operator_map = self._load_operator_map()
-        self._offer_workloads()
-        self.conn = connection or cloud.connect(
-            conf.cloud.cloud, conf.cloud.clouds_file, conf.cloud.timeout,
-            conf.cloud.region_name)
-        self.is_admin = self._is_admin()
         self.coordinator = coordination.Coordinator(conf)
+        settings = cp_conf.clouds(conf)
+        clouds = [CloudChecks(conf, s, connection if i == 0 else None)
+                  for i, s in enumerate(settings)]
         # Once at a time, however many API and runner processes start together: the
-        # database's schema, the Rally environment and the queue's table.
+        # database's schema, the Rally environments and the queue's table.
         with self.coordinator.lock("setup"):
             self.rally = tasks.RallyTasks(conf)
-            # The password goes into Rally's database only when Rally's engine will log
-            # in with it (the check types that are not recorded in-process).
-            self.rally.ensure_env(tasks.env_spec(
-                self.conn.config, self.is_admin,
-                store_password=any(t not in RECORDED for t in self.types)))
-            self.queue = queue.RunQueue(self.rally.engine())
+            for i, checks in enumerate(clouds):
+                checks.rally = self.rally
+                # The password goes into Rally's database only when Rally's engine will
+                # log in with it (the check types that are not recorded in-process).
+                self.rally.ensure_env(tasks.env_spec(
+                    checks.conn.config, checks.is_admin,
+                    store_password=any(t not in RECORDED for t in checks.types)),
+                    cloud=checks.name, first=i == 0)
+            self.queue = queue.RunQueue(self.rally.engine(), first_cloud=clouds[0].name)
             self.notifications = notifications.NotificationStore(self.rally.engine())
             self.history = history.HistoryStore(self.rally.engine())
+        self.clouds = collections.OrderedDict((c.name, c) for c in clouds)
+        if len(self.clouds) != len(clouds):
+            raise cp_conf.ConfigError("[cloud] clouds: two entries are the same cloud")
         self._long_polls = threading.BoundedSemaphore(conf.api.max_long_polls)
         self._finished_runs = collections.OrderedDict()   # handle -> CheckRun, LRU
         self._runs_lock = threading.Lock()
-        self._hosts = (-HOSTS_TTL - 1, frozenset())   # (listed at, host names)
-        self._hosts_lock = threading.Lock()
 
-    def _validate_suites(self):
-        suite = self.suites.get(results.CheckType.ENDPOINT)
-        if suite is not None:
-            try:
-                endpoint.check_services(suite.get("services", endpoint.SERVICES))
-            except ValueError as exc:
-                raise suites.SuiteError("suite endpoint.yaml: %s" % exc) from None
+    def cloud(self, name=None):
+        """The CloudChecks of the cloud named `name` (None: the first, the default);
+        UnknownCloud naming those there are."""
+        if name is None:
+            return next(iter(self.clouds.values()))
+        if isinstance(name, str) and name in self.clouds:
+            return self.clouds[name]
+        raise UnknownCloud(name, list(self.clouds))
 
-    def _load_operator_map(self):
-        """The operator checks' service map, validated now: a bad one stops the server
-        with the key it is about; without one the operator type is not offered."""
-        if results.CheckType.OPERATOR not in self.types:
-            return None
-        args = self.task_args(results.CheckType.OPERATOR)
-        try:
-            operator.validate_checks(args.get("checks") or ())
-        except ValueError as exc:
-            raise suites.SuiteError("suite operator.yaml: %s" % exc) from None
-        if not args.get("service_map"):
-            LOG.info("operator checks not offered: no [operator] service_map")
-            self.types.remove(results.CheckType.OPERATOR)
-            return None
-        try:
-            return operator.servicemap.load(args["service_map"])
-        except operator.ServiceMapError as exc:
-            raise suites.SuiteError("[operator] %s" % exc) from None
-
-    def _offer_workloads(self):
-        """The types that boot VMs (functional, comprehensive) are offered when their
-        arguments name an image and a flavor ([functional] image_file and flavor, or the
-        suite's); the image is checked now, naming the option."""
-        for check_type in [t for t in _WORKLOAD_TYPES if t in self.types]:
-            args = self.task_args(check_type)
-            if not args.get("image_file") or not args.get("flavor"):
-                LOG.info("%s checks not offered: no [functional] image_file and flavor",
-                         check_type.value)
-                self.types.remove(check_type)
-            elif not os.path.isfile(args["image_file"]):
-                raise suites.SuiteError("[functional] image_file: %s is not a file"
-                                        % args["image_file"])
-
-    def _is_admin(self):
-        try:
-            return service_states.can_read_states(self.conn)
-        except Exception as exc:
-            LOG.warning("cannot tell whether the configured user is admin (%s); assuming "
-                        "not", runner.describe_error(exc, self.conf.cloud.timeout,
-                                                     cloud=self.conn.config.name))
-            return False
+    def checks_of(self, run):
+        """The CloudChecks of the cloud a run checked (the first for a run that names
+        none, or a cloud no longer configured)."""
+        return self.clouds.get(run.cloud) or self.cloud()
 
     @property
-    def runs_dir(self):
-        return os.path.join(self.conf.state_path, "runs")
+    def types(self):
+        """The check types offered on any of the clouds, in CheckType order."""
+        offered = {t for c in self.clouds.values() for t in c.types}
+        return [t for t in results.CheckType if t in offered]
 
     # -- API -------------------------------------------------------------------------
-    def parse_types(self, value):
-        allowed = [t.value for t in self.types] + [ALL]
+    def parse_types(self, value, cloud=None):
+        """[CheckType] of a request's `type` (a type or `all`) on `cloud`'s checks
+        (None: the first cloud's); UnknownCheckType naming those allowed."""
+        types = self.cloud(cloud).types
+        allowed = [t.value for t in types] + [ALL]
         if value == ALL:
-            return list(self.types)
+            return list(types)
         if isinstance(value, str) and value in allowed:
             return [results.CheckType(value)]
         raise UnknownCheckType(value, allowed)
 
-    def submit(self, check_types, project_id=None):
-        """(handle, new): a new queued run of `check_types` for `project_id` (None: the
-        server's own), or that project's run of the same types already queued or
-        running (a second one would only add load on the cloud).  queue.QueueFull when
-        max_active_runs are queued or running, or max_active_runs_per_project of the
-        project's.  A runner (cloudpulse_api.run_worker) takes it from the queue."""
+    def submit(self, check_types, project_id=None, cloud=None):
+        """(handle, new): a new queued run of `check_types` on `cloud` (None: the
+        first) for `project_id` (None: the server's own), or that project's run of the
+        same types on that cloud already queued or running (a second one would only add
+        load on the cloud).  queue.QueueFull when max_active_runs are queued or
+        running, or max_active_runs_per_project of the project's.  A runner
+        (cloudpulse_api.run_worker) takes it from the queue."""
+        name = self.cloud(cloud).name
         return self.queue.add(
             check_types, project_id, self.conf.api.max_active_runs,
             self.conf.api.max_active_runs_per_project,
-            lambda handle: self.rally.create_run(check_types, project_id, handle),
-            self.rally.discard_run)
+            lambda handle: self.rally.create_run(check_types, project_id, handle, name),
+            self.rally.discard_run, cloud=name)
 
     def get(self, handle, wait=0.0):
         """The run of a handle (None: no such run); with wait, first up to `wait`
@@ -245,10 +226,111 @@ class CheckService:
                     _not_over_yet(run)
         return runs
 
+    def execute(self, handle, check_types, cloud=None):
+        """Run a claimed run's checks on its cloud (see CloudChecks.execute)."""
+        self.cloud(cloud).execute(handle, check_types)
+
+
+class CloudChecks:
+    """One checked cloud: its connection, check types, suites, service map and the
+    arguments of its runs; it executes the runs claimed for it."""
+
+    def __init__(self, conf, settings, connection=None):
+        self.conf, self.settings = conf, settings
+        self.timeout = settings.timeout
+        self.types = suites.available_types(conf, settings.scenarios_dir)
+        self.suites = {t: suites.load_suite(t, conf, settings.scenarios_dir)
+                       for t in self.types}
+        self._validate_suites()
+        self.operator_map = self._load_operator_map()
+        self._offer_workloads()
+        self.conn = connection or cloud.connect(
+            settings.cloud, settings.clouds_file, settings.timeout, settings.region_name)
+        # Results and history are labelled with the clouds.yaml entry's name.
+        self.name = settings.name or self.conn.config.name
+        self.is_admin = self._is_admin()
+        self.rally = None   # the server's RallyTasks, set by CheckService
+        self._hosts = (-HOSTS_TTL - 1, frozenset())   # (listed at, host names)
+        self._hosts_lock = threading.Lock()
+
+    def __repr__(self):
+        return "CloudChecks(%r)" % self.name
+
+    def _where(self):
+        # the option a message names: this cloud's own section when it has one
+        return ("[cloud:%s] " % self.settings.name) if self.conf.cloud.clouds else ""
+
+    def _validate_suites(self):
+        suite = self.suites.get(results.CheckType.ENDPOINT)
+        if suite is not None:
+            try:
+                endpoint.check_services(suite.get("services", endpoint.SERVICES))
+            except ValueError as exc:
+                raise suites.SuiteError("%ssuite endpoint.yaml: %s" % (self._where(), exc)) \
+                    from None
+
+    def _load_operator_map(self):
+        """The operator checks' service map, validated now: a bad one stops the server
+        with the key it is about; without one the operator type is not offered."""
+        if results.CheckType.OPERATOR not in self.types:
+            return None
+        args = self.task_args(results.CheckType.OPERATOR)
+        try:
+            operator.validate_checks(args.get("checks") or ())
+        except ValueError as exc:
+            raise suites.SuiteError("%ssuite operator.yaml: %s" % (self._where(), exc)) \
+                from None
+        if not args.get("service_map"):
+            LOG.info("%soperator checks not offered: no [operator] service_map",
+                     self._where())
+            self.types.remove(results.CheckType.OPERATOR)
+            return None
+        try:
+            return operator.servicemap.load(args["service_map"])
+        except operator.ServiceMapError as exc:
+            raise suites.SuiteError("%s[operator] %s" % (self._where(), exc)) from None
+
+    def _offer_workloads(self):
+        """The types that boot VMs (functional, comprehensive) are offered when their
+        arguments name an image and a flavor ([functional] image_file and flavor, or the
+        suite's); the image is checked now, naming the option."""
+        for check_type in [t for t in _WORKLOAD_TYPES if t in self.types]:
+            args = self.task_args(check_type)
+            if not args.get("image_file") or not args.get("flavor"):
+                LOG.info("%s%s checks not offered: no [functional] image_file and flavor",
+                         self._where(), check_type.value)
+                self.types.remove(check_type)
+            elif not os.path.isfile(args["image_file"]):
+                raise suites.SuiteError("%s[functional] image_file: %s is not a file"
+                                        % (self._where(), args["image_file"]))
+
+    def _is_admin(self):
+        try:
+            return service_states.can_read_states(self.conn)
+        except Exception as exc:
+            LOG.warning("cannot tell whether the configured user of cloud %s is admin "
+                        "(%s); assuming not", self.name,
+                        runner.describe_error(exc, self.timeout, cloud=self.name))
+            return False
+
     @property
-    def cloud_name(self):
-        """The name results and history are labelled with: the clouds.yaml entry."""
-        return self.conn.config.name
+    def runs_dir(self):
+        """Where its workload runs note what they create (the sweeper's): one directory
+        per cloud, so that each cloud's sweeper removes only its own."""
+        if not self.conf.cloud.clouds or self.settings.name == self.conf.cloud.clouds[0]:
+            return os.path.join(self.conf.state_path, "runs")
+        return os.path.join(self.conf.state_path, "runs-%s" % _file_name(self.settings.name))
+
+    @property
+    def intervals(self):
+        """{CheckType: seconds} of the types it runs periodically (its own intervals,
+        else [periodic]'s), of those it offers."""
+        return {t: s for t, s in cp_conf.intervals(self.conf, self.settings).items()
+                if t in self.types}
+
+    @property
+    def max_gaps(self):
+        return cp_conf.max_gaps(self.conf, self.settings)
 
     def host_names(self):
         """The cloud's host names (service_states.host_names), masked in what a project
@@ -260,16 +342,18 @@ class CheckService:
                 try:
                     hosts = frozenset(service_states.host_names(self.conn))
                 except Exception as exc:
-                    LOG.warning("cannot list the cloud's hosts for the member view: %s",
-                                runner.describe_error(exc, self.conf.cloud.timeout,
-                                                      cloud=self.conn.config.name))
+                    LOG.warning("cannot list the hosts of cloud %s for the member view: "
+                                "%s", self.name,
+                                runner.describe_error(exc, self.timeout, cloud=self.name))
                 self._hosts = (time.monotonic(), hosts)
             return hosts
 
     def task_args(self, check_type):
         args = dict(self.suites[check_type])
-        args.setdefault("timeout", self.conf.cloud.timeout)
-        args.setdefault("horizon_url", self.conf.cloud.horizon_url)
+        args.setdefault("timeout", self.settings.timeout)
+        args.setdefault("horizon_url", self.settings.horizon_url)
+        if check_type == results.CheckType.OPERATOR and self.settings.service_map:
+            args.setdefault("service_map", self.settings.service_map)
         for group, names in _CONF_ARGS.get(check_type, ()):
             for opt in names:
                 if getattr(self.conf[group], opt) is not None:
@@ -297,7 +381,7 @@ class CheckService:
             if engine_types:
                 # One Rally task per handle: the engine runs the remaining types in it.
                 self.rally.start_engine(
-                    handle, [(t, self.engine_args(t)) for t in engine_types])
+                    handle, [(t, self.engine_args(t)) for t in engine_types], self.name)
             else:
                 self.rally.set_finished(handle)
         except Exception:
@@ -310,6 +394,11 @@ class CheckService:
         started = time.time()
         check_results = RECORDED[check_type](self, args)
         self.rally.record(handle, check_type, args, check_results, started, time.time())
+
+
+def _file_name(name):
+    """A cloud's name as a file name (clouds.yaml names are any string)."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
 def _not_over_yet(run):

@@ -4,7 +4,8 @@ ask which cloud is healthy (docs/availability.md, "Status").  GET /cpulse/ is th
 for a person: a status page, plain server-rendered HTML that reloads itself, with the
 availability bars of the last 24 hours and 30 days and the recent changes.
 
-A member reads their project's runs (hosts masked); an admin the server's own.
+A member reads their project's runs (hosts masked); an admin the server's own.  Every
+cloud the server checks is listed, the default one first.
 """
 
 import datetime
@@ -13,7 +14,6 @@ import functools
 import flask
 
 from cloudpulse import availability
-from cloudpulse import conf as cp_conf
 from cloudpulse import results
 from cloudpulse_api import apidoc
 from cloudpulse_api import handling
@@ -26,32 +26,35 @@ HOURS, DAYS = 24, 30     # the page's bars
 RECENT_CHANGES = 20
 
 
-def _scope():
-    """(project_id or None for the server's own runs, the masking of what is shown)."""
-    service = handling.service()
-    project_id = (None if handling.allowed(policies.AVAILABILITY_ALL_PROJECTS)
-                  else handling.caller().project_id)
+def _project():
+    """The project whose runs are shown: None for the server's own (admin)."""
+    return (None if handling.allowed(policies.AVAILABILITY_ALL_PROJECTS)
+            else handling.caller().project_id)
+
+
+def _masking(project_id, checks):
+    """What is shown of a text about the cloud of `checks` (a CloudChecks)."""
     if handling.allowed(policies.RESULT_OPERATOR_DETAIL, {"project_id": project_id or ""}):
-        return project_id, lambda text: text
-    return project_id, functools.partial(results.mask_hosts, hosts=service.host_names())
+        return lambda text: text
+    return functools.partial(results.mask_hosts, hosts=checks.host_names())
 
 
-def _status(project_id, now=None):
-    service = handling.service()
-    return service.history.status(service.cloud_name, project_id, service.types,
-                                  cp_conf.max_gaps(service.conf), now)
+def _status(project_id, checks, now=None):
+    status = handling.service().history.status(checks.name, project_id, checks.types,
+                                               checks.max_gaps, now)
+    if project_id is not None:
+        status = status.member_view(checks.host_names())
+    return status
 
 
 @blueprint.get("/status")
 def get_status():
     if not handling.allowed(policies.STATUS_GET):
         return handling.forbidden(policies.STATUS_GET, "reading the status")
-    project_id, _ = _scope()
-    status = _status(project_id)
-    if project_id is not None:
-        status = status.member_view(handling.service().host_names())
-    return flask.jsonify(timestamp=results.utcnow().isoformat(timespec="seconds"),
-                         clouds=[status.to_dict()])
+    project_id, now = _project(), results.utcnow()
+    return flask.jsonify(timestamp=now.isoformat(timespec="seconds"), clouds=[
+        _status(project_id, checks, now).to_dict()
+        for checks in handling.service().clouds.values()])
 
 
 def _when(ts):
@@ -72,19 +75,12 @@ def _bar(start, item, segment, slo):
     return {"css": css, "title": "%s to %s: %s" % (_when(start), _when(end), said)}
 
 
-@blueprint.get("/")
-def status_page():
-    if not handling.allowed(policies.STATUS_GET):
-        return handling.forbidden(policies.STATUS_GET, "reading the status")
-    service = handling.service()
-    project_id, mask = _scope()
-    now = results.utcnow()
-    slo = service.conf.availability.slo
-    status = _status(project_id, now)
-    if project_id is not None:
-        status = status.member_view(service.host_names())
-    spans = service.history.spans(service.cloud_name, project_id,
-                                  now - datetime.timedelta(days=DAYS))
+def _cloud_section(project_id, checks, now, slo):
+    """What the page shows of one cloud: its status, a row per check type, its changes."""
+    mask = _masking(project_id, checks)
+    status = _status(project_id, checks, now)
+    spans = handling.service().history.spans(checks.name, project_id,
+                                             now - datetime.timedelta(days=DAYS))
     rows = []
     for check in status.checks:
         own = [s for s in spans if s.key == check.check_type.value]
@@ -103,9 +99,20 @@ def status_page():
                 "details": mask(s.details)}
                for s in availability.changes(spans, now - datetime.timedelta(hours=HOURS),
                                              RECENT_CHANGES)]
+    return {"status": status, "rows": rows, "changes": changes}
+
+
+@blueprint.get("/")
+def status_page():
+    if not handling.allowed(policies.STATUS_GET):
+        return handling.forbidden(policies.STATUS_GET, "reading the status")
+    service = handling.service()
+    project_id, now = _project(), results.utcnow()
+    slo = service.conf.availability.slo
+    clouds = [_cloud_section(project_id, checks, now, slo)
+              for checks in service.clouds.values()]
     page = flask.render_template(
-        "status.html", status=status, rows=rows, changes=changes, now=_when(now), slo=slo,
-        refresh=PAGE_REFRESH,
+        "status.html", clouds=clouds, now=_when(now), slo=slo, refresh=PAGE_REFRESH,
         scope="project %s" % project_id if project_id else "the server's own runs")
     return page, 200, {"Content-Type": "text/html; charset=utf-8",
                        "Cache-Control": "no-store"}

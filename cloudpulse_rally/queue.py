@@ -3,8 +3,9 @@ number of API processes and `cloudpulse-runner` processes share them.
 
 One row per run queued or running (`cloudpulse_queue`); the run itself (its results) is
 the Rally task of the same handle.  The database does the coordination:
-- a project's run of the same check types already queued or running is found by the
-  unique (project, types) key, so two API processes never start the same run twice;
+- a project's run of the same check types on the same cloud already queued or running is
+  found by the unique (cloud, project, types) key, so two API processes never start the
+  same run twice;
 - a runner claims the oldest queued run with `SELECT ... FOR UPDATE SKIP LOCKED` (on
   SQLite, where one process serves, transactions take the write lock up front);
 - a runner beats a heartbeat into the runs it holds; a run whose runner stopped beating
@@ -31,15 +32,34 @@ _METADATA = sa.MetaData()
 _QUEUE = sa.Table(
     "cloudpulse_queue", _METADATA,
     sa.Column("handle", sa.String(36), primary_key=True),
+    sa.Column("cloud", sa.String(255), nullable=False),
     sa.Column("project", sa.String(64), nullable=False),   # "": the server's own run
     sa.Column("check_types", sa.String(255), nullable=False),   # sorted, comma-joined
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("runner", sa.String(255)),
     sa.Column("heartbeat_at", sa.DateTime),
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("project", "check_types", name="uniq_cloudpulse_queue0run"),
+    sa.UniqueConstraint("cloud", "project", "check_types", name="uniq_cloudpulse_queue0run"),
     sa.Index("cloudpulse_queue_state_idx", "state", "created_at"),
 )
+_WITHOUT_CLOUD = [c.name for c in _QUEUE.columns if c.name != "cloud"]
+
+
+def _add_the_cloud_column(engine, cloud):
+    """A queue table made before runs named their cloud: rebuilt with the column (and
+    the key that includes it), its runs in flight kept as `cloud`'s, in one transaction."""
+    if not sa.inspect(engine).has_table(_QUEUE.name):
+        return
+    if "cloud" in {c["name"] for c in sa.inspect(engine).get_columns(_QUEUE.name)}:
+        return
+    old = sa.Table(_QUEUE.name, sa.MetaData(), *[sa.Column(c.name, c.type) for c in _QUEUE.columns
+                                                 if c.name != "cloud"])
+    with engine.begin() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(sa.select(old))]
+        conn.execute(sa.text("DROP TABLE %s" % _QUEUE.name))   # its index and key too
+        _METADATA.create_all(conn)
+        if rows:
+            conn.execute(_QUEUE.insert(), [dict(row, cloud=cloud) for row in rows])
 
 
 class QueueFull(Exception):
@@ -84,50 +104,56 @@ def _local_process_gone(runner):
 class RunQueue:
     """The queue over a SQLAlchemy engine (Rally's)."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, first_cloud=""):
+        """`first_cloud`: the cloud of the runs a queue made before runs named their
+        cloud holds."""
         self.engine = engine
+        _add_the_cloud_column(engine, first_cloud)
         _METADATA.create_all(engine)   # idempotent: the table and index if missing
         self._finished = threading.Condition()   # runs finished by this process
         self._queued = threading.Condition()     # runs queued by this process
 
     # -- the API's side ------------------------------------------------------------------
-    def active(self, project_id, check_types):
-        """The handle of the project's run of these types queued or running, or None."""
+    def active(self, project_id, check_types, cloud=""):
+        """The handle of the project's run of these types on `cloud` queued or running,
+        or None."""
         with self.engine.connect() as conn:
             return conn.execute(sa.select(_QUEUE.c.handle).where(
-                _QUEUE.c.project == (project_id or ""),
+                _QUEUE.c.cloud == cloud, _QUEUE.c.project == (project_id or ""),
                 _QUEUE.c.check_types == types_key(check_types))).scalar()
 
     def add(self, check_types, project_id, max_active, max_per_project, create_run,
-            discard_run):
-        """(handle, new): a new queued run (`create_run(handle)` records it first), or
-        the project's run of the same types already queued or running (then what
-        create_run made is undone by `discard_run(handle)` when another process queued
-        the same an instant before).  QueueFull beyond `max_active` runs, or
-        `max_per_project` of the project's."""
-        existing = self.active(project_id, check_types)
+            discard_run, cloud=""):
+        """(handle, new): a new queued run on `cloud` (`create_run(handle)` records it
+        first), or the project's run of the same types on that cloud already queued or
+        running (then what create_run made is undone by `discard_run(handle)` when
+        another process queued the same an instant before).  QueueFull beyond
+        `max_active` runs, or `max_per_project` of the project's."""
+        existing = self.active(project_id, check_types, cloud)
         if existing is not None:
             return existing, False
         with self.engine.connect() as conn:
             active = conn.execute(sa.select(sa.func.count()).select_from(_QUEUE)).scalar()
-            if active >= max_active:
-                raise QueueFull(active)
-            if project_id:
-                mine = conn.execute(sa.select(sa.func.count()).select_from(_QUEUE).where(
-                    _QUEUE.c.project == project_id)).scalar()
-                if mine >= max_per_project:
-                    raise QueueFull(mine, project_id)
+            mine = conn.execute(sa.select(sa.func.count()).select_from(_QUEUE).where(
+                _QUEUE.c.project == project_id)).scalar() if project_id else 0
+        if active >= max_active or mine >= max_per_project:
+            # The run that filled the queue may be this very one, queued by another
+            # request an instant after the lookup above: then it is the answer.
+            existing = self.active(project_id, check_types, cloud)
+            if existing is not None:
+                return existing, False
+            raise QueueFull(active) if active >= max_active else QueueFull(mine, project_id)
         handle = str(uuid.uuid4())
         create_run(handle)
         try:
             with self.engine.begin() as conn:
                 conn.execute(_QUEUE.insert().values(
-                    handle=handle, project=project_id or "", state=QUEUED,
+                    handle=handle, cloud=cloud, project=project_id or "", state=QUEUED,
                     check_types=types_key(check_types), created_at=_utcnow()))
         except (sa_exc.IntegrityError, db_exc.DBDuplicateEntry):
             # another API process (or thread) queued it an instant before
             discard_run(handle)
-            existing = self.active(project_id, check_types)
+            existing = self.active(project_id, check_types, cloud)
             if existing is None:
                 raise
             return existing, False
@@ -152,18 +178,21 @@ class RunQueue:
                 self._finished.wait(min(left, WAKE_EVERY))
         return True
 
-    def active_types(self):
-        """[(project or None, frozenset of check type values)] queued or running."""
+    def active_types(self, cloud=""):
+        """[(project or None, frozenset of check type values)] queued or running on
+        `cloud`."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(_QUEUE.c.project, _QUEUE.c.check_types)).all()
+            rows = conn.execute(sa.select(_QUEUE.c.project, _QUEUE.c.check_types).where(
+                _QUEUE.c.cloud == cloud)).all()
         return [(row.project or None, frozenset(row.check_types.split(","))) for row in rows]
 
     # -- the runners' side ---------------------------------------------------------------
     def claim(self, runner):
-        """(handle, [CheckType]) of the oldest queued run, now `runner`'s, or None."""
+        """(handle, [CheckType], cloud) of the oldest queued run, now `runner`'s, or
+        None."""
         with self.engine.begin() as conn:
             row = conn.execute(
-                sa.select(_QUEUE.c.handle, _QUEUE.c.check_types)
+                sa.select(_QUEUE.c.handle, _QUEUE.c.check_types, _QUEUE.c.cloud)
                 .where(_QUEUE.c.state == QUEUED).order_by(_QUEUE.c.created_at).limit(1)
                 .with_for_update(skip_locked=True)).first()
             if row is None:
@@ -173,7 +202,8 @@ class RunQueue:
                 state=RUNNING, runner=runner, heartbeat_at=_utcnow())).rowcount
         if not claimed:
             return None
-        return row.handle, [results.CheckType(t) for t in row.check_types.split(",")]
+        return (row.handle, [results.CheckType(t) for t in row.check_types.split(",")],
+                row.cloud)
 
     def wait_queued(self, timeout):
         """Until this process queues a run, or `timeout` seconds (other processes' runs

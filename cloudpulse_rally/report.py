@@ -14,6 +14,7 @@ TAG = "cloudpulse"
 INTERRUPTED = "Interrupted"   # the error type of runs the server could not finish
 TYPE_TAG_PREFIX = "cloudpulse-type:"
 PROJECT_TAG_PREFIX = "cloudpulse-project:"   # the project that asked for the run
+CLOUD_TAG_PREFIX = "cloudpulse-cloud:"       # the cloud checked
 
 # Rally task statuses -> the run's state.
 RUNNING = {"init", "validating", "validated", "running", "aborting", "soft_aborting"}
@@ -47,11 +48,13 @@ def atomic_actions(check_results):
             for r in check_results if r.started_at and r.finished_at]
 
 
-def run_tags(check_types, project_id=None):
-    """A run's task tags: CloudPulse's, one per check type, and the asking project's
-    (none for the server's own runs: periodic, or an API without authentication)."""
+def run_tags(check_types, project_id=None, cloud=None):
+    """A run's task tags: CloudPulse's, one per check type, the asking project's (none
+    for the server's own runs: periodic, or an API without authentication) and the
+    cloud's."""
     return ([TAG] + [TYPE_TAG_PREFIX + t.value for t in check_types]
-            + ([PROJECT_TAG_PREFIX + project_id] if project_id else []))
+            + ([PROJECT_TAG_PREFIX + project_id] if project_id else [])
+            + ([CLOUD_TAG_PREFIX + cloud] if cloud else []))
 
 
 def _tag_values(tags, prefix):
@@ -71,6 +74,10 @@ def _project_of(tags):
     return (_tag_values(tags, PROJECT_TAG_PREFIX) or [None])[0]
 
 
+def _cloud_of(tags):
+    return (_tag_values(tags, CLOUD_TAG_PREFIX) or [None])[0]
+
+
 def task_summary(task, tags, iterations):
     """RunSummary of a Rally task row (uuid, status, validation_result, pass_sla,
     created_at, updated_at), its tags and how many iterations its workloads recorded:
@@ -84,7 +91,7 @@ def task_summary(task, tags, iterations):
                  and bool(task["pass_sla"]) and iterations > 0),
         created_at=task["created_at"],
         finished_at=task["updated_at"] if status not in RUNNING else None,
-        project_id=_project_of(tags))
+        project_id=_project_of(tags), cloud=_cloud_of(tags))
 
 
 def task_to_run(task):
@@ -95,7 +102,8 @@ def task_to_run(task):
                            state=run_state(status, task.get("validation_result")),
                            created_at=task["created_at"],
                            finished_at=task["updated_at"] if status not in RUNNING
-                           else None, project_id=_project_of(task.get("tags")))
+                           else None, project_id=_project_of(task.get("tags")),
+                           cloud=_cloud_of(task.get("tags")))
     for subtask in task.get("subtasks", []):
         for workload in subtask.get("workloads", []):
             run.results.extend(_workload_results(workload, check_types))

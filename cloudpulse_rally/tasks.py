@@ -249,15 +249,23 @@ class RallyTasks:
     def __init__(self, conf):
         self.conf = conf
         self.api = rally_api(cp_conf.rally_connection(conf), conf.state_path)
-        self.env_uuid = None
+        self._envs = {}   # cloud -> the uuid of its Rally env; None: the first one's
+
+    @property
+    def env_uuid(self):
+        """The Rally env of the first cloud ensured."""
+        return self._envs.get(None)
 
     # -- environment ---------------------------------------------------------------
-    def ensure_env(self, spec):
-        """The Rally env for the checked cloud; a changed cloud gets a new env (history kept)."""
+    def ensure_env(self, spec, cloud=None, first=True):
+        """The Rally env of a checked cloud, named [rally] env_name for the `first` cloud
+        and env_name-<cloud> for the others; a changed cloud gets a new env (history
+        kept)."""
         from rally import exceptions as rally_exc
         from rally.env import env_mgr
 
-        name = self.conf.rally.env_name
+        name = self.conf.rally.env_name if first else "%s-%s" % (
+            self.conf.rally.env_name, cloud)
         try:
             env = env_mgr.EnvManager.get(name)
         except rally_exc.DBRecordNotFound:
@@ -278,19 +286,21 @@ class RallyTasks:
                 _create_env_apart(cp_conf.rally_connection(self.conf),
                                   self.conf.state_path, name, spec)
             env = env_mgr.EnvManager.get(name)
-        self.env_uuid = env.uuid
+        self._envs[cloud] = env.uuid
+        if first:
+            self._envs[None] = env.uuid
         return env.uuid
 
     # -- runs ------------------------------------------------------------------------
-    def create_run(self, check_types, project_id=None, handle=None):
-        """A queued run of `check_types` asked for by `project_id` (None: the server's),
-        its handle `handle` (a new one when None)."""
+    def create_run(self, check_types, project_id=None, handle=None, cloud=None):
+        """A queued run of `check_types` on `cloud` (None: the first) asked for by
+        `project_id` (None: the server's), its handle `handle` (a new one when None)."""
         # What api.task.create does, less its per-call environment lookup: ensure_env
         # already proved the environment, and this sits on the POST's path.
         from rally.common import objects
         attributes = {"uuid": handle} if handle else {}
-        return objects.Task(env_uuid=self.env_uuid,
-                            tags=report.run_tags(check_types, project_id),
+        return objects.Task(env_uuid=self._envs[cloud],
+                            tags=report.run_tags(check_types, project_id, cloud),
                             **attributes)["uuid"]
 
     @staticmethod
@@ -320,14 +330,18 @@ class RallyTasks:
         seconds ago (asked of the database: it does not read every run kept)."""
         return _unfinished_runs(older_than)
 
-    def last_run_at(self, check_type):
-        """When the newest run of `check_type` was created (UTC datetime), or None."""
-        return _last_run_at(report.TYPE_TAG_PREFIX + check_type.value)
+    def last_run_at(self, check_type, cloud=None, first=True):
+        """When the newest run of `check_type` on `cloud` was created (UTC datetime), or
+        None; the `first` cloud's runs include those that name no cloud (made before
+        runs were labelled with theirs)."""
+        return _last_run_at(report.TYPE_TAG_PREFIX + check_type.value,
+                            report.CLOUD_TAG_PREFIX + cloud if cloud else None, first)
 
     def list_runs(self, check_type=None, state=None, since=None, project_id=None,
-                  all_projects=False, marker=None, limit=50):
-        """RunSummaries of the runs, newest first, at most `limit`: of `check_type`, in
-        `state`, created at or after `since` (an aware datetime), of `project_id` (None
+                  all_projects=False, marker=None, limit=50, cloud=None):
+        """RunSummaries of the runs, newest first, at most `limit`: of `check_type`, on
+        `cloud`, in `state`, created at or after `since` (an aware datetime), of
+        `project_id` (None
         with all_projects: every run, the server's own included; None without: none),
         after the handle `marker` (the last of the previous page).  UnknownMarker when
         `marker` is not a run so listed.  A few queries, whatever the number of runs."""
@@ -335,7 +349,8 @@ class RallyTasks:
             return []
         return [report.task_summary(**run) for run in _list_tasks(
             report.TYPE_TAG_PREFIX + check_type.value if check_type else report.TAG,
-            report.PROJECT_TAG_PREFIX + project_id if project_id else None,
+            ([report.PROJECT_TAG_PREFIX + project_id] if project_id else [])
+            + ([report.CLOUD_TAG_PREFIX + cloud] if cloud else []),
             state, since, marker, limit)]
 
     def prune(self, max_age_days, max_per_type):
@@ -360,8 +375,9 @@ class RallyTasks:
             **task_args)
         return yaml.safe_load(rendered)
 
-    def start_engine(self, handle, typed_args):
-        """Run the Rally tasks of [(check_type, task_args)] as one task, the handle's."""
+    def start_engine(self, handle, typed_args, cloud=None):
+        """Run the Rally tasks of [(check_type, task_args)] as one task, the handle's, in
+        the Rally env of `cloud` (None: the first)."""
         from rally import exceptions as rally_exc
         load_plugins()
         configs = [self.render(t, args) for t, args in typed_args]
@@ -369,7 +385,7 @@ class RallyTasks:
         config["title"] = "CloudPulse %s checks" % ", ".join(t.value for t, _ in typed_args)
         config["subtasks"] = [s for c in configs for s in c["subtasks"]]
         try:
-            self.api.task.start(deployment=self.env_uuid, config=config, task=handle)
+            self.api.task.start(deployment=self._envs[cloud], config=config, task=handle)
         except rally_exc.RallyException as exc:
             # Rally stores validation failures and crashes on the task itself.
             LOG.warning("rally task %s failed: %s", handle, results.redact(str(exc)))
@@ -417,10 +433,19 @@ def _unfinished_runs(session, older_than):
 
 
 @_with_session
-def _last_run_at(session, type_tag):
+def _last_run_at(session, type_tag, cloud_tag, untagged_too):
+    import sqlalchemy as sa
     from rally.common.db import models
-    row = (_cloudpulse_tasks(session, models.Task.created_at, tag=type_tag)
-           .order_by(models.Task.created_at.desc()).first())
+    from rally import consts
+    runs = _cloudpulse_tasks(session, models.Task.created_at, tag=type_tag)
+    if cloud_tag:
+        tagged = session.query(models.Tag.uuid).filter(models.Tag.type == consts.TagType.TASK)
+        mine = models.Task.uuid.in_(tagged.filter(models.Tag.tag == cloud_tag))
+        if untagged_too:
+            mine = sa.or_(mine, models.Task.uuid.notin_(tagged.filter(
+                models.Tag.tag.like(report.CLOUD_TAG_PREFIX + "%"))))
+        runs = runs.filter(mine)
+    row = runs.order_by(models.Task.created_at.desc()).first()
     return row.created_at.replace(tzinfo=datetime.timezone.utc) if row else None
 
 
@@ -448,7 +473,7 @@ def _naive_utc(ts):
 
 
 @_with_session
-def _list_tasks(session, tag, project_tag, state, since, marker, limit):
+def _list_tasks(session, tag, also_tags, state, since, marker, limit):
     """list_runs' three queries: the page of tasks, their tags, their iteration counts
     ([{"task": row, "tags": [...], "iterations": n}]: plain data, as Rally's session
     returns)."""
@@ -459,9 +484,9 @@ def _list_tasks(session, tag, project_tag, state, since, marker, limit):
     runs = _cloudpulse_tasks(session, task.id, task.uuid, task.status,
                              task.validation_result, task.pass_sla, task.created_at,
                              task.updated_at, tag=tag)
-    if project_tag:
+    for also in also_tags:   # the project's, the cloud's
         runs = runs.filter(task.uuid.in_(session.query(models.Tag.uuid).filter(
-            models.Tag.type == consts.TagType.TASK, models.Tag.tag == project_tag)))
+            models.Tag.type == consts.TagType.TASK, models.Tag.tag == also)))
     if marker:
         last = runs.filter(task.uuid == marker).first()
         if last is None:

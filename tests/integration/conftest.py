@@ -5,11 +5,14 @@ The box itself is the session fixture `box` (tests/conftest.py).  Fault tests us
 reports healthy again.
 """
 
+import json
+import os
 import socket
 import subprocess
 import time
 
 import pytest
+import requests
 
 from cloudpulse.checks import endpoint
 from cloudpulse import cloud
@@ -18,7 +21,11 @@ from cloudpulse import results
 from cloudpulse_rally import tasks
 from tests.integration.postgres import PostgreSQL
 
-TIMEOUT = 3.0   # per API call in the tests: a hung service must fail fast
+TIMEOUT = 5.0   # per API call in the tests: a hung service must fail fast, a loaded box not
+# A VM-booting run makes calls that take seconds on a loaded box (a router's interface on
+# OVN, while three VMs' ports bind on the box's one neutron worker): the API timeout of a
+# real deployment, not the tests' fail-fast one.
+WORKLOAD_TIMEOUT = 30.0
 
 
 def pytest_collection_modifyitems(config, items):
@@ -87,7 +94,48 @@ def workload_engine(box, tmp_path_factory):
     return store, {"image_file": str(image), "flavor": "cbx.tiny",
                    "external_network": "public", "ssh_user": "root",
                    "image_disk_format": "raw", "boot_timeout": 60, "ping_timeout": 20,
-                   "timeout": 10}
+                   "timeout": WORKLOAD_TIMEOUT}
+
+
+# [functional] of a server whose data-plane types boot VMs on the box (image_file: %s)
+FUNCTIONAL_CONF = (
+    "[functional]\nimage_file = %s\nflavor = cbx.tiny\nexternal_network = public\n"
+    "ssh_user = root\nimage_disk_format = raw\nboot_timeout = 60\nping_timeout = 30\n")
+
+
+@pytest.fixture(scope="session")
+def all_through_the_cli(venv_bin, tmp_path_factory, box):
+    """One run of type=all (endpoint, functional and comprehensive: one Rally task for the
+    two that boot VMs) through a `cloudpulse-server` and `cpulse check all --wait -f
+    json`, on the healthy box: the data plane that test_api_cli (the server and the CLI),
+    test_functional and test_comprehensive (each type's steps) judge, booted once for
+    them all.  (the types the server offered, the CLI's CompletedProcess)"""
+    from tests.integration.server import Server   # it imports this module
+    state = tmp_path_factory.mktemp("all-run")
+    image = state / "image.raw"
+    image.write_bytes(b"cloudbox instance image\n" * 64)
+    srv = Server(venv_bin, state, box,
+                 extra=FUNCTIONAL_CONF % image + "[comprehensive]\nprobe_timeout = 10\n",
+                 timeout=WORKLOAD_TIMEOUT)
+    try:
+        types = requests.get(srv.url + "/cpulse/types", timeout=5).json()["types"]
+        env = dict(os.environ, CPULSE_URL=srv.url)
+        res = run_cmd([os.path.join(venv_bin, "cpulse"), "check", "all", "--wait",
+                       "--timeout", "400", "-f", "json"], env=env, timeout=450)
+    finally:
+        srv.stop()
+    return types, res
+
+
+def healthy_data_plane_run(all_through_the_cli, check_type):
+    """The CheckRun of one type's results in the all_through_the_cli run, as the CLI
+    printed it (the one result model, read back from its JSON)."""
+    _, res = all_through_the_cli
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    run = results.CheckRun.from_api(json.loads(res.stdout))
+    return results.CheckRun(run.handle, [check_type], run.state, run.created_at,
+                            run.finished_at, [r for r in run.results
+                                              if r.check_type == check_type])
 
 
 def run_engine(store, check_type, args):

@@ -35,13 +35,18 @@ def keystone_authtoken(box):
 
 
 def write_conf(path, state, box, port, auth="noauth", periodic="endpoint_interval = -1\n",
-               extra="", cloud=None, clouds_file=None, timeout=TIMEOUT, horizon_url=None):
-    """A cloudpulse.conf for a server over the box (owner-only: it may hold a password)."""
+               extra="", cloud=None, clouds_file=None, timeout=TIMEOUT, horizon_url=None,
+               clouds=None):
+    """A cloudpulse.conf for a server over the box (owner-only: it may hold a password):
+    checking `cloud` (default: the box's admin entry), or the clouds.yaml entries
+    `clouds`."""
+    which = ("clouds = %s" % ", ".join(clouds) if clouds
+             else "cloud = %s" % (cloud or box.admin_cloud))
     path.write_text(
         "[DEFAULT]\nstate_path = %s\n[api]\nport = %d\nauth_strategy = %s\n"
-        "[cloud]\ncloud = %s\nclouds_file = %s\nhorizon_url = %s\ntimeout = %s\n"
+        "[cloud]\n%s\nclouds_file = %s\nhorizon_url = %s\ntimeout = %s\n"
         "%s[periodic]\n%s%s"
-        % (state, port, auth, cloud or box.admin_cloud, clouds_file or box.clouds_yaml,
+        % (state, port, auth, which, clouds_file or box.clouds_yaml,
            horizon_url or box.horizon_url, timeout,
            keystone_authtoken(box) if auth == "keystone" else "", periodic, extra))
     path.chmod(0o600)

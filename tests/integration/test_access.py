@@ -21,7 +21,7 @@ from tests.integration.conftest import run_cmd
 from tests.integration import server as server_mod
 from tests.integration.server import Server
 
-PERIODIC = re.compile(r"periodic endpoint check started: ([0-9a-f-]{36})")
+PERIODIC = re.compile(r"periodic endpoint check of \S+ started: ([0-9a-f-]{36})")
 
 
 class Member:

@@ -16,7 +16,7 @@ import yaml
 from cloudpulse.checks import functional
 from cloudpulse import results
 from cloudpulse.checks import workload
-from tests.integration.conftest import run_cmd
+from tests.integration.conftest import FUNCTIONAL_CONF, WORKLOAD_TIMEOUT, run_cmd
 from tests.integration.server import Server
 
 
@@ -222,7 +222,7 @@ def test_results_survive_a_restart_and_periodic_runs(venv_bin, state, box, admin
                              timeout=5).json()
         assert after == before
         announced = box.wait_for(lambda: re.search(
-            r"periodic endpoint check: every 3600 s, next in (\d+) s", again.log_text()),
+            r"periodic endpoint check of \S+: every 3600 s, next in (\d+) s", again.log_text()),
             timeout=10, interval=0.2)
         assert 3600 - 30 <= int(announced.group(1)) <= 3600 + 360
     finally:
@@ -239,7 +239,7 @@ def test_sigterm_lets_runs_in_flight_finish(venv_bin, tmp_path, box, admin_conn,
     image = tmp_path / "image.raw"
     image.write_bytes(b"cloudbox instance image\n" * 64)
     first = Server(venv_bin, tmp_path, box,
-                   extra="[api]\nworkers = 1\n" + _FUNCTIONAL_CONF % image)
+                   extra="[api]\nworkers = 1\n" + FUNCTIONAL_CONF % image)
     faults.hang("glance")
 
     def post(check_type):
@@ -279,7 +279,7 @@ def test_the_server_stays_light_under_a_storm_of_posts(venv_bin, tmp_path, box, 
     image.write_bytes(b"cloudbox instance image\n" * 64)
     srv = Server(venv_bin, tmp_path, box, timeout=8,
                  extra="[api]\nmax_active_runs = 1\nmax_long_polls = 2\n"
-                       + _FUNCTIONAL_CONF % image)
+                       + FUNCTIONAL_CONF % image)
     try:
         faults.hang("glance")   # the endpoint run lasts one API timeout: 8 s
         handle = requests.post(srv.url + "/cpulse/check", json={"type": "endpoint"},
@@ -358,42 +358,23 @@ def test_the_state_keeps_no_password_and_is_owner_only(server, state, box):
     assert oct((state / "rally.sqlite").stat().st_mode & 0o777) == "0o600"
     assert oct((state / "rally.conf").stat().st_mode & 0o777) == "0o600"
 
-
-# A VM-booting run makes calls that take seconds on a loaded box (a router's interface on
-# OVN): the API timeout of a real deployment, not the tests' fail-fast one.
-_WORKLOAD_TIMEOUT = 10
-_FUNCTIONAL_CONF = (
-    "[functional]\nimage_file = %s\nflavor = cbx.tiny\nexternal_network = public\n"
-    "ssh_user = root\nimage_disk_format = raw\nboot_timeout = 60\nping_timeout = 30\n")
-
-
-def test_all_with_the_data_plane_through_the_server_and_the_cli(venv_bin, tmp_path, box,
-                                                                admin_conn):
+def test_all_with_the_data_plane_through_the_server_and_the_cli(all_through_the_cli, box):
     """type=all: endpoint, functional and comprehensive in one run (one Rally task for
-    the two that boot VMs), through the CLI."""
-    image = tmp_path / "image.raw"
-    image.write_bytes(b"cloudbox instance image\n" * 64)
-    srv = Server(venv_bin, tmp_path, box,
-                 extra=_FUNCTIONAL_CONF % image + "[comprehensive]\nprobe_timeout = 10\n",
-                 timeout=_WORKLOAD_TIMEOUT)
-    try:
-        types = requests.get(srv.url + "/cpulse/types", timeout=5).json()["types"]
-        assert {"functional", "comprehensive"} <= set(types), types
-        env = dict(os.environ, CPULSE_URL=srv.url)
-        res = run_cmd([os.path.join(venv_bin, "cpulse"), "check", "all", "--wait",
-                       "--timeout", "400", "-f", "json"], env=env, timeout=450)
-        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-        doc = json.loads(res.stdout)
-        assert doc["healthy"], doc["tests_failed"]
-        passed = doc["tests_passed"]
-        assert sorted(n for n in passed if n.startswith("functional.")) == sorted(
-            "functional." + step for step in functional.STEPS)
-        for host in box.compute_hosts:
-            assert "comprehensive.data_path/%s" % host in passed, passed
-        assert "comprehensive.security_group/rule tcp/80" in passed, passed
-        assert "endpoint.nova" in passed
-    finally:
-        srv.stop()
+    the two that boot VMs), through the CLI (each type's steps: test_functional and
+    test_comprehensive, on this same run)."""
+    types, res = all_through_the_cli
+    assert {"functional", "comprehensive"} <= set(types), types
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    doc = json.loads(res.stdout)
+    assert doc["healthy"], doc["tests_failed"]
+    assert doc["cloud"] == box.admin_cloud
+    passed = doc["tests_passed"]
+    assert sorted(n for n in passed if n.startswith("functional.")) == sorted(
+        "functional." + step for step in functional.STEPS)
+    for host in box.compute_hosts:
+        assert "comprehensive.data_path/%s" % host in passed, passed
+    assert "comprehensive.security_group/rule tcp/80" in passed, passed
+    assert "endpoint.nova" in passed
 
 
 def test_a_killed_servers_run_is_swept_at_the_next_start(venv_bin, tmp_path, box, admin_conn):
@@ -402,8 +383,8 @@ def test_a_killed_servers_run_is_swept_at_the_next_start(venv_bin, tmp_path, box
     run's tag)."""
     image = tmp_path / "image.raw"
     image.write_bytes(b"cloudbox instance image\n" * 64)
-    first = Server(venv_bin, tmp_path, box, extra=_FUNCTIONAL_CONF % image,
-                   timeout=_WORKLOAD_TIMEOUT)
+    first = Server(venv_bin, tmp_path, box, extra=FUNCTIONAL_CONF % image,
+                   timeout=WORKLOAD_TIMEOUT)
     try:
         handle = requests.post(first.url + "/cpulse/check", json={"type": "functional"},
                                timeout=5).json()["handle"]
@@ -421,12 +402,12 @@ def test_a_killed_servers_run_is_swept_at_the_next_start(venv_bin, tmp_path, box
     left = workload.leftovers(admin_conn, handle, notes=notes)
     assert {"server", "keypair", "server group", "network", "user", "project"} <= {
         thing.rsplit(" ", 1)[0] for thing in left}, left
-    second = Server(venv_bin, tmp_path, box, extra=_FUNCTIONAL_CONF % image,
-                   timeout=_WORKLOAD_TIMEOUT)
+    second = Server(venv_bin, tmp_path, box, extra=FUNCTIONAL_CONF % image,
+                   timeout=WORKLOAD_TIMEOUT)
     try:
         box.wait_for(lambda: not workload.leftovers(admin_conn, handle, notes=notes),
                      timeout=180, message="nothing left of run %s" % handle)
-        box.wait_for(lambda: "sweeper at start: removed" in second.log_text(), timeout=30)
+        box.wait_for(lambda: "sweeper at start of %s: removed" % box.admin_cloud in second.log_text(), timeout=30)
         assert "(run %s)" % handle in second.log_text()
         # the run itself is recorded as interrupted, not lost
         run = requests.get(second.url + "/cpulse/result", params={"handle": handle},

@@ -10,7 +10,7 @@ import pytest
 from cloudpulse.checks import endpoint
 from cloudpulse.checks import workload
 from cloudpulse import results
-from tests.integration.conftest import TIMEOUT, run_engine
+from tests.integration.conftest import TIMEOUT, healthy_data_plane_run, run_engine
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,9 @@ def _by(run, step):
     return {r.component: r for r in run.results if r.name == "comprehensive." + step}
 
 
-def test_comprehensive_healthy(engine, box, admin_conn):
-    run = _run(engine)
+def test_comprehensive_healthy(all_through_the_cli, box, admin_conn):
+    """Its steps in the healthy run of every type through the server and the CLI."""
+    run = healthy_data_plane_run(all_through_the_cli, results.CheckType.COMPREHENSIVE)
     hosts = box.compute_hosts
     assert run.healthy, run.to_api()["tests_failed"]
     assert sorted(_by(run, "boot")) == sorted(hosts) + ["probed"]
@@ -126,10 +127,10 @@ def test_a_hung_nova_compute_fails_its_hosts_boot_and_cleans_up(engine, box, fau
     host = box.compute_hosts[-1]
     store, args = engine
     faults.hang(box.host_service("nova-compute", host))
-    run = run_engine(store, "comprehensive", dict(args, boot_timeout=20))
+    run = run_engine(store, "comprehensive", dict(args, boot_timeout=30))
     boot = _by(run, "boot")
     assert boot[host].status == results.Status.FAILED, run.to_api()
-    assert boot[host].details.startswith("the VM on %s: not ACTIVE within 20.0 s" % host)
+    assert boot[host].details.startswith("the VM on %s: not ACTIVE within 30.0 s" % host)
     assert all(r.status == results.Status.PASSED for h, r in _by(run, "data_path").items()),\
         run.to_api()["tests_failed"]
     assert _by(run, "cleanup")["cleanup"].status == results.Status.PASSED, run.to_api()

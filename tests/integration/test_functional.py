@@ -11,7 +11,7 @@ import pytest
 from cloudpulse.checks import functional
 from cloudpulse.checks import workload
 from cloudpulse import results
-from tests.integration.conftest import run_engine
+from tests.integration.conftest import healthy_data_plane_run, run_engine
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,10 @@ def _by_step(run):
     return {r.name.split(".", 1)[1]: r for r in run.results}
 
 
-def test_functional_healthy(engine, admin_conn):
-    run = _run(engine)
+def test_functional_healthy(all_through_the_cli, admin_conn):
+    """Its steps in the healthy run of every type through the server and the CLI (in
+    operator mode: a project made for the run)."""
+    run = healthy_data_plane_run(all_through_the_cli, results.CheckType.FUNCTIONAL)
     steps = _by_step(run)
     # steps that need nothing of each other run together: their results come in any order
     assert sorted(steps) == sorted(functional.STEPS), run.to_api()

@@ -16,7 +16,7 @@ from tests.integration import server as server_mod
 
 PROJECTS = 50
 STORM_PROJECTS = 4   # more, for POSTs of the same run at once
-TAKEN = re.compile(r"run ([0-9a-f-]{36}) \(([a-z, ]+)\) taken by runner (\S+)")
+TAKEN = re.compile(r"run ([0-9a-f-]{36}) \(([a-z, ]+) on \S+\) taken by runner (\S+)")
 
 
 class Deployment:
@@ -149,7 +149,7 @@ def test_one_periodic_interval_across_two_runners_gives_one_run(
     try:
         time.sleep(20)
         started = [m.group(1) for runner in deployment.runners for m in re.finditer(
-            r"periodic endpoint check started: ([0-9a-f-]{36})", runner.text())]
+            r"periodic endpoint check of \S+ started: ([0-9a-f-]{36})", runner.text())]
         # one run every 6 s from the two runners together, never one from each
         assert len(started) >= 3 and len(set(started)) == len(started), started
         created = sorted(float(row) for row in database.sql(

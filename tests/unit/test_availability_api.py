@@ -18,6 +18,7 @@ from cloudpulse import results
 from cloudpulse_api import app as app_mod
 from cloudpulse_api import cli
 from cloudpulse_api import openapi
+from cloudpulse_api import service as service_mod
 from cloudpulse_rally import history
 from tests.unit import api_access
 
@@ -27,16 +28,27 @@ REFUSED = "cannot connect to http://127.0.0.1:9292/v2/images: connection refused
 DOWN = "nova-compute@compute-2 is down (state down, status enabled)"
 
 
-class Service:
-    """What these routes ask of a CheckService: its configuration, history, cloud name,
-    check types and the cloud's hosts (masked for members)."""
+class Cloud:
+    """What these routes ask of a CloudChecks: its name, check types, history gaps and
+    the cloud's hosts (masked for members)."""
 
-    def __init__(self, conf, store):
-        self.conf, self.history, self.cloud_name = conf, store, "box"
-        self.types = [ENDPOINT, results.CheckType.FUNCTIONAL]
+    def __init__(self, conf, name):
+        self.name, self.types = name, [ENDPOINT, results.CheckType.FUNCTIONAL]
+        self.max_gaps = cp_conf.max_gaps(conf)
 
     def host_names(self):
         return frozenset({"compute-2"})
+
+
+class Service:
+    """What these routes ask of a CheckService: its configuration, history and clouds
+    (a second one, "other", has no runs)."""
+
+    cloud = service_mod.CheckService.cloud
+
+    def __init__(self, conf, store):
+        self.conf, self.history = conf, store
+        self.clouds = {name: Cloud(conf, name) for name in ("box", "other")}
 
 
 def _run(now, minutes_ago, project=None, glance="passed", nova="passed"):
@@ -138,9 +150,18 @@ def test_a_member_reads_their_projects_runs_with_hosts_masked(client):
     assert "endpoint.nova/nova-compute@compute-2" in _checks(doc, 3600)
 
 
+def test_each_cloud_has_its_own_availability(client):
+    doc = client.get("/cpulse/availability?cloud=other", headers=_as("admin")).get_json()
+    _validate(doc, "Availability")
+    assert doc["cloud"] == "other" and all(w["checks"] == [] for w in doc["windows"])
+    box = client.get("/cpulse/availability?cloud=box&window=1h", headers=_as("admin"))
+    assert "endpoint.glance" in _checks(box.get_json(), 3600)
+
+
 @pytest.mark.parametrize("query, field", [
     ("window=yesterday", "window: "), ("window=-1", "window: "), ("window=0", "window: "),
     ("window=100d", "window: "), ("window=1h,,x", "window: "), ("type=bogus", "type: "),
+    ("cloud=nowhere", "cloud: "),
 ])
 def test_a_bad_parameter_is_400_naming_it(client, query, field):
     answer = client.get("/cpulse/availability?" + query, headers=_as("admin"))
@@ -185,6 +206,10 @@ def test_metrics_in_prometheus_text_format_for_an_admin_only(client, now):
     assert value("cloudpulse_error_budget_remaining_seconds", "endpoint.glance",
                  window="1h") == pytest.approx(0.001 * 3600 - 360, abs=0.1)
     assert samples[("cloudpulse_slo_ratio", (("cloud", "box"),))] == 0.999
+    # every cloud the server checks: "other" has its objective, and no run yet
+    assert samples[("cloudpulse_slo_ratio", (("cloud", "other"),))] == 0.999
+    assert not [k for k in samples if dict(k[1]).get("cloud") == "other"
+                and k[0] != "cloudpulse_slo_ratio"]
     assert client.get("/cpulse/metrics", headers=_as("a")).status_code == 403
     assert client.get("/cpulse/metrics").status_code == 401
     assert client.get("/cpulse/metrics",
@@ -218,9 +243,11 @@ def test_status_gives_each_types_verdict_since_when_and_what_fails(client, now):
     assert answer.status_code == 200
     doc = answer.get_json()
     _validate(doc, "Status")
-    [cloud] = doc["clouds"]
+    cloud, other = doc["clouds"]   # every cloud the server checks, the default first
     assert (cloud["cloud"], cloud["project_id"], cloud["verdict"]) == ("box", None,
                                                                         "unhealthy")
+    assert (other["cloud"], other["verdict"]) == ("other", "unknown")   # never checked
+    assert {c["verdict"] for c in other["checks"]} == {"unknown"}
     endpoint, functional = cloud["checks"]
     three_minutes_ago = (now - datetime.timedelta(minutes=3)).isoformat()
     assert (endpoint["check_type"], endpoint["verdict"], endpoint["since"]) == (
@@ -248,9 +275,11 @@ def test_cpulse_status(app, capsys):
         assert table[1].split()[:3] == ["box", "endpoint", "unhealthy"]
         assert table[1].endswith("endpoint.nova/nova-compute@compute-2: " + DOWN)
         assert table[2].split() == ["box", "functional", "unknown", "-"]
+        assert [line.split()[:3] for line in table[3:]] == [
+            ["other", "endpoint", "unknown"], ["other", "functional", "unknown"]]
         assert cli.main(base + ["--os-token", TOKENS["a"], "status", "-f", "json"]) == 0
-        [cloud] = json.loads(capsys.readouterr().out)
-        assert cloud["verdict"] == "unknown"   # functional never ran
+        box, other = json.loads(capsys.readouterr().out)
+        assert box["verdict"] == other["verdict"] == "unknown"   # functional never ran
     finally:
         server.shutdown()
 
@@ -261,10 +290,14 @@ def test_the_status_page_names_what_fails_with_its_bars_and_changes(client):
     assert answer.status_code == 200 and answer.content_type == "text/html; charset=utf-8"
     page = answer.get_data(as_text=True)
     assert "<script" not in page and '<meta http-equiv="refresh" content="30">' in page
-    assert "CloudPulse: box" in page and 'class="verdict unhealthy">unhealthy' in page
-    assert "endpoint.nova/nova-compute@compute-2</span> failed since" in page
-    assert DOWN in page and REFUSED in page   # the failing one, and glance's recent change
-    assert page.count('class="bar ') == 2 * (24 + 30)   # endpoint and functional rows
+    assert "CloudPulse: 2 clouds" in page and 'class="verdict unhealthy">unhealthy' in page
+    box, other = page.split('<h2 class="cloud"')[1:]   # a section per cloud, in order
+    assert box.startswith(' id="cloud-1">box') and other.startswith(' id="cloud-2">other')
+    assert "endpoint.nova/nova-compute@compute-2</span> failed since" in box
+    assert DOWN in box and REFUSED in box   # the failing one, and glance's recent change
+    assert DOWN not in other and 'class="verdict unknown">unknown' in other
+    # endpoint and functional rows of each cloud
+    assert box.count('class="bar ') == other.count('class="bar ') == 2 * (24 + 30)
     assert 'class="bar low"' in page and 'class="bar none"' in page
     member = client.get("/cpulse/", headers=_as("a")).get_data(as_text=True)
     assert "project project-a" in member and "compute-2" not in member

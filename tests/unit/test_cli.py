@@ -112,12 +112,13 @@ def test_junit_of_an_interrupted_run_is_never_green():
 def test_runs_table():
     now = results.utcnow()
     text = cli.format_runs([
-        results.RunSummary("h1", ["endpoint"], "finished", True, now, now, "p1"),
+        results.RunSummary("h1", ["endpoint"], "finished", True, now, now, "p1", "box"),
         results.RunSummary("h2", ["endpoint", "functional"], "running", False, now)])
     lines = text.splitlines()
-    assert lines[0].split() == ["handle", "created", "state", "types", "healthy", "project"]
-    assert lines[1].split()[2:] == ["finished", "endpoint", "yes", "p1"]
-    assert lines[2].split()[2:] == ["running", "endpoint,functional", "-"]
+    assert lines[0].split() == ["handle", "created", "state", "types", "healthy", "cloud",
+                                "project"]
+    assert lines[1].split()[2:] == ["finished", "endpoint", "yes", "box", "p1"]
+    assert lines[2].split()[2:] == ["running", "endpoint,functional", "-", "-"]
 
 
 def test_a_ca_bundle_that_is_not_there_is_named(tmp_path, monkeypatch, capsys):

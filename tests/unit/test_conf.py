@@ -44,3 +44,40 @@ def test_bad_value_names_the_option(tmp_path):
 def test_rally_connection_defaults_to_state_path(tmp_path):
     conf = _load(tmp_path, "[DEFAULT]\nstate_path = %s\n" % tmp_path)
     assert cp_conf.rally_connection(conf) == "sqlite:///%s/rally.sqlite" % tmp_path
+
+
+def test_one_cloud_by_default(tmp_path):
+    [one] = cp_conf.clouds(_load(tmp_path, "[cloud]\ncloud = box\ntimeout = 4\n"))
+    assert (one.name, one.cloud, one.timeout, one.intervals) == ("box", "box", 4.0, {})
+
+
+def test_several_clouds_each_with_what_is_its_own(tmp_path):
+    conf = _load(tmp_path, "[DEFAULT]\nscenarios_dir = /suites\n"
+                           "[cloud]\nclouds = box, box-b\nclouds_file = /c.yaml\ntimeout = 4\n"
+                           "[operator]\nservice_map = /map.yaml\n"
+                           "[periodic]\nendpoint_interval = 5m\n"
+                           "[cloud:box-b]\ntimeout = 7\nregion_name = Two\n"
+                           "scenarios_dir = /suites-b\nservice_map = /map-b.yaml\n"
+                           "endpoint_interval = 30s\noperator_interval = 1h\n")
+    box, other = cp_conf.clouds(conf)
+    assert (box.name, box.clouds_file, box.timeout, box.scenarios_dir, box.service_map) == (
+        "box", "/c.yaml", 4.0, "/suites", "/map.yaml")
+    assert cp_conf.intervals(conf, box) == {results.CheckType.ENDPOINT: 300}
+    assert (other.name, other.clouds_file, other.timeout, other.region_name,
+            other.scenarios_dir, other.service_map) == (
+        "box-b", "/c.yaml", 7.0, "Two", "/suites-b", "/map-b.yaml")
+    assert cp_conf.intervals(conf, other) == {results.CheckType.ENDPOINT: 30,
+                                              results.CheckType.OPERATOR: 3600}
+    assert cp_conf.max_gaps(conf, other)[results.CheckType.OPERATOR] == 7200
+
+
+@pytest.mark.parametrize("text, named", [
+    ("[cloud]\ncloud = a\nclouds = a, b\n", "[cloud] cloud and [cloud] clouds"),
+    ("[cloud]\nclouds = a, a\n", "[cloud] clouds"),
+    ("[cloud]\nclouds = a, b\n[cloud:b]\ntimeout = soon\n", "[cloud:b] timeout"),
+    ("[cloud]\nclouds = a, b\n[cloud:b]\nendpoint_interval = 0\n", "[cloud:b] endpoint_interval"),
+])
+def test_bad_clouds_are_named(tmp_path, text, named):
+    with pytest.raises(cp_conf.ConfigError) as err:
+        _load(tmp_path, text)
+    assert str(err.value).startswith(named), err.value

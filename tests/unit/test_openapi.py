@@ -2,6 +2,7 @@
 and nothing else, validates as OpenAPI 3, and the app's errors have its Error shape."""
 
 import re
+import types
 
 import jsonschema
 import openapi_spec_validator
@@ -19,12 +20,15 @@ ERROR_CODES = {"400", "401", "403", "404", "413", "429"}
 
 
 class Service:
-    """What the routes tested here ask of a CheckService: its configuration and types."""
+    """What the routes tested here ask of a CheckService: its configuration, its one
+    cloud and that cloud's types."""
 
     parse_types = service_mod.CheckService.parse_types
+    cloud = service_mod.CheckService.cloud
 
     def __init__(self, conf):
         self.conf, self.types = conf, OFFERED
+        self.clouds = {"box": types.SimpleNamespace(name="box", types=OFFERED)}
 
 
 @pytest.fixture
@@ -83,6 +87,10 @@ def test_the_served_document_offers_this_servers_check_types(client):
 @pytest.mark.parametrize("request_args, code, field", [
     (("post", "/cpulse/check"), 400, "body"),
     (("post", "/cpulse/check", {"json": {"type": "functional"}}), 400, "type"),
+    (("post", "/cpulse/check", {"json": {"type": "endpoint", "cloud": "nowhere"}}), 400,
+     "cloud"),
+    (("post", "/cpulse/check", {"json": {"type": "endpoint", "cloud": ["box"]}}), 400,
+     "cloud"),
     (("post", "/cpulse/check", {"data": b"{" * (checks.MAX_BODY + 1),
                                 "content_type": "application/json"}), 413, "body"),
     (("get", "/cpulse/result"), 400, "handle"),

@@ -2,24 +2,29 @@
 for an admin only, and a 404 naming the option on a server without a service map."""
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
 from cloudpulse import conf as cp_conf
 from cloudpulse.checks.operator import servicemap
 from cloudpulse_api import app as app_mod
+from cloudpulse_api import service as service_mod
 
 INVENTORY = os.path.join(os.path.dirname(__file__), "data", "operator", "inventory_bed.yaml")
 ADMIN_TOKEN, MEMBER_TOKEN = "a" * 24, "m" * 24
 
 
 class Service:
-    """What the route asks of a CheckService: its configuration and service map."""
+    """What the route asks of a CheckService: its configuration and its one cloud's
+    service map."""
 
     types = ()
+    cloud = service_mod.CheckService.cloud
 
     def __init__(self, conf, operator_map):
-        self.conf, self.operator_map = conf, operator_map
+        self.conf = conf
+        self.clouds = {"box": SimpleNamespace(name="box", operator_map=operator_map)}
 
 
 def _client(tmp_path, operator_map):
@@ -62,3 +67,11 @@ def test_without_a_service_map_404_names_the_option(tmp_path, token, code):
     assert answer.status_code == code
     if code == 404:
         assert answer.get_json()["message"].startswith("[operator] service_map: not set")
+
+
+def test_an_unknown_cloud_is_400_naming_it(tmp_path):
+    client = _client(tmp_path, servicemap.load(INVENTORY))
+    answer = client.get("/cpulse/operator/nodes?cloud=elsewhere",
+                        headers={"X-Auth-Token": ADMIN_TOKEN})
+    assert answer.status_code == 400
+    assert answer.get_json()["message"].startswith("cloud: 'elsewhere' is not a cloud")

@@ -154,5 +154,5 @@ def test_list_parameters():
     filters = checks.list_filters(MultiDict({"type": "endpoint", "state": "finished",
                                              "limit": "500", "marker": "h"}))
     assert filters == {"check_type": ENDPOINT, "state": results.RunState.FINISHED,
-                       "since": None, "limit": 500, "marker": "h"}
+                       "since": None, "limit": 500, "marker": "h", "cloud": None}
     assert checks.list_filters(MultiDict())["limit"] == checks.DEFAULT_LIMIT

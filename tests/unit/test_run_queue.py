@@ -19,10 +19,10 @@ def run_queue(tmp_path):
     return queue.RunQueue(sa.create_engine("sqlite:///%s" % (tmp_path / "q.sqlite")))
 
 
-def _add(run_queue, types, project=None, max_active=10, max_per_project=3):
+def _add(run_queue, types, project=None, max_active=10, max_per_project=3, cloud="box"):
     made = []
     handle, new = run_queue.add(types, project, max_active, max_per_project, made.append,
-                                made.remove)
+                                made.remove, cloud=cloud)
     assert made == ([handle] if new else [])
     return handle, new
 
@@ -36,6 +36,38 @@ def test_a_run_already_queued_for_the_project_is_the_answer_not_a_second(run_que
     assert _add(run_queue, [ENDPOINT], None)[1]   # the server's own
 
 
+def test_the_same_run_on_another_cloud_is_another_run(run_queue):
+    first, _ = _add(run_queue, [ENDPOINT], "p1", cloud="box")
+    other, new = _add(run_queue, [ENDPOINT], "p1", cloud="box-b")
+    assert new and other != first
+    assert _add(run_queue, [ENDPOINT], "p1", cloud="box-b") == (other, False)
+    assert run_queue.active_types("box-b") == [("p1", frozenset({"endpoint"}))]
+    assert run_queue.claim("r1")[2] == "box" and run_queue.claim("r1")[2] == "box-b"
+
+
+def test_a_queue_made_before_runs_named_their_cloud_keeps_its_runs(tmp_path):
+    """A server upgraded with runs in flight: the table gains the cloud column (and the
+    key with it), and its runs are the first cloud's."""
+    engine = sa.create_engine("sqlite:///%s" % (tmp_path / "q.sqlite"))
+    with engine.begin() as conn:   # the table as the previous release made it
+        conn.execute(sa.text(
+            "CREATE TABLE cloudpulse_queue (handle VARCHAR(36) PRIMARY KEY, project "
+            "VARCHAR(64) NOT NULL, check_types VARCHAR(255) NOT NULL, state VARCHAR(16) "
+            "NOT NULL, runner VARCHAR(255), heartbeat_at DATETIME, created_at DATETIME NOT "
+            "NULL, CONSTRAINT uniq_cloudpulse_queue0run UNIQUE (project, check_types))"))
+        conn.execute(sa.text("CREATE INDEX cloudpulse_queue_state_idx ON cloudpulse_queue "
+                             "(state, created_at)"))
+        conn.execute(sa.text("INSERT INTO cloudpulse_queue VALUES ('h1', 'p1', 'endpoint', "
+                             "'queued', NULL, NULL, '2026-12-01 10:00:00')"))
+    run_queue = queue.RunQueue(engine, first_cloud="box")
+    assert run_queue.handles() == {"h1"}
+    assert _add(run_queue, [ENDPOINT], "p1", cloud="box") == ("h1", False)
+    assert _add(run_queue, [ENDPOINT], "p1", cloud="box-b")[1]
+    assert run_queue.claim("r1") == ("h1", [ENDPOINT], "box")
+    queue.RunQueue(engine, first_cloud="box")   # once: a second start changes nothing
+    assert len(run_queue.handles()) == 2
+
+
 def test_the_queue_is_bounded_overall_and_per_project(run_queue):
     _add(run_queue, [ENDPOINT], "p1", max_per_project=1)
     with pytest.raises(queue.QueueFull, match="1 runs of project p1"):
@@ -45,11 +77,34 @@ def test_the_queue_is_bounded_overall_and_per_project(run_queue):
         _add(run_queue, [ENDPOINT], "p3", max_active=2)
 
 
+def test_the_run_that_filled_the_queue_an_instant_ago_is_the_answer_not_a_429(run_queue):
+    """Seen in CI (200 POSTs from four projects, room for three runs): another request
+    queued the project's run just after this one looked for it, and that run filled the
+    queue.  The answer is that run's handle, not a 429."""
+    _add(run_queue, [ENDPOINT], "p1")
+    _add(run_queue, [ENDPOINT], "p2")
+    lookup, theirs = run_queue.active, []
+
+    def racing_lookup(project_id, check_types, cloud=""):
+        found = lookup(project_id, check_types, cloud)
+        if not theirs:   # the other request queues the same run now
+            theirs.append(None)
+            theirs[0] = _add(run_queue, [ENDPOINT], "p3", max_active=3)[0]
+        return found
+    run_queue.active = racing_lookup
+    made = []
+    assert run_queue.add([ENDPOINT], "p3", 3, 3, made.append, made.remove, cloud="box") == (
+        theirs[0], False)
+    assert made == [] and len(run_queue.handles()) == 3
+    with pytest.raises(queue.QueueFull):   # a run that is not there yet is still refused
+        run_queue.add([ENDPOINT], "p4", 3, 3, made.append, made.remove, cloud="box")
+
+
 def test_runners_take_the_oldest_run_once_and_finish_it(run_queue):
     first, _ = _add(run_queue, [ENDPOINT], "p1")
     second, _ = _add(run_queue, [ENDPOINT, OPERATOR], "p2")
-    assert run_queue.claim("r1") == (first, [ENDPOINT])
-    assert run_queue.claim("r2") == (second, [ENDPOINT, OPERATOR])
+    assert run_queue.claim("r1") == (first, [ENDPOINT], "box")
+    assert run_queue.claim("r2") == (second, [ENDPOINT, OPERATOR], "box")
     assert run_queue.claim("r1") is None
     assert run_queue.wait_finished(first, 0.05) is False
     run_queue.finished(first)
