@@ -541,8 +541,8 @@ def intervals(conf, cloud=None):
 
 class CloudSettings:
     """One checked cloud: its clouds.yaml entry (`cloud`, None for the OS_* variables)
-    under the name results are labelled with, and what it does not share with the
-    others (None: the server-wide value)."""
+    under the name results are labelled with (`name`; None: the connection's own, e.g.
+    envvars), and what it does not share with the others (None: the server-wide value)."""
 
     def __init__(self, name, cloud, clouds_file, region_name, timeout, horizon_url,
                  scenarios_dir, service_map, intervals=None):
@@ -577,7 +577,7 @@ def clouds(conf):
     ConfigError naming the option when they cannot be."""
     group = conf.cloud
     if not group.clouds:
-        return [CloudSettings(group.cloud or "default", group.cloud, group.clouds_file,
+        return [CloudSettings(group.cloud, group.cloud, group.clouds_file,
                               group.region_name, group.timeout, group.horizon_url,
                               conf.scenarios_dir, conf.operator.service_map)]
     if group.cloud:

@@ -81,3 +81,18 @@ def test_bad_clouds_are_named(tmp_path, text, named):
     with pytest.raises(cp_conf.ConfigError) as err:
         _load(tmp_path, text)
     assert str(err.value).startswith(named), err.value
+
+
+def test_without_a_named_cloud_results_are_labelled_as_the_connection_names_it(tmp_path):
+    """[cloud] cloud unset: the OS_* variables, which openstacksdk names envvars."""
+    from types import SimpleNamespace
+
+    from cloudpulse_api import service as service_mod
+
+    conf = _load(tmp_path, "[DEFAULT]\nstate_path = %s\n" % tmp_path)
+    [settings] = cp_conf.clouds(conf)
+    assert settings.name is None
+    unreachable = SimpleNamespace(config=SimpleNamespace(name="envvars"))   # no API: not admin
+    checks = service_mod.CloudChecks(conf, settings, connection=unreachable)
+    assert (checks.name, checks.is_admin) == ("envvars", False)
+    assert checks.runs_dir == str(tmp_path / "runs")
