@@ -311,14 +311,16 @@ class TypeStatus:
             for f in self.failing))
 
 
-def statuses(check_types, newest, now, max_gaps):
+def statuses(check_types, newest, now, max_gaps, unless_run=()):
     """[TypeStatus] of `check_types` from each key's newest Span (`newest`: {key:
-    Span}); a type whose newest run is older than its max gap is unknown."""
+    Span}); a type whose newest run is older than its max gap is unknown, and so is one
+    never run, but for those of `unless_run`, then left out."""
     answer = []
     for check_type in check_types:
         span = newest.get(check_type.value)
         if span is None:
-            answer.append(TypeStatus(check_type, Verdict.UNKNOWN, None, None))
+            if check_type not in unless_run:
+                answer.append(TypeStatus(check_type, Verdict.UNKNOWN, None, None))
             continue
         fresh = (now - span.until).total_seconds() <= max_gaps[check_type]
         if not fresh or span.state == health.State.ERROR:

@@ -371,8 +371,10 @@ _GROUPS = [(None, default_opts), ("api", api_opts), ("cloud", cloud_opts),
 
 
 def list_opts():
-    """For oslo-config-generator (entry point oslo.config.opts = cloudpulse)."""
-    return [("DEFAULT" if g is None else g, opts) for g, opts in _GROUPS]
+    """For oslo-config-generator (entry point oslo.config.opts = cloudpulse); the options
+    of a [cloud:<entry>] section are shown under that name."""
+    return ([("DEFAULT" if g is None else g, opts) for g, opts in _GROUPS]
+            + [(_cloud_group("<entry>"), _cloud_group_opts())])
 
 
 def register_opts(conf):
@@ -586,14 +588,14 @@ def clouds(conf):
     if len(set(group.clouds)) != len(group.clouds) or not all(group.clouds):
         raise ConfigError("[cloud] clouds: %s names a cloud twice, or an empty one"
                           % ", ".join(group.clouds))
-    settings = []
+    settings, opts = [], _cloud_group_opts()
     for name in group.clouds:
         section = _cloud_group(name)
         if section not in conf:
-            conf.register_opts(_cloud_group_opts(), group=section)
+            conf.register_opts(opts, group=section)
         own = conf[section]
         values = {}
-        for opt in _cloud_group_opts():
+        for opt in opts:
             try:
                 values[opt.dest] = getattr(own, opt.dest)
             except (cfg.Error, ValueError) as exc:

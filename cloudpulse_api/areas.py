@@ -8,14 +8,13 @@ rules it enforces (cloudpulse_api/policies.py):
     availability  /cpulse/availability, /cpulse/metrics: the history against the SLO
               (docs/availability.md)
     status    /cpulse/status: each check type's verdict now, per cloud
-
-An area with routes of its own (upgrade's snapshots) is a module
-listed here."""
+    upgrade   /cpulse/snapshot(s): what an upgrade check verifies (docs/upgrade.md)"""
 
 from cloudpulse_api import availability
 from cloudpulse_api import checks
 from cloudpulse_api import operator
 from cloudpulse_api import status
+from cloudpulse_api import upgrade
 from cloudpulse_api import webhooks
 
-AREAS = (checks, operator, webhooks, availability, status)
+AREAS = (checks, operator, webhooks, availability, status, upgrade)

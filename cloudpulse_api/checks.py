@@ -110,14 +110,39 @@ def start_check():
     rule = policies.start_rule(body["type"])
     if not handling.allowed(rule):
         return handling.forbidden(rule, "type: starting %s checks" % body["type"])
+    snapshot = body.get("snapshot")
+    if snapshot is not None:
+        refused = _refused_snapshot(snapshot, check_types,
+                                    handling.service().cloud(cloud).name)
+        if refused is not None:
+            return refused
     try:
         handle, _ = handling.service().submit(
-            check_types, project_id=handling.caller().project_id, cloud=cloud)
+            check_types, project_id=handling.caller().project_id, cloud=cloud,
+            snapshot=snapshot)
     except queue.QueueFull as exc:
         return (flask.jsonify(error="Too Many Requests", message=str(exc)), 429,
                 {"Retry-After": str(exc.retry_after)})
     # the same handle when a run of these types is already queued or running
     return flask.jsonify(handle=handle), 202, {"Location": "/cpulse/result?handle=" + handle}
+
+
+def _refused_snapshot(handle, check_types, cloud):
+    """The answer refusing a POST's `snapshot` as what its upgrade run verifies, or
+    None when it may be."""
+    if not isinstance(handle, str) or not handle:
+        return handling.bad_request("snapshot: a snapshot's handle")
+    if results.CheckType.UPGRADE not in check_types:
+        return handling.bad_request("snapshot: only for the upgrade type (or all)")
+    stored = handling.service().snapshots.get(
+        handle, handling.caller().project_id,
+        all_projects=handling.allowed(policies.SNAPSHOT_ALL_PROJECTS))
+    if stored is None:   # another project's reads as one that does not exist
+        return handling.not_found("snapshot: no snapshot %r" % handle)
+    if stored.cloud != cloud:
+        return handling.bad_request("snapshot: %s is of cloud %s, not %s"
+                                    % (handle, stored.cloud, cloud))
+    return None
 
 
 @blueprint.get("/result")
@@ -283,13 +308,17 @@ def openapi_paths(check_types):
                 "properties": {"type": {"type": "string", "enum": offered},
                                "cloud": {"type": "string", "description":
                                          "The cloud to check (GET /cpulse/types lists "
-                                         "them); default: the first."}}}}}},
+                                         "them); default: the first."},
+                               "snapshot": {"type": "string", "description":
+                                            "upgrade: the snapshot to verify "
+                                            "(POST /cpulse/snapshot); default: the "
+                                            "project's newest of the cloud."}}}}}},
             "responses": apidoc.responses(
                 202, apidoc.json_response(
                     "Handle", "Queued (or already queued or running).", headers={
                         "Location": {"schema": {"type": "string"},
                                      "description": "GET /cpulse/result?handle=..."}}),
-                400, 403, 413, 429),
+                400, 403, 404, 413, 429),
         }},
         "/result": {"get": {
             "operationId": "getResult",

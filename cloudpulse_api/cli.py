@@ -6,6 +6,8 @@
     cpulse results [--type T] [--state S] [--since 1h] [--limit N]   # lists runs
     cpulse availability [--window 24h,30d] [--type T]   # against the SLO
     cpulse status                    # each check type's verdict now, per cloud
+    cpulse upgrade snapshot          # before an upgrade: the project's resources
+    cpulse upgrade verify [HANDLE] --wait   # after it: what changed (docs/upgrade.md)
 
 Server address: --url, else $CPULSE_URL, else `url` in the [cpulse] section of
 ~/.cpulserc, else http://127.0.0.1:9999.
@@ -121,11 +123,32 @@ class Client:
             raise CliError("%s (%s)" % (message, hint) if hint else message)
         return body
 
-    def check(self, check_type, cloud=None):
+    def check(self, check_type, cloud=None, snapshot=None):
         body = {"type": check_type}
         if cloud is not None:
             body["cloud"] = cloud
+        if snapshot is not None:
+            body["snapshot"] = snapshot
         return self._call("POST", "/cpulse/check", json=body)["handle"]
+
+    def take_snapshot(self, cloud=None, project_id=None, all_projects=False):
+        body = {"create": False}
+        for name, value in (("cloud", cloud), ("project_id", project_id)):
+            if value is not None:
+                body[name] = value
+        if all_projects:
+            body["all_projects"] = True
+        return self._call("POST", "/cpulse/snapshot", json=body)
+
+    def snapshots(self, cloud=None):
+        return self._call("GET", "/cpulse/snapshots",
+                          params={"cloud": cloud} if cloud else {})["snapshots"]
+
+    def snapshot(self, handle):
+        return self._call("GET", "/cpulse/snapshot", params={"handle": handle})
+
+    def delete_snapshot(self, handle):
+        self._call("DELETE", "/cpulse/snapshot", params={"handle": handle})
 
     def result(self, handle, wait=0.0):
         return results.CheckRun.from_api(
@@ -237,6 +260,24 @@ def format_status(clouds):
     return "\n".join(_table(("cloud", "check", "verdict", "since", "failing"), rows))
 
 
+def format_snapshot(doc):
+    """A snapshot's summary: when, of what, and per kind what it recorded."""
+    lines = ["snapshot %s  taken %s  cloud %s  %s" % (
+        doc["handle"], doc["timestamp"], doc["cloud"],
+        "every project" if doc["all_projects"] else "project %s" % doc["project_id"])]
+    rows = [(kind, str(len(labels)), ", ".join(labels))
+            for kind, labels in sorted(doc["resources"].items())]
+    lines += _table(("kind", "count", "recorded"), rows)
+    return "\n".join(lines)
+
+
+def format_snapshots(docs):
+    rows = [(d["handle"], d["timestamp"], d["cloud"],
+             "all" if d["all_projects"] else d["project_id"] or "-",
+             str(sum(len(labels) for labels in d["resources"].values()))) for d in docs]
+    return "\n".join(_table(("handle", "taken", "cloud", "project", "resources"), rows))
+
+
 def slo_missed(report):
     """A check type (its runs as a whole) below the SLO in a window."""
     types = {t.value for t in results.CheckType}
@@ -290,11 +331,7 @@ def build_parser():
                                     "upgrade or all")
     check.add_argument("--cloud", help="the cloud to check, of those the server checks "
                                        "(default: its first)")
-    check.add_argument("--wait", action="store_true", help="wait and print the results")
-    check.add_argument("--timeout", type=float, default=600.0,
-                       help="seconds to wait with --wait (default 600)")
-    check.add_argument("-f", "--format", choices=RUN_FORMATS, default="table",
-                       help="with --wait: table, json or junit (JUnit XML)")
+    _run_options(check)
     result = sub.add_parser("result", help="print the results of a handle")
     result.add_argument("handle")
     result.add_argument("-f", "--format", choices=RUN_FORMATS, default="table",
@@ -342,7 +379,44 @@ def build_parser():
     hook_list.add_argument("-f", "--format", choices=("table", "json"), default="table")
     delete = hook_sub.add_parser("delete", help="delete a webhook")
     delete.add_argument("id")
+    _upgrade_parser(sub)
     return parser
+
+
+def _upgrade_parser(sub):
+    upgrade = sub.add_parser("upgrade", help="snapshot before an upgrade, verify after "
+                                             "(docs/upgrade.md)")
+    up_sub = upgrade.add_subparsers(dest="upgrade_command", required=True)
+    take = up_sub.add_parser("snapshot", help="record the project's resources and their "
+                                              "state (creates nothing); prints it")
+    take.add_argument("--cloud", help="the cloud (default: the server's first)")
+    whose = take.add_mutually_exclusive_group()
+    whose.add_argument("--project-id", help="another project's resources (admin)")
+    whose.add_argument("--all-projects", action="store_true",
+                       help="every project's resources (admin)")
+    take.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    up_list = up_sub.add_parser("list", help="the snapshots you may see, newest first")
+    up_list.add_argument("--cloud", help="of this cloud only")
+    up_list.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    show = up_sub.add_parser("show", help="a snapshot, with every record (json)")
+    show.add_argument("handle")
+    forget = up_sub.add_parser("delete", help="forget a snapshot (the resources stay)")
+    forget.add_argument("handle")
+    verify = up_sub.add_parser("verify", help="start an upgrade run of a snapshot (default: "
+                                              "the project's newest) and print its handle")
+    verify.add_argument("handle", nargs="?", help="the snapshot (cpulse upgrade list)")
+    verify.add_argument("--cloud", help="the snapshot's cloud (default: the server's "
+                                        "first)")
+    _run_options(verify)
+
+
+def _run_options(command):
+    """The options of a command that starts a run: --wait, --timeout, --format."""
+    command.add_argument("--wait", action="store_true", help="wait and print the results")
+    command.add_argument("--timeout", type=float, default=600.0,
+                         help="seconds to wait with --wait (default 600)")
+    command.add_argument("-f", "--format", choices=RUN_FORMATS, default="table",
+                         help="with --wait: table, json or junit (JUnit XML)")
 
 
 def _webhook_command(client, args):
@@ -356,6 +430,24 @@ def _webhook_command(client, args):
               else format_webhooks(hooks))
     else:
         client.delete_webhook(args.id)
+    return EXIT_OK
+
+
+def _upgrade_command(client, args):
+    """cpulse upgrade snapshot, list, show and delete (verify is a check run)."""
+    command = args.upgrade_command
+    if command in ("snapshot", "list"):
+        if command == "snapshot":
+            docs = client.take_snapshot(args.cloud, args.project_id, args.all_projects)
+            text = format_snapshot(docs)
+        else:
+            docs = client.snapshots(args.cloud)
+            text = format_snapshots(docs)
+        print(json.dumps(docs, indent=2) if args.format == "json" else text)
+    elif command == "show":
+        print(json.dumps(client.snapshot(args.handle), indent=2))
+    else:
+        client.delete_snapshot(args.handle)
     return EXIT_OK
 
 
@@ -393,8 +485,11 @@ def main(argv=None):
             print(json.dumps(report.to_api(), indent=2) if args.format == "json"
                   else format_availability(report))
             return EXIT_FAILED if slo_missed(report) else EXIT_OK
-        if args.command == "check":
-            handle = client.check(args.type, args.cloud)
+        if args.command == "upgrade" and args.upgrade_command != "verify":
+            return _upgrade_command(client, args)
+        if args.command in ("check", "upgrade"):
+            handle = (client.check(args.type, args.cloud) if args.command == "check" else
+                      client.check(results.CheckType.UPGRADE.value, args.cloud, args.handle))
             if not args.wait:
                 print(handle)
                 return EXIT_OK

@@ -42,6 +42,7 @@ _ERRORS = {
     404: "No such run (or a run of another project), or nothing of the kind here.",
     413: "A body over %d bytes." % checks.MAX_BODY,
     429: "Too many runs queued or running; try again after Retry-After seconds.",
+    502: "The cloud did not answer what the request needs of it; the message says what.",
 }
 
 def _open(paths):

@@ -39,6 +39,14 @@ AVAILABILITY_GET = "cloudpulse:availability:get"
 AVAILABILITY_ALL_PROJECTS = "cloudpulse:availability:all_projects"
 METRICS_GET = "cloudpulse:metrics:get"
 STATUS_GET = "cloudpulse:status:get"
+SNAPSHOT_CREATE = "cloudpulse:snapshot:create"
+SNAPSHOT_LIST = "cloudpulse:snapshot:list"
+SNAPSHOT_DELETE = "cloudpulse:snapshot:delete"
+SNAPSHOT_ALL_PROJECTS = "cloudpulse:snapshot:all_projects"
+_SNAPSHOT = [{"path": "/cpulse/snapshot", "method": "POST"},
+             {"path": "/cpulse/snapshots", "method": "GET"},
+             {"path": "/cpulse/snapshot", "method": "GET"},
+             {"path": "/cpulse/snapshot", "method": "DELETE"}]
 
 
 def start_rule(check_type):
@@ -151,9 +159,32 @@ _AVAILABILITY = [
 ]
 
 
+_SNAPSHOTS = [
+    policy.DocumentedRuleDefault(
+        name=SNAPSHOT_CREATE, check_str="rule:%s" % PROJECT_MEMBER, scope_types=["project"],
+        description="Snapshot the caller's project's resources before an upgrade "
+                    "(read with the server's credentials; creates nothing).",
+        operations=_SNAPSHOT[:1]),
+    policy.DocumentedRuleDefault(
+        name=SNAPSHOT_LIST, check_str="rule:%s" % PROJECT_MEMBER, scope_types=["project"],
+        description="List and read the caller's project's snapshots.",
+        operations=_SNAPSHOT[1:3]),
+    policy.DocumentedRuleDefault(
+        name=SNAPSHOT_DELETE, check_str="rule:%s" % PROJECT_MEMBER, scope_types=["project"],
+        description="Delete a snapshot of the caller's project (another's answers 404).",
+        operations=_SNAPSHOT[3:]),
+    policy.DocumentedRuleDefault(
+        name=SNAPSHOT_ALL_PROJECTS, check_str="rule:%s" % ADMIN, scope_types=["project"],
+        description="Snapshot another project's resources (project_id) or every "
+                    "project's (all_projects); list, read, verify and delete every "
+                    "snapshot.", operations=_SNAPSHOT),
+]
+
+
 def list_rules():
     """Every default rule (entry point oslo.policy.policies = cloudpulse)."""
-    return _BASE + _CHECKS + _RESULTS + _OPERATOR + _WEBHOOK_RULES + _AVAILABILITY
+    return (_BASE + _CHECKS + _RESULTS + _OPERATOR + _WEBHOOK_RULES + _AVAILABILITY
+            + _SNAPSHOTS)
 
 
 def enforcer(conf):

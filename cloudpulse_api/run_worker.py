@@ -95,21 +95,21 @@ class RunWorker:
                 self._free.release()
                 self.queue.wait_queued(0.1 if self._stop.is_set() else CLAIM_EVERY)
                 continue
-            handle, check_types, cloud = claimed
-            LOG.info("run %s (%s on %s) taken by runner %s", handle,
-                     ", ".join(t.value for t in check_types), cloud, self.id)
-            self._pool.submit(self._execute, handle, check_types, cloud)
+            LOG.info("run %s (%s on %s) taken by runner %s", claimed.handle,
+                     ", ".join(t.value for t in claimed.check_types), claimed.cloud, self.id)
+            self._pool.submit(self._execute, claimed)
 
-    def _execute(self, handle, check_types, cloud):
+    def _execute(self, claimed):
+        handle = claimed.handle
         try:
             try:
-                checks = self.service.cloud(cloud)
+                checks = self.service.cloud(claimed.cloud)
             except service_mod.UnknownCloud:
                 LOG.warning("run %s: cloud %s is no longer configured: interrupted",
-                            handle, cloud)
+                            handle, claimed.cloud)
                 self.rally.mark_interrupted(handle, "its cloud is no longer configured")
             else:
-                checks.execute(handle, check_types)
+                checks.execute(claimed)
         finally:
             try:
                 self._finish(handle)

@@ -11,6 +11,7 @@ from cloudpulse.checks import endpoint
 from cloudpulse.checks import runner
 from cloudpulse.checks import service_states
 from cloudpulse.checks import operator
+from cloudpulse.checks import upgrade
 from cloudpulse import cloud
 from cloudpulse import conf as cp_conf
 from cloudpulse import coordination
@@ -20,6 +21,7 @@ from cloudpulse import suites
 from cloudpulse_rally import history
 from cloudpulse_rally import notifications
 from cloudpulse_rally import queue
+from cloudpulse_rally import snapshots
 from cloudpulse_rally import tasks
 
 LOG = logging.getLogger(__name__)
@@ -29,13 +31,13 @@ FINISHED_RUNS = 1000   # runs that ended an API process keeps in memory for GETs
 HOSTS_TTL = 300      # seconds a list of the cloud's hosts serves the member view
 
 
-def _endpoint_results(cloud_checks, args):
+def _endpoint_results(cloud_checks, args, claimed):
     return endpoint.run_endpoint_checks(
         cloud_checks.conn, services=args.get("services", endpoint.SERVICES),
         horizon_url=args.get("horizon_url"), timeout=args["timeout"])
 
 
-def _operator_results(cloud_checks, args):
+def _operator_results(cloud_checks, args, claimed):
     # The map loaded (and validated) at start; the server's connection serves the
     # control-plane check (admin: compared with the map; otherwise skipped).
     return operator.run_operator_checks(
@@ -45,12 +47,33 @@ def _operator_results(cloud_checks, args):
         **operator.probe_options_from_args(args))
 
 
+def _upgrade_results(cloud_checks, args, claimed):
+    """The verify of the snapshot the run names, else of the newest its project took of
+    this cloud (read with the server's credentials, filtered by the snapshot's scope)."""
+    store = cloud_checks.snapshots
+    if claimed.snapshot:
+        # the API let the run name it (an admin may name any project's)
+        stored = store.get(claimed.snapshot, all_projects=True)
+        if stored is None:
+            return upgrade.no_snapshot("snapshot %s was deleted before its verify ran"
+                                       % claimed.snapshot, results.Status.ERROR)
+    else:
+        stored = store.newest(cloud_checks.name, claimed.project_id)
+        if stored is None:
+            return upgrade.no_snapshot(
+                "no snapshot of this project on cloud %s to verify: take one first "
+                "(POST /cpulse/snapshot, cpulse upgrade snapshot)" % cloud_checks.name)
+    return upgrade.verify(cloud_checks.conn, stored.document, stored.handle,
+                          timeout=args["timeout"])
+
+
 # Light check types (they create nothing) run in-process on the server's warm connection
 # to the cloud and are recorded into Rally:
-# {type: function(CloudChecks, task_args) -> [CheckResult]}.
+# {type: function(CloudChecks, task_args, queue.Claimed) -> [CheckResult]}.
 # The other types go through the Rally engine (contexts, cleanup).
 RECORDED = {results.CheckType.ENDPOINT: _endpoint_results,
-            results.CheckType.OPERATOR: _operator_results}
+            results.CheckType.OPERATOR: _operator_results,
+            results.CheckType.UPGRADE: _upgrade_results}
 
 # cloudpulse.conf options passed to a suite's task arguments (suite values win; a later
 # group wins over an earlier one): {check type: [(group, options), ...]}.
@@ -137,9 +160,11 @@ class CheckService:
             self.queue = queue.RunQueue(self.rally.engine(), first_cloud=clouds[0].name)
             self.notifications = notifications.NotificationStore(self.rally.engine())
             self.history = history.HistoryStore(self.rally.engine())
+            self.snapshots = snapshots.SnapshotStore(self.rally.engine())
+        for checks in clouds:
+            checks.snapshots = self.snapshots
+        # conf.clouds() refused an entry named twice: a cloud's name is its entry
         self.clouds = collections.OrderedDict((c.name, c) for c in clouds)
-        if len(self.clouds) != len(clouds):
-            raise cp_conf.ConfigError("[cloud] clouds: two entries are the same cloud")
         self._long_polls = threading.BoundedSemaphore(conf.api.max_long_polls)
         self._finished_runs = collections.OrderedDict()   # handle -> CheckRun, LRU
         self._runs_lock = threading.Lock()
@@ -176,11 +201,12 @@ class CheckService:
             return [results.CheckType(value)]
         raise UnknownCheckType(value, allowed)
 
-    def submit(self, check_types, project_id=None, cloud=None):
+    def submit(self, check_types, project_id=None, cloud=None, snapshot=None):
         """(handle, new): a new queued run of `check_types` on `cloud` (None: the
         first) for `project_id` (None: the server's own), or that project's run of the
         same types on that cloud already queued or running (a second one would only add
-        load on the cloud).  queue.QueueFull when max_active_runs are queued or
+        load on the cloud).  An upgrade run verifies `snapshot` (None: the project's
+        newest on that cloud when the run starts).  queue.QueueFull when max_active_runs are queued or
         running, or max_active_runs_per_project of the project's.  A runner
         (cloudpulse_api.run_worker) takes it from the queue."""
         name = self.cloud(cloud).name
@@ -188,7 +214,7 @@ class CheckService:
             check_types, project_id, self.conf.api.max_active_runs,
             self.conf.api.max_active_runs_per_project,
             lambda handle: self.rally.create_run(check_types, project_id, handle, name),
-            self.rally.discard_run, cloud=name)
+            self.rally.discard_run, cloud=name, snapshot=snapshot or "")
 
     def get(self, handle, wait=0.0):
         """The run of a handle (None: no such run); with wait, first up to `wait`
@@ -226,10 +252,6 @@ class CheckService:
                     _not_over_yet(run)
         return runs
 
-    def execute(self, handle, check_types, cloud=None):
-        """Run a claimed run's checks on its cloud (see CloudChecks.execute)."""
-        self.cloud(cloud).execute(handle, check_types)
-
 
 class CloudChecks:
     """One checked cloud: its connection, check types, suites, service map and the
@@ -249,7 +271,8 @@ class CloudChecks:
         # Results and history are labelled with the clouds.yaml entry's name.
         self.name = settings.name or self.conn.config.name
         self.is_admin = self._is_admin()
-        self.rally = None   # the server's RallyTasks, set by CheckService
+        self.rally = None       # the server's RallyTasks, set by CheckService
+        self.snapshots = None   # and its SnapshotStore
         self._hosts = (-HOSTS_TTL - 1, frozenset())   # (listed at, host names)
         self._hosts_lock = threading.Lock()
 
@@ -370,14 +393,15 @@ class CloudChecks:
             args.setdefault("new_tenant", self.is_admin)
         return args
 
-    def execute(self, handle, check_types):
-        """Run a claimed run's checks and record them in its Rally task; a crash is
-        recorded as the run's interruption, never raised."""
+    def execute(self, claimed):
+        """Run a claimed run's checks (a queue.Claimed) and record them in its Rally
+        task; a crash is recorded as the run's interruption, never raised."""
+        handle = claimed.handle
         try:
-            engine_types = [t for t in check_types if t not in RECORDED]
-            for check_type in check_types:
+            engine_types = [t for t in claimed.check_types if t not in RECORDED]
+            for check_type in claimed.check_types:
                 if check_type in RECORDED:
-                    self._run_recorded(handle, check_type)
+                    self._run_recorded(claimed, check_type)
             if engine_types:
                 # One Rally task per handle: the engine runs the remaining types in it.
                 self.rally.start_engine(
@@ -388,12 +412,13 @@ class CloudChecks:
             LOG.exception("check run %s crashed", handle)
             self.rally.mark_interrupted(handle, "the run crashed; see the server log")
 
-    def _run_recorded(self, handle, check_type):
+    def _run_recorded(self, claimed, check_type):
         args = self.task_args(check_type)
-        self.rally.set_running(handle)
+        self.rally.set_running(claimed.handle)
         started = time.time()
-        check_results = RECORDED[check_type](self, args)
-        self.rally.record(handle, check_type, args, check_results, started, time.time())
+        check_results = RECORDED[check_type](self, args, claimed)
+        self.rally.record(claimed.handle, check_type, args, check_results, started,
+                          time.time())
 
 
 def _file_name(name):

@@ -40,8 +40,12 @@ def _masking(project_id, checks):
 
 
 def _status(project_id, checks, now=None):
-    status = handling.service().history.status(checks.name, project_id, checks.types,
-                                               checks.max_gaps, now)
+    # An upgrade check verifies a snapshot around an upgrade: until one was verified (or
+    # it runs periodically) it says nothing of the cloud, and is not shown as unknown.
+    upgrade = results.CheckType.UPGRADE
+    status = handling.service().history.status(
+        checks.name, project_id, checks.types, checks.max_gaps, now,
+        unless_run=() if upgrade in checks.intervals else (upgrade,))
     if project_id is not None:
         status = status.member_view(checks.host_names())
     return status

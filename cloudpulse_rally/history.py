@@ -147,11 +147,12 @@ class HistoryStore:
                     for row in conn.execute(sa.select(_HISTORY).where(
                         *where, _HISTORY.c.newest.is_(True)))}
 
-    def status(self, cloud, project_id, check_types, max_gaps, now=None):
-        """The availability.CloudStatus of `project_id`'s runs (None: the server's own)."""
+    def status(self, cloud, project_id, check_types, max_gaps, now=None, unless_run=()):
+        """The availability.CloudStatus of `project_id`'s runs (None: the server's own);
+        the types of `unless_run` only once they have run."""
         newest = {key: span for key, (span, _) in self.latest(cloud, project_id).items()}
         return availability.CloudStatus(cloud, project_id, tuple(availability.statuses(
-            check_types, newest, now or results.utcnow(), max_gaps)))
+            check_types, newest, now or results.utcnow(), max_gaps, unless_run)))
 
     def prune(self, older_than):
         """Delete the spans that ended before `older_than` (an aware datetime): their

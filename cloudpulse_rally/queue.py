@@ -3,15 +3,16 @@ number of API processes and `cloudpulse-runner` processes share them.
 
 One row per run queued or running (`cloudpulse_queue`); the run itself (its results) is
 the Rally task of the same handle.  The database does the coordination:
-- a project's run of the same check types on the same cloud already queued or running is
-  found by the unique (cloud, project, types) key, so two API processes never start the
-  same run twice;
+- a project's run of the same check types on the same cloud (of the same snapshot, for an
+  upgrade run) already queued or running is found by the unique (cloud, project, types,
+  snapshot) key, so two API processes never start the same run twice;
 - a runner claims the oldest queued run with `SELECT ... FOR UPDATE SKIP LOCKED` (on
   SQLite, where one process serves, transactions take the write lock up front);
 - a runner beats a heartbeat into the runs it holds; a run whose runner stopped beating
   (or whose process is gone, on this machine) is handed back as interrupted.
 """
 
+import collections
 import datetime
 import os
 import socket
@@ -35,31 +36,41 @@ _QUEUE = sa.Table(
     sa.Column("cloud", sa.String(255), nullable=False),
     sa.Column("project", sa.String(64), nullable=False),   # "": the server's own run
     sa.Column("check_types", sa.String(255), nullable=False),   # sorted, comma-joined
+    # the upgrade snapshot an upgrade run verifies; "": the project's newest, or no upgrade
+    sa.Column("snapshot", sa.String(36), nullable=False, server_default=""),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("runner", sa.String(255)),
     sa.Column("heartbeat_at", sa.DateTime),
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("cloud", "project", "check_types", name="uniq_cloudpulse_queue0run"),
+    sa.UniqueConstraint("cloud", "project", "check_types", "snapshot",
+                        name="uniq_cloudpulse_queue0run"),
     sa.Index("cloudpulse_queue_state_idx", "state", "created_at"),
 )
-_WITHOUT_CLOUD = [c.name for c in _QUEUE.columns if c.name != "cloud"]
 
 
-def _add_the_cloud_column(engine, cloud):
-    """A queue table made before runs named their cloud: rebuilt with the column (and
-    the key that includes it), its runs in flight kept as `cloud`'s, in one transaction."""
+def _add_new_columns(engine, cloud):
+    """A queue table made by an older release (before runs named their cloud, or their
+    snapshot): rebuilt with the new columns and the key that includes them, its runs in
+    flight kept (as `cloud`'s, of no snapshot), in one transaction."""
     if not sa.inspect(engine).has_table(_QUEUE.name):
         return
-    if "cloud" in {c["name"] for c in sa.inspect(engine).get_columns(_QUEUE.name)}:
+    present = {c["name"] for c in sa.inspect(engine).get_columns(_QUEUE.name)}
+    added = {name: value for name, value in (("cloud", cloud), ("snapshot", ""))
+             if name not in present}
+    if not added:
         return
     old = sa.Table(_QUEUE.name, sa.MetaData(), *[sa.Column(c.name, c.type) for c in _QUEUE.columns
-                                                 if c.name != "cloud"])
+                                                 if c.name not in added])
     with engine.begin() as conn:
         rows = [dict(row._mapping) for row in conn.execute(sa.select(old))]
         conn.execute(sa.text("DROP TABLE %s" % _QUEUE.name))   # its index and key too
         _METADATA.create_all(conn)
         if rows:
-            conn.execute(_QUEUE.insert(), [dict(row, cloud=cloud) for row in rows])
+            conn.execute(_QUEUE.insert(), [dict(row, **added) for row in rows])
+
+
+# A run a runner claimed: what it executes, and for whom.
+Claimed = collections.namedtuple("Claimed", "handle check_types cloud project_id snapshot")
 
 
 class QueueFull(Exception):
@@ -108,28 +119,30 @@ class RunQueue:
         """`first_cloud`: the cloud of the runs a queue made before runs named their
         cloud holds."""
         self.engine = engine
-        _add_the_cloud_column(engine, first_cloud)
+        _add_new_columns(engine, first_cloud)
         _METADATA.create_all(engine)   # idempotent: the table and index if missing
         self._finished = threading.Condition()   # runs finished by this process
         self._queued = threading.Condition()     # runs queued by this process
 
     # -- the API's side ------------------------------------------------------------------
-    def active(self, project_id, check_types, cloud=""):
-        """The handle of the project's run of these types on `cloud` queued or running,
-        or None."""
+    def active(self, project_id, check_types, cloud="", snapshot=""):
+        """The handle of the project's run of these types on `cloud` (of `snapshot`)
+        queued or running, or None."""
         with self.engine.connect() as conn:
             return conn.execute(sa.select(_QUEUE.c.handle).where(
                 _QUEUE.c.cloud == cloud, _QUEUE.c.project == (project_id or ""),
-                _QUEUE.c.check_types == types_key(check_types))).scalar()
+                _QUEUE.c.check_types == types_key(check_types),
+                _QUEUE.c.snapshot == (snapshot or ""))).scalar()
 
     def add(self, check_types, project_id, max_active, max_per_project, create_run,
-            discard_run, cloud=""):
+            discard_run, cloud="", snapshot=""):
         """(handle, new): a new queued run on `cloud` (`create_run(handle)` records it
-        first), or the project's run of the same types on that cloud already queued or
-        running (then what create_run made is undone by `discard_run(handle)` when
-        another process queued the same an instant before).  QueueFull beyond
-        `max_active` runs, or `max_per_project` of the project's."""
-        existing = self.active(project_id, check_types, cloud)
+        first), or the project's run of the same types on that cloud (and of the same
+        upgrade `snapshot`) already queued or running (then what create_run made is
+        undone by `discard_run(handle)` when another process queued the same an instant
+        before).  QueueFull beyond `max_active` runs, or `max_per_project` of the
+        project's."""
+        existing = self.active(project_id, check_types, cloud, snapshot)
         if existing is not None:
             return existing, False
         with self.engine.connect() as conn:
@@ -139,7 +152,7 @@ class RunQueue:
         if active >= max_active or mine >= max_per_project:
             # The run that filled the queue may be this very one, queued by another
             # request an instant after the lookup above: then it is the answer.
-            existing = self.active(project_id, check_types, cloud)
+            existing = self.active(project_id, check_types, cloud, snapshot)
             if existing is not None:
                 return existing, False
             raise QueueFull(active) if active >= max_active else QueueFull(mine, project_id)
@@ -149,11 +162,12 @@ class RunQueue:
             with self.engine.begin() as conn:
                 conn.execute(_QUEUE.insert().values(
                     handle=handle, cloud=cloud, project=project_id or "", state=QUEUED,
-                    check_types=types_key(check_types), created_at=_utcnow()))
+                    check_types=types_key(check_types), snapshot=snapshot or "",
+                    created_at=_utcnow()))
         except (sa_exc.IntegrityError, db_exc.DBDuplicateEntry):
             # another API process (or thread) queued it an instant before
             discard_run(handle)
-            existing = self.active(project_id, check_types, cloud)
+            existing = self.active(project_id, check_types, cloud, snapshot)
             if existing is None:
                 raise
             return existing, False
@@ -188,11 +202,10 @@ class RunQueue:
 
     # -- the runners' side ---------------------------------------------------------------
     def claim(self, runner):
-        """(handle, [CheckType], cloud) of the oldest queued run, now `runner`'s, or
-        None."""
+        """The Claimed of the oldest queued run, now `runner`'s, or None."""
         with self.engine.begin() as conn:
             row = conn.execute(
-                sa.select(_QUEUE.c.handle, _QUEUE.c.check_types, _QUEUE.c.cloud)
+                sa.select(_QUEUE)
                 .where(_QUEUE.c.state == QUEUED).order_by(_QUEUE.c.created_at).limit(1)
                 .with_for_update(skip_locked=True)).first()
             if row is None:
@@ -202,8 +215,8 @@ class RunQueue:
                 state=RUNNING, runner=runner, heartbeat_at=_utcnow())).rowcount
         if not claimed:
             return None
-        return (row.handle, [results.CheckType(t) for t in row.check_types.split(",")],
-                row.cloud)
+        return Claimed(row.handle, [results.CheckType(t) for t in row.check_types.split(",")],
+                       row.cloud, row.project or None, row.snapshot or None)
 
     def wait_queued(self, timeout):
         """Until this process queues a run, or `timeout` seconds (other processes' runs

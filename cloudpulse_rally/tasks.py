@@ -179,6 +179,10 @@ def env_spec(cloud_region, is_admin, store_password=True):
     return {"existing@openstack": spec}
 
 
+# The scenario a recorded check type's workload is named after, when not CloudPulse.<type>.
+_RECORDED_SCENARIOS = {results.CheckType.UPGRADE: "CloudPulse.upgrade_verify"}
+
+
 def record_workload(task, check_type, task_args, check_results, started, finished,
                     description):
     """Write CheckResults into a Rally task (rally.common.objects.Task) as the engine
@@ -190,7 +194,7 @@ def record_workload(task, check_type, task_args, check_results, started, finishe
     sla_config = {failure_rate.FailureRate.get_name(): {"max": 0}}
     subtask = task.add_subtask(title=check_type.value)
     workload = subtask.add_workload(
-        name="CloudPulse.%s" % check_type.value, description=description, position=0,
+        name=_RECORDED_SCENARIOS.get(check_type, "CloudPulse.%s" % check_type.value), description=description, position=0,
         runner={"times": 1, "concurrency": 1}, runner_type="constant",
         contexts={}, hooks=[], sla=sla_config, args=task_args)
     bad = [r for r in check_results if not r.ok]

@@ -20,4 +20,10 @@ CloudPulseGroup = [
     cfg.StrOpt("horizon_url",
                help="Dashboard URL for the login test; default [dashboard] "
                     "dashboard_url; unset: the horizon test is skipped."),
+    cfg.URIOpt("api_url", schemes=["http", "https"],
+               help="The CloudPulse API the upgrade test reads its snapshot from "
+                    "(http://127.0.0.1:9999); asked with the primary account's token."),
+    cfg.StrOpt("upgrade_snapshot",
+               help="The handle of the snapshot the upgrade test verifies (POST "
+                    "/cpulse/snapshot, cpulse upgrade snapshot); unset: skipped."),
 ]

@@ -1,17 +1,21 @@
-"""The endpoint checks through their front ends: `tempest run` and `rally task start`."""
+"""The endpoint and upgrade checks through their front ends: `tempest run` and `rally task
+start`."""
 
+import configparser
 import json
 import os
 import re
 
 import openstack.config
 import pytest
+import requests
 import yaml
 
 from cloudpulse import results
 from cloudpulse_rally import report
 from cloudpulse_rally import tasks
 from tests.integration.conftest import TIMEOUT, run_cmd, wait_for_result
+from tests.integration.server import Server
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -105,16 +109,23 @@ def rally_env(box, admin_conn, tmp_path_factory, venv_bin):
 
 
 def _rally_task(rally_env, box, services=None):
-    rally, state = rally_env
     args = yaml.safe_load(open(os.path.join(TOP, "scenarios", "endpoint.yaml")))
     args.update(horizon_url=box.horizon_url, timeout=TIMEOUT)
     if services:
         args["services"] = services
+    return _rally_task_start(rally_env, "endpoint", args)
+
+
+def _rally_task_start(rally_env, template, args, check_type="endpoint"):
+    """`rally task start task_templates/<template>.yaml` with `args`, tagged as
+    CloudPulse's: (its CompletedProcess, the CheckRun read back from Rally)."""
+    rally, state = rally_env
     args_file = state / "args.yaml"
     args_file.write_text(yaml.safe_dump(args))
-    res = run_cmd(rally + ["task", "start", os.path.join(TOP, "task_templates", "endpoint.yaml"),
+    res = run_cmd(rally + ["task", "start", os.path.join(TOP, "task_templates",
+                                                         template + ".yaml"),
                            "--task-args-file", str(args_file), "--tag", report.TAG,
-                           report.TYPE_TAG_PREFIX + "endpoint"])
+                           report.TYPE_TAG_PREFIX + check_type])
     uuid = re.search(r"Task +([0-9a-f-]{36}):? (started|finished|is)", res.stdout)
     uuid = uuid or re.search(r"rally task report ([0-9a-f-]{36})", res.stdout)
     assert uuid, res.stdout[-3000:] + res.stderr[-2000:]
@@ -141,3 +152,54 @@ def test_rally_task_start_nova_compute_down(rally_env, box, faults):
         "nova-compute@%s is down (last report " % box.compute_host), failed
     nova = [r for r in run.results if r.name == "endpoint.nova"][0]
     assert nova.component == "nova-compute@%s" % box.compute_host
+
+
+def test_rally_task_start_snapshots_into_a_file_and_verifies_it(rally_env, admin_conn,
+                                                                tmp_path):
+    """task_templates/upgrade_snapshot.yaml before an upgrade, task_templates/upgrade.yaml
+    after it, under plain `rally task start`: the environment's user's project."""
+    args = {"snapshot_file": str(tmp_path / "snapshot.json"), "timeout": TIMEOUT}
+    group = admin_conn.network.create_security_group(name="up-rally")
+    try:
+        _, taken = _rally_task_start(rally_env, "upgrade_snapshot", args, "upgrade")
+        assert taken.healthy, [(r.name, r.details) for r in taken.results]
+        recorded = json.loads((tmp_path / "snapshot.json").read_text())
+        assert recorded["project_id"] == admin_conn.current_project_id
+        assert "up-rally" in [g["name"] for g in recorded["resources"]["security_group"]]
+        _, untouched = _rally_task_start(rally_env, "upgrade", args, "upgrade")
+        assert untouched.healthy, [(r.name, r.details) for r in untouched.failed]
+    finally:
+        admin_conn.network.delete_security_group(group)
+    res, gone = _rally_task_start(rally_env, "upgrade", args, "upgrade")
+    assert [(r.name, r.details) for r in gone.failed] == [
+        ("upgrade.security_group/up-rally", "gone")], res.stdout[-2000:]
+
+
+def test_tempest_verifies_the_snapshot_its_options_name(tempest_ws, venv_bin, tmp_path, box,
+                                                        admin_conn):
+    """[cloudpulse] upgrade_snapshot and api_url: the verify after an upgrade as a
+    Tempest test, of a snapshot taken before through the API."""
+    srv = Server(venv_bin, tmp_path, box)
+    group = admin_conn.network.create_security_group(name="up-tempest")
+    try:
+        snap = requests.post(srv.url + "/cpulse/snapshot", json={}, timeout=30).json()
+        conf = configparser.ConfigParser()
+        conf.read(tempest_ws / "etc" / "tempest.conf")
+        conf.set("cloudpulse", "api_url", srv.url)
+        conf.set("cloudpulse", "upgrade_snapshot", snap["handle"])
+        conf_file = tmp_path / "tempest-upgrade.conf"
+        with open(conf_file, "w") as f:
+            conf.write(f)
+        run = [os.path.join(venv_bin, "tempest"), "run", "--config-file", str(conf_file),
+               "--regex", r"cloudpulse_tempest\.tests\.api\.test_upgrade", "--serial"]
+        res = run_cmd(run, cwd=str(tempest_ws))
+        assert res.returncode == 0, res.stdout[-3000:]
+        assert _statuses(res.stdout) == {"test_every_recorded_resource_still_holds": "ok"}
+        admin_conn.network.delete_security_group(group)
+        res = run_cmd(run, cwd=str(tempest_ws))
+        assert res.returncode != 0
+        assert _statuses(res.stdout) == {"test_every_recorded_resource_still_holds": "FAILED"}
+        assert "upgrade.security_group/up-tempest: gone" in res.stdout, res.stdout[-3000:]
+    finally:
+        admin_conn.network.delete_security_group(group, ignore_missing=True)
+        srv.stop()

@@ -29,11 +29,14 @@ DOWN = "nova-compute@compute-2 is down (state down, status enabled)"
 
 
 class Cloud:
-    """What these routes ask of a CloudChecks: its name, check types, history gaps and
-    the cloud's hosts (masked for members)."""
+    """What these routes ask of a CloudChecks: its name, check types, periodic intervals,
+    history gaps and the cloud's hosts (masked for members).  Its upgrade type never ran:
+    the status leaves it out (it would say nothing of the cloud)."""
 
     def __init__(self, conf, name):
-        self.name, self.types = name, [ENDPOINT, results.CheckType.FUNCTIONAL]
+        self.name = name
+        self.types = [ENDPOINT, results.CheckType.FUNCTIONAL, results.CheckType.UPGRADE]
+        self.intervals = {ENDPOINT: 60}
         self.max_gaps = cp_conf.max_gaps(conf)
 
     def host_names(self):

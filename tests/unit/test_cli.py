@@ -126,3 +126,25 @@ def test_a_ca_bundle_that_is_not_there_is_named(tmp_path, monkeypatch, capsys):
     assert cli.main(["--url", "https://127.0.0.1:1", "results"]) == cli.EXIT_ERROR
     assert capsys.readouterr().err.strip() == "cpulse: --os-cacert: %s: no such file" % (
         tmp_path / "ca.pem")
+
+
+def test_a_snapshot_prints_what_it_recorded_per_kind():
+    doc = {"handle": "s1", "timestamp": "2026-12-03T14:00:00+00:00", "cloud": "box",
+           "project_id": "p1", "all_projects": False,
+           "resources": {"vm": ["up-vm"], "port": ["up-port", "up-vm 198.18.77.13"]}}
+    lines = cli.format_snapshot(doc).splitlines()
+    assert lines[0] == "snapshot s1  taken 2026-12-03T14:00:00+00:00  cloud box  project p1"
+    assert lines[2].split() == ["port", "2", "up-port,", "up-vm", "198.18.77.13"]
+    assert lines[3].split() == ["vm", "1", "up-vm"]
+    listed = cli.format_snapshots([doc, dict(doc, handle="s2", all_projects=True,
+                                             project_id=None)]).splitlines()
+    assert listed[1].split() == ["s1", "2026-12-03T14:00:00+00:00", "box", "p1", "3"]
+    assert listed[2].split()[3] == "all"
+
+
+def test_upgrade_verify_needs_no_handle_and_takes_the_run_options():
+    args = cli.build_parser().parse_args(["upgrade", "verify", "--wait", "-f", "junit"])
+    assert (args.handle, args.wait, args.format) == (None, True, "junit")
+    with pytest.raises(SystemExit):   # one or the other
+        cli.build_parser().parse_args(["upgrade", "snapshot", "--project-id", "p",
+                                       "--all-projects"])

@@ -63,9 +63,43 @@ def test_a_queue_made_before_runs_named_their_cloud_keeps_its_runs(tmp_path):
     assert run_queue.handles() == {"h1"}
     assert _add(run_queue, [ENDPOINT], "p1", cloud="box") == ("h1", False)
     assert _add(run_queue, [ENDPOINT], "p1", cloud="box-b")[1]
-    assert run_queue.claim("r1") == ("h1", [ENDPOINT], "box")
+    assert run_queue.claim("r1") == ("h1", [ENDPOINT], "box", "p1", None)
     queue.RunQueue(engine, first_cloud="box")   # once: a second start changes nothing
     assert len(run_queue.handles()) == 2
+
+
+def test_upgrade_runs_of_two_snapshots_are_two_runs(run_queue):
+    upgrade = [results.CheckType.UPGRADE]
+    made = []
+
+    def add(snapshot):
+        return run_queue.add(upgrade, "p1", 10, 3, made.append, made.remove, cloud="box",
+                             snapshot=snapshot)
+    first, new = add("s1")
+    assert new and add("s1") == (first, False)
+    second, new = add("s2")
+    assert new and second != first
+    newest, new = add("")   # the project's newest snapshot, whichever it is then
+    assert new and newest not in (first, second)
+    assert run_queue.claim("r1").snapshot == "s1"
+    assert run_queue.claim("r1")[-1] == "s2"
+    assert run_queue.claim("r1").snapshot is None
+
+
+def test_a_queue_made_before_upgrade_runs_named_their_snapshot_keeps_its_runs(tmp_path):
+    engine = sa.create_engine("sqlite:///%s" % (tmp_path / "q.sqlite"))
+    with engine.begin() as conn:   # the table as the release before this one made it
+        conn.execute(sa.text(
+            "CREATE TABLE cloudpulse_queue (handle VARCHAR(36) PRIMARY KEY, cloud "
+            "VARCHAR(255) NOT NULL, project VARCHAR(64) NOT NULL, check_types VARCHAR(255) "
+            "NOT NULL, state VARCHAR(16) NOT NULL, runner VARCHAR(255), heartbeat_at "
+            "DATETIME, created_at DATETIME NOT NULL, CONSTRAINT uniq_cloudpulse_queue0run "
+            "UNIQUE (cloud, project, check_types))"))
+        conn.execute(sa.text("INSERT INTO cloudpulse_queue VALUES ('h1', 'east', 'p1', "
+                             "'endpoint', 'queued', NULL, NULL, '2026-12-01 10:00:00')"))
+    run_queue = queue.RunQueue(engine, first_cloud="west")
+    assert _add(run_queue, [ENDPOINT], "p1", cloud="east") == ("h1", False)
+    assert run_queue.claim("r1") == ("h1", [ENDPOINT], "east", "p1", None)
 
 
 def test_the_queue_is_bounded_overall_and_per_project(run_queue):
@@ -85,8 +119,8 @@ def test_the_run_that_filled_the_queue_an_instant_ago_is_the_answer_not_a_429(ru
     _add(run_queue, [ENDPOINT], "p2")
     lookup, theirs = run_queue.active, []
 
-    def racing_lookup(project_id, check_types, cloud=""):
-        found = lookup(project_id, check_types, cloud)
+    def racing_lookup(project_id, check_types, cloud="", snapshot=""):
+        found = lookup(project_id, check_types, cloud, snapshot)
         if not theirs:   # the other request queues the same run now
             theirs.append(None)
             theirs[0] = _add(run_queue, [ENDPOINT], "p3", max_active=3)[0]
@@ -103,8 +137,8 @@ def test_the_run_that_filled_the_queue_an_instant_ago_is_the_answer_not_a_429(ru
 def test_runners_take_the_oldest_run_once_and_finish_it(run_queue):
     first, _ = _add(run_queue, [ENDPOINT], "p1")
     second, _ = _add(run_queue, [ENDPOINT, OPERATOR], "p2")
-    assert run_queue.claim("r1") == (first, [ENDPOINT], "box")
-    assert run_queue.claim("r2") == (second, [ENDPOINT, OPERATOR], "box")
+    assert run_queue.claim("r1") == (first, [ENDPOINT], "box", "p1", None)
+    assert run_queue.claim("r2") == (second, [ENDPOINT, OPERATOR], "box", "p2", None)
     assert run_queue.claim("r1") is None
     assert run_queue.wait_finished(first, 0.05) is False
     run_queue.finished(first)

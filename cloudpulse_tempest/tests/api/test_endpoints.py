@@ -7,8 +7,8 @@ from tempest import test
 
 from cloudpulse.checks import endpoint
 from cloudpulse.checks import runner
-from cloudpulse import cloud
 from cloudpulse import results
+from cloudpulse_tempest import connection
 
 CONF = config.CONF
 
@@ -27,16 +27,8 @@ class EndpointHealthTest(test.BaseTestCase):
     @classmethod
     def resource_setup(cls):
         super().resource_setup()
-        creds = cls.os_primary.credentials
-        auth = cloud.password_auth(CONF.identity.uri_v3, creds.username, creds.password,
-                                   creds.project_name, creds.user_domain_name,
-                                   creds.project_domain_name)
         cls.timeout = CONF.cloudpulse.timeout
-        conn = cloud.connect_with_auth(
-            auth, region_name=CONF.identity.region or None,
-            interface=CONF.identity.v3_endpoint_type or "public", timeout=cls.timeout,
-            verify=CONF.identity.ca_certificates_file or
-            not CONF.identity.disable_ssl_certificate_validation)
+        conn = connection.connect(cls.os_primary.credentials)
         horizon_url = CONF.cloudpulse.horizon_url or CONF.dashboard.dashboard_url
         cls.probes = endpoint.endpoint_probes(
             conn, services=CONF.cloudpulse.endpoint_services, horizon_url=horizon_url,

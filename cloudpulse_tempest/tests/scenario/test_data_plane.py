@@ -18,8 +18,8 @@ from tempest import test
 from cloudpulse.checks import comprehensive
 from cloudpulse.checks import functional
 from cloudpulse.checks import workload
-from cloudpulse import cloud
 from cloudpulse import results
+from cloudpulse_tempest import connection
 
 CONF = config.CONF
 
@@ -42,18 +42,6 @@ class _DataPlaneTest(test.BaseTestCase):
         # The checks create their own network: Tempest need not make one.
         cls.set_network_resources()
         super().setup_credentials()
-
-    def connection(self, client_manager):
-        creds = client_manager.credentials
-        auth = cloud.password_auth(CONF.identity.uri_v3, creds.username, creds.password,
-                                   creds.project_name, creds.user_domain_name,
-                                   creds.project_domain_name)
-        return cloud.connect_with_auth(
-            auth, region_name=CONF.identity.region or None,
-            interface=CONF.identity.v3_endpoint_type or "public",
-            timeout=CONF.cloudpulse.timeout,
-            verify=CONF.identity.ca_certificates_file or
-            not CONF.identity.disable_ssl_certificate_validation)
 
     def settings(self, settings_class, **extra):
         return settings_class(
@@ -96,7 +84,8 @@ class FunctionalTest(_DataPlaneTest):
     @decorators.attr(type="slow")
     @decorators.idempotent_id("3c5e8a1f-6b2d-4e7a-9f1c-8d4b2a6e0c11")
     def test_tenant_workload_end_to_end(self):
-        self.run_checks(functional.FunctionalRun, self.connection(self.os_primary),
+        self.run_checks(functional.FunctionalRun,
+                        connection.connect(self.os_primary.credentials),
                         self.settings(functional.Settings))
 
 
@@ -111,6 +100,7 @@ class ComprehensiveTest(_DataPlaneTest):
     @decorators.attr(type="slow")
     @decorators.idempotent_id("7a1d4f9b-2c8e-4b3a-8e6d-1f5c9b3a7d12")
     def test_every_host_mtu_and_security_groups(self):
-        self.run_checks(comprehensive.ComprehensiveRun, self.connection(self.os_primary),
+        self.run_checks(comprehensive.ComprehensiveRun,
+                        connection.connect(self.os_primary.credentials),
                         self.settings(comprehensive.Settings,
                                       probe_timeout=CONF.cloudpulse.probe_timeout))

@@ -1,0 +1,243 @@
+"""Upgrade checks on the cloud in a box (docs/upgrade.md): a snapshot of the demo project's
+workload (a VM with a volume and a floating IP, its network, subnet, router, port and
+security group), through a `cloudpulse-server` and `cpulse upgrade`, then what an upgrade
+can break, each done for real and each named in the verify's diff, the security group's
+behaviour probed with packets from the checker.  An untouched cloud verifies healthy.
+"""
+
+import json
+import os
+import secrets
+
+import pytest
+import requests
+
+from cloudpulse import cloud
+from tests.integration.conftest import TIMEOUT, run_cmd
+from tests.integration.server import Server
+
+CIDR = "198.18.77.0/28"   # the operator bed has 198.18.10.0/24, the functional check .42
+NAMES = {"vm": "up-vm", "net": "up-net", "subnet": "up-subnet", "router": "up-router",
+         "port": "up-port", "security_group": "up-web", "volume": "up-vol",
+         "image": "up-image"}
+
+
+class Workload:
+    """What a tenant runs, made as the demo user; removed, whatever a test broke."""
+
+    def __init__(self, conn, tmp_path):
+        self.conn, net = conn, conn.network
+        self.image = conn.create_image(
+            NAMES["image"], data=b"cloudbox instance image\n" * 64, disk_format="raw",
+            container_format="bare", wait=True, timeout=60)
+        self.net = net.create_network(name=NAMES["net"])
+        self.subnet = net.create_subnet(name=NAMES["subnet"], network_id=self.net.id,
+                                        ip_version=4, cidr=CIDR)
+        public = net.find_network("public")
+        self.router = net.create_router(name=NAMES["router"],
+                                        external_gateway_info={"network_id": public.id})
+        net.add_interface_to_router(self.router, subnet_id=self.subnet.id)
+        self.group = net.create_security_group(name=NAMES["security_group"])
+        self.rule = net.create_security_group_rule(
+            security_group_id=self.group.id, direction="ingress", ethertype="IPv4",
+            protocol="tcp", port_range_min=80, port_range_max=80,
+            remote_ip_prefix="0.0.0.0/0")
+        self.port = net.create_port(name=NAMES["port"], network_id=self.net.id)
+        self.volume = conn.block_storage.create_volume(name=NAMES["volume"], size=1)
+        flavor = conn.compute.find_flavor("cbx.tiny")
+        self.vm = conn.compute.create_server(
+            name=NAMES["vm"], image_id=self.image.id, flavor_id=flavor.id,
+            networks=[{"uuid": self.net.id}], security_groups=[{"name": self.group.name}])
+        self.vm = conn.compute.wait_for_server(self.vm, wait=60)
+        vm_port = next(net.ports(device_id=self.vm.id))
+        self.floating_ip = net.create_ip(floating_network_id=public.id, port_id=vm_port.id)
+        conn.block_storage.wait_for_status(self.volume, "available", wait=60)
+        conn.compute.create_volume_attachment(self.vm, volume_id=self.volume.id)
+        conn.block_storage.wait_for_status(self.volume, "in-use", wait=60)
+
+    def remove(self):
+        conn, net = self.conn, self.conn.network
+        net.delete_ip(self.floating_ip, ignore_missing=True)
+        conn.compute.delete_server(self.vm, ignore_missing=True)
+        conn.compute.wait_for_delete(self.vm, wait=60)
+        conn.block_storage.wait_for_status(self.volume, "available", wait=60)
+        conn.block_storage.delete_volume(self.volume, ignore_missing=True)
+        net.delete_port(self.port, ignore_missing=True)
+        net.remove_interface_from_router(self.router, subnet_id=self.subnet.id)
+        net.delete_router(self.router, ignore_missing=True)
+        net.delete_network(self.net, ignore_missing=True)
+        net.delete_security_group(self.group, ignore_missing=True)
+        conn.image.delete_image(self.image, ignore_missing=True)
+        conn.block_storage.wait_for_delete(self.volume, wait=60)
+
+
+@pytest.fixture(scope="module")
+def workload(box, tmp_path_factory):
+    conn = cloud.connect(box.demo_cloud, box.clouds_yaml, timeout=30)
+    made = Workload(conn, tmp_path_factory.mktemp("upgrade-workload"))
+    yield made
+    made.remove()
+
+
+@pytest.fixture(scope="module")
+def admin_server(venv_bin, tmp_path_factory, box):
+    """The admin's server (noauth: every caller is admin), judging hosts too."""
+    srv = Server(venv_bin, tmp_path_factory.mktemp("upgrade-server"), box)
+    yield srv
+    srv.stop()
+
+
+def _verify(srv, snapshot):
+    handle = requests.post(srv.url + "/cpulse/check", json={
+        "type": "upgrade", "snapshot": snapshot}, timeout=TIMEOUT).json()["handle"]
+    run = requests.get(srv.url + "/cpulse/result", params={"handle": handle, "wait": 60},
+                       timeout=70).json()
+    assert run["state"] == "finished", run
+    return run
+
+
+def _failed(run):
+    return {key: details for failed in run["tests_failed"] for key, details in failed.items()}
+
+
+def test_a_snapshot_of_a_project_verifies_healthy_untouched_and_names_each_break(
+        admin_server, workload, admin_conn, faults, box):
+    project = workload.conn.current_project_id
+    answer = requests.post(admin_server.url + "/cpulse/snapshot",
+                           json={"create": False, "project_id": project}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    snap = answer.json()
+    assert snap["project_id"] == project and snap["timestamp"]
+    for kind, name in NAMES.items():
+        assert name in snap["resources"][kind], (kind, snap["resources"])
+    assert "compute" in snap["versions"] and snap["versions"]["compute"]["max"]
+
+    untouched = _verify(admin_server, snap["handle"])
+    assert untouched["healthy"] and untouched["tests_failed"] == [], untouched
+    for kind, name in NAMES.items():
+        assert "upgrade.%s/%s" % (kind, name) in untouched["tests_passed"]
+    versions = [r for r in untouched["results"] if r["name"] == "upgrade.versions"][0]
+    assert "compute 2.1-%s (unchanged)" % snap["versions"]["compute"]["max"] in \
+        versions["details"]
+
+    # The security group behaves otherwise: what it allowed is blocked, and what it
+    # blocked (ping) is allowed, as the checker's packets to the floating IP find.
+    fip = workload.floating_ip.floating_ip_address
+    conn, net = workload.conn, workload.conn.network
+    net.delete_security_group_rule(workload.rule)
+    net.create_security_group_rule(security_group_id=workload.group.id, direction="ingress",
+                                   ethertype="IPv4", protocol="icmp",
+                                   remote_ip_prefix="0.0.0.0/0")
+    want = ("%s icmp was blocked, now allowed (security groups: up-web); %s tcp/80 was "
+            "allowed, now blocked (security groups: up-web)" % (fip, fip))
+    seen = []   # OVN applies a rule's change within a second or two
+    box.wait_for(lambda: seen.append(_failed(_verify(admin_server, snap["handle"])))
+                 or seen[-1].get("upgrade.vm/up-vm") == want, timeout=30, interval=1,
+                 message="the rules' change seen in packets: %s" % seen[-1:])
+    assert seen[-1]["upgrade.security_group/up-web"] == (
+        "rule ingress IPv4 tcp/80 from 0.0.0.0/0 removed; "
+        "rule ingress IPv4 icmp from 0.0.0.0/0 added")
+
+    # What an upgrade can break, each for real.
+    conn.compute.stop_server(workload.vm)
+    conn.compute.wait_for_server(workload.vm, status="SHUTOFF", wait=60)
+    net.update_port(workload.port, admin_state_up=False)
+    net.delete_ip(workload.floating_ip)   # neutron keeps a gateway its floating IPs use
+    net.update_router(workload.router, external_gateway_info={})
+    conn.compute.delete_volume_attachment(workload.vm, workload.volume)
+    conn.block_storage.wait_for_status(workload.volume, "available", wait=60)
+
+    broken = _failed(_verify(admin_server, snap["handle"]))
+    assert broken["upgrade.vm/up-vm"].startswith(
+        "status ACTIVE -> SHUTOFF; address up-net %s removed; volume up-vol detached; "
+        "%s tcp/80 was allowed, now blocked" % (fip, fip)), broken
+    assert broken["upgrade.port/up-port"] == "admin state up -> down"
+    assert broken["upgrade.volume/up-vol"] == "status in-use -> available; detached from up-vm"
+    assert broken["upgrade.floating_ip/%s" % fip] == "gone"
+    assert broken["upgrade.router/up-router"].startswith("gateway lost"), broken
+    assert "upgrade.net/up-net" not in broken and "upgrade.image/up-image" not in broken
+
+    # The VM started again on a host whose nova-compute then stops.
+    conn.compute.start_server(workload.vm)
+    conn.compute.wait_for_server(workload.vm, status="ACTIVE", wait=60)
+    host = admin_conn.compute.get_server(workload.vm.id).compute_host
+    faults.stop(box.host_service("nova-compute", host))
+    seen = []
+    box.wait_for(lambda: seen.append(_failed(_verify(admin_server, snap["handle"])))
+                 or "nova-compute down" in seen[-1].get("upgrade.vm/up-vm", ""),
+                 timeout=60, interval=2, message="the VM's host judged down: %s" % seen[-1:])
+    assert "its host %s: nova-compute down or disabled" % host in seen[-1]["upgrade.vm/up-vm"]
+
+
+def test_cpulse_upgrade_snapshot_list_verify_delete(admin_server, workload, venv_bin):
+    env = dict(os.environ, CPULSE_URL=admin_server.url)
+    cpulse = os.path.join(venv_bin, "cpulse")
+    project = workload.conn.current_project_id
+    res = run_cmd([cpulse, "upgrade", "snapshot", "--project-id", project, "-f", "json"],
+                  env=env)
+    assert res.returncode == 0, res.stderr
+    handle = json.loads(res.stdout)["handle"]
+    res = run_cmd([cpulse, "upgrade", "list"], env=env)
+    assert res.returncode == 0 and handle in res.stdout and project in res.stdout
+    res = run_cmd([cpulse, "upgrade", "verify", handle, "--wait"], env=env)
+    assert res.returncode == 0, res.stdout + res.stderr   # nothing changed since
+    assert "HEALTHY" in res.stdout.splitlines()[0]
+    assert any(line.startswith("upgrade.vm") and "up-vm" in line
+               for line in res.stdout.splitlines()), res.stdout
+    res = run_cmd([cpulse, "upgrade", "delete", handle], env=env)
+    assert res.returncode == 0, res.stderr
+    res = run_cmd([cpulse, "upgrade", "verify", handle], env=env)
+    assert res.returncode == 2 and "no snapshot" in res.stderr
+
+
+def test_a_member_snapshots_and_verifies_their_own_project_only(
+        venv_bin, tmp_path, box, workload, admin_conn):
+    demo = workload.conn.current_project_id
+    tokens = {who: secrets.token_hex(20) for who in ("a", "b", "admin")}
+    token_file = tmp_path / "tokens"
+    token_file.write_text("%s %s member\n%s %s member\n%s ops admin\n" % (
+        tokens["a"], demo, tokens["b"], admin_conn.current_project_id, tokens["admin"]))
+    token_file.chmod(0o600)
+    srv = Server(venv_bin, tmp_path, box, auth="token_file",
+                 extra="[api]\ntoken_file = %s\n" % token_file)
+
+    def call(method, path, who, **kwargs):
+        return requests.request(method, srv.url + path, timeout=30,
+                                headers={"X-Auth-Token": tokens[who]}, **kwargs)
+    try:
+        answer = call("POST", "/cpulse/snapshot", "a", json={})
+        assert answer.status_code == 201, answer.text
+        snap = answer.json()
+        assert snap["project_id"] == demo and NAMES["vm"] in snap["resources"]["vm"]
+        handle = snap["handle"]
+        # member b: a's snapshot reads as none, and a's project is not b's to snapshot
+        assert call("GET", "/cpulse/snapshot", "b", params={"handle": handle}).status_code \
+            == 404
+        refused = call("POST", "/cpulse/check", "b", json={"type": "upgrade",
+                                                          "snapshot": handle})
+        assert refused.status_code == 404 and refused.json()["message"].startswith(
+            "snapshot: "), refused.text
+        refused = call("POST", "/cpulse/snapshot", "b", json={"project_id": demo})
+        assert refused.status_code == 403 and "cloudpulse:snapshot:all_projects" in \
+            refused.json()["message"]
+        assert call("GET", "/cpulse/snapshots", "b").json()["snapshots"] == []
+        assert call("DELETE", "/cpulse/snapshot", "b", params={"handle": handle}) \
+            .status_code == 404
+        assert [s["handle"] for s in call("GET", "/cpulse/snapshots", "admin")
+                .json()["snapshots"]] == [handle]
+        # member a's upgrade run verifies a's newest snapshot, hosts masked
+        run_handle = call("POST", "/cpulse/check", "a", json={"type": "upgrade"}).json()[
+            "handle"]
+        run = call("GET", "/cpulse/result", "a", params={"handle": run_handle,
+                                                          "wait": 60}).json()
+        assert run["healthy"] and "upgrade.vm/up-vm" in run["tests_passed"], run
+        assert "host" not in call("GET", "/cpulse/snapshot", "a", params={
+            "handle": handle}).json()["records"]["vm"][0]
+        assert call("DELETE", "/cpulse/snapshot", "a", params={"handle": handle}) \
+            .status_code == 204
+        bad = call("POST", "/cpulse/snapshot", "a", json={"create": "yes"})
+        assert bad.status_code == 400 and bad.json()["message"].startswith("create: ")
+    finally:
+        srv.stop()
+    assert not any(token in srv.log_text() for token in tokens.values())
+
