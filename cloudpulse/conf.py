@@ -362,12 +362,26 @@ availability_opts = [
                     "outage, whatever the number of runs); at least the longest window."),
 ]
 
+upgrade_opts = [
+    cfg.Opt("max_watch", type=Interval(), default="4h",
+            help="The longest an upgrade watch runs when it is not stopped (POST "
+                 "/cpulse/check {\"type\": \"upgrade\", \"watch\": seconds}); it holds "
+                 "one of the runner's workers meanwhile."),
+    cfg.FloatOpt("max_outage", default=60.0, min=0.0,
+                 help="Seconds a workload may be cut during a watch (its longest outage) "
+                      "before the watch fails it; a minor update's watch allows none."),
+    cfg.FloatOpt("max_loss", default=1.0, min=0.0, max=100.0,
+                 help="Percent of a workload's probes a watch may lose before it fails "
+                      "it; a minor update's watch allows none."),
+]
+
 _GROUPS = [(None, default_opts), ("api", api_opts), ("cloud", cloud_opts),
            ("rally", rally_opts), ("operator", operator_opts), ("functional", functional_opts),
            ("comprehensive", comprehensive_opts),
            ("periodic", periodic_opts), ("retention", retention_opts),
            ("runner", runner_opts), ("coordination", coordination_opts),
-           ("notifications", notifications_opts), ("availability", availability_opts)]
+           ("notifications", notifications_opts), ("availability", availability_opts),
+           ("upgrade", upgrade_opts)]
 
 
 def list_opts():
@@ -416,6 +430,8 @@ def validate(conf):
     _validate_access(conf)
     _validate_notifications(conf)
     _validate_availability(conf)
+    if conf.upgrade.max_watch <= 0:
+        raise ConfigError("[upgrade] max_watch: a period such as 4h (a watch is bounded)")
     clouds(conf)
 
 

@@ -117,14 +117,62 @@ def start_check():
         if refused is not None:
             return refused
     try:
+        args = _watch_args(body, check_types)
+    except ValueError as exc:
+        return handling.bad_request(str(exc))
+    if snapshot is not None:
+        args["snapshot"] = snapshot
+    try:
         handle, _ = handling.service().submit(
-            check_types, project_id=handling.caller().project_id, cloud=cloud,
-            snapshot=snapshot)
+            check_types, project_id=handling.caller().project_id, cloud=cloud, args=args)
     except queue.QueueFull as exc:
         return (flask.jsonify(error="Too Many Requests", message=str(exc)), 429,
                 {"Retry-After": str(exc.retry_after)})
     # the same handle when a run of these types is already queued or running
     return flask.jsonify(handle=handle), 202, {"Location": "/cpulse/result?handle=" + handle}
+
+
+def _watch_args(body, check_types):
+    """The run arguments of a POST's `watch` and `minor` ({} without a watch);
+    ValueError naming the field."""
+    watch, minor = body.get("watch"), body.get("minor")
+    if watch is None:
+        if minor is not None:
+            raise ValueError("minor: only with watch")
+        return {}
+    if check_types != [results.CheckType.UPGRADE]:
+        raise ValueError("watch: only with the upgrade type (a watch holds its run until "
+                         "it ends)")
+    longest = handling.service().conf.upgrade.max_watch
+    if isinstance(watch, bool) or not isinstance(watch, int) or not 1 <= watch <= longest:
+        raise ValueError("watch: seconds to watch, 1 to %d ([upgrade] max_watch); "
+                         "POST /cpulse/stop ends it sooner" % longest)
+    if minor is not None and not isinstance(minor, bool):
+        raise ValueError("minor: true (a minor update: any loss fails) or false")
+    return {"watch": watch, "minor": bool(minor)}
+
+
+@blueprint.post("/stop")
+def stop_run():
+    """Tell a run that lasts until told (an upgrade watch) to end now: it records what
+    it saw and finishes."""
+    body = flask.request.get_json(silent=True)
+    handle = body.get("handle") if isinstance(body, dict) else None
+    if not isinstance(handle, str) or not handle:
+        return handling.bad_request('handle: expected {"handle": "<run>"}')
+    run = handling.service().get(handle)
+    target = {"project_id": run.project_id or ""} if run is not None else None
+    if run is None or not handling.allowed(policies.RUN_STOP, target):
+        return handling.not_found("handle: no run %r" % handle)
+    args = handling.service().queue.args_in_flight(handle)
+    if args is None:
+        return flask.jsonify(error="Conflict", message="handle: run %s is not in flight"
+                             % handle), 409
+    if "watch" not in args:
+        return handling.bad_request("handle: run %s is not a watch: it ends by itself"
+                                    % handle)
+    handling.service().queue.request_stop(handle)
+    return flask.jsonify(handle=handle, stopping=True), 202
 
 
 def _refused_snapshot(handle, check_types, cloud):
@@ -274,6 +322,9 @@ _RUN_SCHEMA = {
 
 
 OPENAPI_SCHEMAS = {
+    "Stopping": {"type": "object", "required": ["handle", "stopping"],
+                 "properties": {"handle": {"type": "string"},
+                                "stopping": {"type": "boolean"}}},
     "Handle": {"type": "object", "required": ["handle"],
                "properties": {"handle": {"type": "string"}}},
     "CheckResult": _RESULT_SCHEMA,
@@ -312,13 +363,29 @@ def openapi_paths(check_types):
                                "snapshot": {"type": "string", "description":
                                             "upgrade: the snapshot to verify "
                                             "(POST /cpulse/snapshot); default: the "
-                                            "project's newest of the cloud."}}}}}},
+                                            "project's newest of the cloud."},
+                               "watch": {"type": "integer", "minimum": 1, "description":
+                                         "upgrade only: watch the snapshot's workloads "
+                                         "this many seconds (or until POST /cpulse/stop) "
+                                         "instead of verifying it."},
+                               "minor": {"type": "boolean", "description":
+                                         "with watch: a minor update, where any loss "
+                                         "fails."}}}}}},
             "responses": apidoc.responses(
                 202, apidoc.json_response(
                     "Handle", "Queued (or already queued or running).", headers={
                         "Location": {"schema": {"type": "string"},
                                      "description": "GET /cpulse/result?handle=..."}}),
                 400, 403, 404, 413, 429),
+        }},
+        "/stop": {"post": {
+            "operationId": "stopRun",
+            "summary": "End a watch now (it records what it saw and finishes).",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["handle"],
+                "properties": {"handle": {"type": "string"}}}}}},
+            "responses": apidoc.responses(
+                202, apidoc.json_response("Stopping", "Told to stop."), 400, 404, 409),
         }},
         "/result": {"get": {
             "operationId": "getResult",

@@ -7,6 +7,7 @@
     cpulse availability [--window 24h,30d] [--type T]   # against the SLO
     cpulse status                    # each check type's verdict now, per cloud
     cpulse upgrade snapshot          # before an upgrade: the project's resources
+    cpulse upgrade watch [HANDLE] --seconds 3600   # during it: each workload's outages
     cpulse upgrade verify [HANDLE] --wait   # after it: what changed (docs/upgrade.md)
 
 Server address: --url, else $CPULSE_URL, else `url` in the [cpulse] section of
@@ -123,13 +124,15 @@ class Client:
             raise CliError("%s (%s)" % (message, hint) if hint else message)
         return body
 
-    def check(self, check_type, cloud=None, snapshot=None):
+    def check(self, check_type, cloud=None, **args):
+        """The handle of a new run (or of the same one in flight); `args`: snapshot,
+        watch, minor (None ones left out)."""
         body = {"type": check_type}
-        if cloud is not None:
-            body["cloud"] = cloud
-        if snapshot is not None:
-            body["snapshot"] = snapshot
+        body.update((k, v) for k, v in dict(args, cloud=cloud).items() if v is not None)
         return self._call("POST", "/cpulse/check", json=body)["handle"]
+
+    def stop(self, handle):
+        self._call("POST", "/cpulse/stop", json={"handle": handle})
 
     def take_snapshot(self, cloud=None, project_id=None, all_projects=False):
         body = {"create": False}
@@ -408,6 +411,18 @@ def _upgrade_parser(sub):
     verify.add_argument("--cloud", help="the snapshot's cloud (default: the server's "
                                         "first)")
     _run_options(verify)
+    watch = up_sub.add_parser("watch", help="start a watch of a snapshot's workloads "
+                                            "(default: the project's newest snapshot) "
+                                            "during an upgrade; prints its handle")
+    watch.add_argument("handle", nargs="?", help="the snapshot (cpulse upgrade list)")
+    watch.add_argument("--seconds", type=int, default=3600,
+                       help="how long at most (default 3600; cpulse upgrade stop ends it)")
+    watch.add_argument("--minor", action="store_true",
+                       help="a minor update: any loss fails the workload")
+    watch.add_argument("--cloud", help="the snapshot's cloud (default: the server's first)")
+    _run_options(watch)
+    stop = up_sub.add_parser("stop", help="end a watch now (it records what it saw)")
+    stop.add_argument("run", help="the watch's handle")
 
 
 def _run_options(command):
@@ -446,6 +461,8 @@ def _upgrade_command(client, args):
         print(json.dumps(docs, indent=2) if args.format == "json" else text)
     elif command == "show":
         print(json.dumps(client.snapshot(args.handle), indent=2))
+    elif command == "stop":
+        client.stop(args.run)
     else:
         client.delete_snapshot(args.handle)
     return EXIT_OK
@@ -485,11 +502,17 @@ def main(argv=None):
             print(json.dumps(report.to_api(), indent=2) if args.format == "json"
                   else format_availability(report))
             return EXIT_FAILED if slo_missed(report) else EXIT_OK
-        if args.command == "upgrade" and args.upgrade_command != "verify":
+        if args.command == "upgrade" and args.upgrade_command not in ("verify", "watch"):
             return _upgrade_command(client, args)
+        if args.command == "check":
+            handle = client.check(args.type, args.cloud)
+        elif args.command == "upgrade":
+            watching = args.upgrade_command == "watch"
+            handle = client.check(results.CheckType.UPGRADE.value, args.cloud,
+                                  snapshot=args.handle,
+                                  watch=args.seconds if watching else None,
+                                  minor=args.minor if watching and args.minor else None)
         if args.command in ("check", "upgrade"):
-            handle = (client.check(args.type, args.cloud) if args.command == "check" else
-                      client.check(results.CheckType.UPGRADE.value, args.cloud, args.handle))
             if not args.wait:
                 print(handle)
                 return EXIT_OK

@@ -41,6 +41,7 @@ _ERRORS = {
     403: "oslo.policy refuses it; the message names the rule.",
     404: "No such run (or a run of another project), or nothing of the kind here.",
     413: "A body over %d bytes." % checks.MAX_BODY,
+    409: "The run is not in flight any more.",
     429: "Too many runs queued or running; try again after Retry-After seconds.",
     502: "The cloud did not answer what the request needs of it; the message says what.",
 }

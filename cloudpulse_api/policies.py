@@ -23,6 +23,7 @@ MEMBER_TYPES = (results.CheckType.ENDPOINT, results.CheckType.FUNCTIONAL,
 ALL = "all"
 
 RESULT_GET = "cloudpulse:result:get"
+RUN_STOP = "cloudpulse:run:stop"
 RESULT_OPERATOR_DETAIL = "cloudpulse:result:operator_detail"
 TYPES_LIST = "cloudpulse:types:list"
 RESULTS_LIST = "cloudpulse:results:list"
@@ -84,6 +85,11 @@ _RESULTS = [
         description="Read a run: a member, their project's runs; an admin, any run. A run "
                     "a caller may not read answers 404, as a handle that does not exist.",
         operations=_RESULT),
+    policy.DocumentedRuleDefault(
+        name=RUN_STOP, check_str="rule:%s or (rule:%s and rule:%s)"
+        % (ADMIN, PROJECT_MEMBER, OWNER), scope_types=["project"],
+        description="End a watch of the caller's project now (an admin: any).",
+        operations=[{"path": "/cpulse/stop", "method": "POST"}]),
     policy.DocumentedRuleDefault(
         name=RESULT_OPERATOR_DETAIL, check_str="rule:%s" % ADMIN, scope_types=["project"],
         description="See a run's operator-only detail: host names and node addresses "

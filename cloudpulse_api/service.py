@@ -49,22 +49,40 @@ def _operator_results(cloud_checks, args, claimed):
 
 def _upgrade_results(cloud_checks, args, claimed):
     """The verify of the snapshot the run names, else of the newest its project took of
-    this cloud (read with the server's credentials, filtered by the snapshot's scope)."""
+    this cloud (read with the server's credentials, filtered by the snapshot's scope);
+    with `watch` (seconds), the watch of its workloads instead, until then or until the
+    API stops it."""
     store = cloud_checks.snapshots
-    if claimed.snapshot:
+    named = claimed.args.get("snapshot")
+    if named:
         # the API let the run name it (an admin may name any project's)
-        stored = store.get(claimed.snapshot, all_projects=True)
+        stored = store.get(named, all_projects=True)
         if stored is None:
-            return upgrade.no_snapshot("snapshot %s was deleted before its verify ran"
-                                       % claimed.snapshot, results.Status.ERROR)
+            return upgrade.no_snapshot("snapshot %s was deleted before its run started"
+                                       % named, results.Status.ERROR)
     else:
         stored = store.newest(cloud_checks.name, claimed.project_id)
         if stored is None:
             return upgrade.no_snapshot(
                 "no snapshot of this project on cloud %s to verify: take one first "
                 "(POST /cpulse/snapshot, cpulse upgrade snapshot)" % cloud_checks.name)
+    if "watch" in claimed.args:
+        return _watch_results(cloud_checks, stored, claimed)
     return upgrade.verify(cloud_checks.conn, stored.document, stored.handle,
                           timeout=args["timeout"])
+
+
+def _watch_results(cloud_checks, stored, claimed):
+    limits = cloud_checks.conf.upgrade
+    minor = claimed.args.get("minor", False)   # a minor update may cut nothing
+    started = results.utcnow()
+    watched = upgrade.watch(
+        upgrade.watch_targets(stored.document),
+        min(claimed.args["watch"], limits.max_watch),
+        should_stop=lambda: cloud_checks.stop_requested(claimed.handle))
+    return upgrade.watch_results(stored.document, stored.handle, watched, started,
+                                 0.0 if minor else limits.max_outage,
+                                 0.0 if minor else limits.max_loss)
 
 
 # Light check types (they create nothing) run in-process on the server's warm connection
@@ -163,6 +181,7 @@ class CheckService:
             self.snapshots = snapshots.SnapshotStore(self.rally.engine())
         for checks in clouds:
             checks.snapshots = self.snapshots
+            checks.stop_requested = self.queue.stop_requested
         # conf.clouds() refused an entry named twice: a cloud's name is its entry
         self.clouds = collections.OrderedDict((c.name, c) for c in clouds)
         self._long_polls = threading.BoundedSemaphore(conf.api.max_long_polls)
@@ -201,12 +220,13 @@ class CheckService:
             return [results.CheckType(value)]
         raise UnknownCheckType(value, allowed)
 
-    def submit(self, check_types, project_id=None, cloud=None, snapshot=None):
+    def submit(self, check_types, project_id=None, cloud=None, args=None):
         """(handle, new): a new queued run of `check_types` on `cloud` (None: the
         first) for `project_id` (None: the server's own), or that project's run of the
         same types on that cloud already queued or running (a second one would only add
-        load on the cloud).  An upgrade run verifies `snapshot` (None: the project's
-        newest on that cloud when the run starts).  queue.QueueFull when max_active_runs are queued or
+        load on the cloud).  `args`: what the run is asked with, beyond its types (an
+        upgrade run's snapshot, default the project's newest on that cloud when the run
+        starts; its watch).  queue.QueueFull when max_active_runs are queued or
         running, or max_active_runs_per_project of the project's.  A runner
         (cloudpulse_api.run_worker) takes it from the queue."""
         name = self.cloud(cloud).name
@@ -214,7 +234,7 @@ class CheckService:
             check_types, project_id, self.conf.api.max_active_runs,
             self.conf.api.max_active_runs_per_project,
             lambda handle: self.rally.create_run(check_types, project_id, handle, name),
-            self.rally.discard_run, cloud=name, snapshot=snapshot or "")
+            self.rally.discard_run, cloud=name, args=args)
 
     def get(self, handle, wait=0.0):
         """The run of a handle (None: no such run); with wait, first up to `wait`
@@ -273,6 +293,7 @@ class CloudChecks:
         self.is_admin = self._is_admin()
         self.rally = None       # the server's RallyTasks, set by CheckService
         self.snapshots = None   # and its SnapshotStore
+        self.stop_requested = None   # and its queue's: handle -> told to stop (a watch)
         self._hosts = (-HOSTS_TTL - 1, frozenset())   # (listed at, host names)
         self._hosts_lock = threading.Lock()
 

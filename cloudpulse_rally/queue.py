@@ -3,17 +3,20 @@ number of API processes and `cloudpulse-runner` processes share them.
 
 One row per run queued or running (`cloudpulse_queue`); the run itself (its results) is
 the Rally task of the same handle.  The database does the coordination:
-- a project's run of the same check types on the same cloud (of the same snapshot, for an
-  upgrade run) already queued or running is found by the unique (cloud, project, types,
-  snapshot) key, so two API processes never start the same run twice;
+- a project's run of the same check types on the same cloud with the same arguments (an
+  upgrade run's snapshot, its watch) already queued or running is found by the unique
+  (cloud, project, types, args) key, so two API processes never start the same run twice;
 - a runner claims the oldest queued run with `SELECT ... FOR UPDATE SKIP LOCKED` (on
   SQLite, where one process serves, transactions take the write lock up front);
 - a runner beats a heartbeat into the runs it holds; a run whose runner stopped beating
-  (or whose process is gone, on this machine) is handed back as interrupted.
+  (or whose process is gone, on this machine) is handed back as interrupted;
+- a run that lasts until told (an upgrade watch) is told by its row: the API marks it to
+  stop, its runner looks.
 """
 
 import collections
 import datetime
+import json
 import os
 import socket
 import threading
@@ -36,13 +39,15 @@ _QUEUE = sa.Table(
     sa.Column("cloud", sa.String(255), nullable=False),
     sa.Column("project", sa.String(64), nullable=False),   # "": the server's own run
     sa.Column("check_types", sa.String(255), nullable=False),   # sorted, comma-joined
-    # the upgrade snapshot an upgrade run verifies; "": the project's newest, or no upgrade
-    sa.Column("snapshot", sa.String(36), nullable=False, server_default=""),
+    # what the run was asked with, as canonical JSON (an upgrade run's snapshot and
+    # watch); "": nothing
+    sa.Column("args", sa.String(255), nullable=False, server_default=""),
+    sa.Column("stop", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("runner", sa.String(255)),
     sa.Column("heartbeat_at", sa.DateTime),
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("cloud", "project", "check_types", "snapshot",
+    sa.UniqueConstraint("cloud", "project", "check_types", "args",
                         name="uniq_cloudpulse_queue0run"),
     sa.Index("cloudpulse_queue_state_idx", "state", "created_at"),
 )
@@ -50,12 +55,12 @@ _QUEUE = sa.Table(
 
 def _add_new_columns(engine, cloud):
     """A queue table made by an older release (before runs named their cloud, or their
-    snapshot): rebuilt with the new columns and the key that includes them, its runs in
-    flight kept (as `cloud`'s, of no snapshot), in one transaction."""
+    arguments): rebuilt with the new columns and the key that includes them, its runs in
+    flight kept (as `cloud`'s, with no arguments), in one transaction."""
     if not sa.inspect(engine).has_table(_QUEUE.name):
         return
     present = {c["name"] for c in sa.inspect(engine).get_columns(_QUEUE.name)}
-    added = {name: value for name, value in (("cloud", cloud), ("snapshot", ""))
+    added = {name: value for name, value in (("cloud", cloud), ("args", ""), ("stop", False))
              if name not in present}
     if not added:
         return
@@ -70,7 +75,12 @@ def _add_new_columns(engine, cloud):
 
 
 # A run a runner claimed: what it executes, and for whom.
-Claimed = collections.namedtuple("Claimed", "handle check_types cloud project_id snapshot")
+Claimed = collections.namedtuple("Claimed", "handle check_types cloud project_id args")
+
+
+def args_key(args):
+    """A run's arguments ({} or None: none) as the key's canonical JSON."""
+    return json.dumps(args, sort_keys=True, separators=(",", ":")) if args else ""
 
 
 class QueueFull(Exception):
@@ -125,24 +135,24 @@ class RunQueue:
         self._queued = threading.Condition()     # runs queued by this process
 
     # -- the API's side ------------------------------------------------------------------
-    def active(self, project_id, check_types, cloud="", snapshot=""):
-        """The handle of the project's run of these types on `cloud` (of `snapshot`)
+    def active(self, project_id, check_types, cloud="", args=None):
+        """The handle of the project's run of these types on `cloud` (with `args`)
         queued or running, or None."""
         with self.engine.connect() as conn:
             return conn.execute(sa.select(_QUEUE.c.handle).where(
                 _QUEUE.c.cloud == cloud, _QUEUE.c.project == (project_id or ""),
                 _QUEUE.c.check_types == types_key(check_types),
-                _QUEUE.c.snapshot == (snapshot or ""))).scalar()
+                _QUEUE.c.args == args_key(args))).scalar()
 
     def add(self, check_types, project_id, max_active, max_per_project, create_run,
-            discard_run, cloud="", snapshot=""):
+            discard_run, cloud="", args=None):
         """(handle, new): a new queued run on `cloud` (`create_run(handle)` records it
-        first), or the project's run of the same types on that cloud (and of the same
-        upgrade `snapshot`) already queued or running (then what create_run made is
+        first), or the project's run of the same types on that cloud with the same `args`
+        already queued or running (then what create_run made is
         undone by `discard_run(handle)` when another process queued the same an instant
         before).  QueueFull beyond `max_active` runs, or `max_per_project` of the
         project's."""
-        existing = self.active(project_id, check_types, cloud, snapshot)
+        existing = self.active(project_id, check_types, cloud, args)
         if existing is not None:
             return existing, False
         with self.engine.connect() as conn:
@@ -152,7 +162,7 @@ class RunQueue:
         if active >= max_active or mine >= max_per_project:
             # The run that filled the queue may be this very one, queued by another
             # request an instant after the lookup above: then it is the answer.
-            existing = self.active(project_id, check_types, cloud, snapshot)
+            existing = self.active(project_id, check_types, cloud, args)
             if existing is not None:
                 return existing, False
             raise QueueFull(active) if active >= max_active else QueueFull(mine, project_id)
@@ -162,12 +172,12 @@ class RunQueue:
             with self.engine.begin() as conn:
                 conn.execute(_QUEUE.insert().values(
                     handle=handle, cloud=cloud, project=project_id or "", state=QUEUED,
-                    check_types=types_key(check_types), snapshot=snapshot or "",
+                    check_types=types_key(check_types), args=args_key(args),
                     created_at=_utcnow()))
         except (sa_exc.IntegrityError, db_exc.DBDuplicateEntry):
             # another API process (or thread) queued it an instant before
             discard_run(handle)
-            existing = self.active(project_id, check_types, cloud, snapshot)
+            existing = self.active(project_id, check_types, cloud, args)
             if existing is None:
                 raise
             return existing, False
@@ -216,7 +226,28 @@ class RunQueue:
         if not claimed:
             return None
         return Claimed(row.handle, [results.CheckType(t) for t in row.check_types.split(",")],
-                       row.cloud, row.project or None, row.snapshot or None)
+                       row.cloud, row.project or None, json.loads(row.args) if row.args else {})
+
+    def args_in_flight(self, handle):
+        """The arguments of a run queued or running ({}: none), or None when it is not."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(_QUEUE.c.args).where(
+                _QUEUE.c.handle == handle)).first()
+        if row is None:
+            return None
+        return json.loads(row.args) if row.args else {}
+
+    def request_stop(self, handle):
+        """Tell a run in flight that lasts until told (a watch) to stop: whether it was
+        in flight."""
+        with self.engine.begin() as conn:
+            return conn.execute(_QUEUE.update().where(_QUEUE.c.handle == handle).values(
+                stop=True)).rowcount > 0
+
+    def stop_requested(self, handle):
+        with self.engine.connect() as conn:
+            return bool(conn.execute(sa.select(_QUEUE.c.stop).where(
+                _QUEUE.c.handle == handle)).scalar())
 
     def wait_queued(self, timeout):
         """Until this process queues a run, or `timeout` seconds (other processes' runs

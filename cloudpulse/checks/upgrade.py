@@ -18,6 +18,7 @@ these two functions; docs/upgrade.md says how to use them around an upgrade.
 """
 
 import dataclasses
+import time
 import typing
 
 from cloudpulse.checks import runner
@@ -230,12 +231,12 @@ def floating_ips_of_vms(resources):
     return found
 
 
-def _probe(address, probe):
+def _probe(address, probe, timeout=PROBE_TIMEOUT):
     """What the checker gets of one probe: "answered" or "silent" for a ping; a TCP
     outcome (open, refused, silent) for a port."""
     if probe == "icmp":
-        return "answered" if reach.ping(address, PROBE_TIMEOUT) else "silent"
-    return reach.tcp(address, int(probe.partition("/")[2]), PROBE_TIMEOUT)[0].value
+        return "answered" if reach.ping(address, timeout) else "silent"
+    return reach.tcp(address, int(probe.partition("/")[2]), timeout)[0].value
 
 
 def probe_all(addresses, max_workers=8):
@@ -448,10 +449,7 @@ def verify(conn, snapshot, handle, timeout=None, max_workers=8):
     named = labels(recorded)
     gone_or_changed = diff(recorded, now)
     current = {kind: {r["id"]: r for r in records} for kind, records in now.items()}
-    out = [_result("snapshot", handle, results.Status.PASSED,
-                   "taken %s, %d resources of %s" % (
-                       snapshot["taken_at"], sum(map(len, recorded.values())),
-                       scope.describe()), started)]
+    out = [snapshot_result(snapshot, handle, started)]
     recorded_reach = snapshot.get("reach", {})
     reach_now = probe_all({vm: seen["address"] for vm, seen in recorded_reach.items()},
                           max_workers)
@@ -475,6 +473,14 @@ def verify(conn, snapshot, handle, timeout=None, max_workers=8):
     return out
 
 
+def snapshot_result(snapshot, handle, started):
+    """`upgrade.snapshot`: which snapshot a run judged, of when and what."""
+    scope = Scope(snapshot["project_id"], snapshot["all_projects"])
+    return _result("snapshot", handle, results.Status.PASSED, "taken %s, %d resources of %s"
+                   % (snapshot["taken_at"], sum(map(len, snapshot["resources"].values())),
+                      scope.describe()), started)
+
+
 def _result(what, component, status, details, started):
     return results.CheckResult(
         name="%s.%s" % (CHECK_TYPE.value, what), check_type=CHECK_TYPE, component=component,
@@ -486,3 +492,115 @@ def no_snapshot(why, status=results.Status.SKIPPED):
     """The one result of an upgrade run that has no snapshot to verify."""
     now = results.utcnow()
     return [_result("snapshot", "none", status, why, now)]
+
+
+# -- the watch during an upgrade -----------------------------------------------------------
+WATCH_EVERY = 1.0   # seconds between two rounds of probes
+WATCH_PROBE_TIMEOUT = 1.0   # a round lasts at most this: one probe a second each
+
+
+@dataclasses.dataclass
+class Watched:
+    """One VM's probes over a watch: what each probe lost, and the outages (runs of
+    rounds where a probe that passed before the upgrade was lost)."""
+    address: str
+    probes: typing.Tuple[str, ...]
+    rounds: int = 0
+    lost: typing.Dict[str, int] = dataclasses.field(default_factory=dict)
+    outages: typing.List[typing.List[float]] = dataclasses.field(default_factory=list)
+    _down_since: typing.Optional[float] = None
+
+    def add(self, at, passed):
+        """A round at `at` (seconds): {probe: passed}."""
+        self.rounds += 1
+        for probe, ok in passed.items():
+            if not ok:
+                self.lost[probe] = self.lost.get(probe, 0) + 1
+        if not all(passed.values()) and self._down_since is None:
+            self._down_since = at
+        elif all(passed.values()) and self._down_since is not None:
+            self.outages.append([self._down_since, at])
+            self._down_since = None
+
+    def end(self, at):
+        """The watch ended at `at`: an outage still going ends there (marked ongoing)."""
+        if self._down_since is not None:
+            self.outages.append([self._down_since, at, "ongoing"])
+            self._down_since = None
+
+    @property
+    def loss(self):
+        """Percent of the probes sent that were lost."""
+        sent = self.rounds * len(self.probes)
+        return 100.0 * sum(self.lost.values()) / sent if sent else 0.0
+
+    @property
+    def longest(self):
+        return max((o[1] - o[0] for o in self.outages), default=0.0)
+
+
+def watch_targets(snapshot):
+    """{VM id: (address, probes)}: each VM of the snapshot the checker reached, with the
+    probes that passed before the upgrade (one that was blocked says nothing of a cut)."""
+    out = {}
+    for vm, seen in snapshot.get("reach", {}).items():
+        probes = tuple(p for p in PROBES if _passes(seen.get(p)))
+        if probes:
+            out[vm] = (seen["address"], probes)
+    return out
+
+
+def watch(targets, seconds, should_stop=lambda: False, every=WATCH_EVERY, max_workers=64):
+    """{VM id: Watched} of `targets` (watch_targets) probed every `every` seconds for
+    `seconds`, or until should_stop() (asked once a round).  A lost probe waits its
+    timeout: a round sends its probes together (up to `max_workers`), so that it still
+    lasts a second."""
+    watched = {vm: Watched(address, probes) for vm, (address, probes) in targets.items()}
+    items = [(vm, address, probe) for vm, (address, probes) in targets.items()
+             for probe in probes]
+    start = time.monotonic()
+    next_round = start
+    while items and time.monotonic() - start < seconds and not should_stop():
+        at = time.monotonic() - start
+        found = fanout.fan_out(lambda item: _passes(_probe(item[1], item[2],
+                                                           WATCH_PROBE_TIMEOUT)),
+                               items, max_workers=max_workers,
+                               timeout=WATCH_PROBE_TIMEOUT + 5, name="cpulse-watch")
+        rounds = {}
+        for (vm, _, probe), result in zip(items, found):
+            rounds.setdefault(vm, {})[probe] = result.ok and result.value
+        for vm, passed in rounds.items():
+            watched[vm].add(at, passed)
+        next_round += every
+        time.sleep(max(0.0, next_round - time.monotonic()))
+    for record in watched.values():
+        record.end(time.monotonic() - start)
+    return watched
+
+
+def watch_results(snapshot, handle, watched, started, max_outage, max_loss):
+    """`upgrade.snapshot`, then one CheckResult per watched VM, `upgrade.watch/<label>`:
+    failed when its longest outage is over `max_outage` seconds or its loss over
+    `max_loss` percent."""
+    if not watched:
+        return no_snapshot("no VM of snapshot %s answered the checker before the upgrade "
+                           "(none with a floating IP, or its security groups let none of "
+                           "ping, ssh, http through): nothing to watch" % handle)
+    named = labels(snapshot["resources"]).get("vm", {})
+    out = [snapshot_result(snapshot, handle, started)]
+    for vm, record in watched.items():
+        bad = record.longest > max_outage or record.loss > max_loss
+        details = "%s: %d rounds, loss %.1f%%%s, longest outage %.0f s%s" % (
+            record.address, record.rounds, record.loss,
+            " (%s)" % ", ".join("%s %d" % (p, n) for p, n in sorted(record.lost.items()))
+            if record.lost else "", record.longest,
+            "; outages at %s" % ", ".join(
+                "+%.0f s for %.0f s%s" % (o[0], o[1] - o[0], " (ongoing)" if len(o) > 2
+                                            else "") for o in record.outages)
+            if record.outages else "")
+        if bad:
+            details += " (allowed: %.0f s, %.1f%%)" % (max_outage, max_loss)
+        out.append(_result("watch/%s" % named.get(vm, vm), named.get(vm, vm),
+                           results.Status.FAILED if bad else results.Status.PASSED,
+                           details, started))
+    return out

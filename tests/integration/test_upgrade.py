@@ -7,12 +7,15 @@ behaviour probed with packets from the checker.  An untouched cloud verifies hea
 
 import json
 import os
+import re
 import secrets
+import time
 
 import pytest
 import requests
 
 from cloudpulse import cloud
+from cloudpulse import results
 from tests.integration.conftest import TIMEOUT, run_cmd
 from tests.integration.server import Server
 
@@ -98,6 +101,47 @@ def _verify(srv, snapshot):
 
 def _failed(run):
     return {key: details for failed in run["tests_failed"] for key, details in failed.items()}
+
+
+def test_a_watch_measures_each_workloads_outages_until_stopped(admin_server, workload,
+                                                              admin_conn, box, venv_bin):
+    """During an "upgrade": ovn-controller restarted on the VM's host (its flows stay: the
+    data plane should keep forwarding), then the VM's http cut for a few seconds by its
+    security group; the watch, stopped through the CLI, names the cut and its length."""
+    project = workload.conn.current_project_id
+    snap = requests.post(admin_server.url + "/cpulse/snapshot",
+                         json={"project_id": project}, timeout=30).json()
+    env = dict(os.environ, CPULSE_URL=admin_server.url)
+    cpulse = os.path.join(venv_bin, "cpulse")
+    res = run_cmd([cpulse, "upgrade", "watch", snap["handle"], "--seconds", "120"], env=env)
+    assert res.returncode == 0, res.stderr
+    run_handle = res.stdout.strip()
+    time.sleep(3)
+    host = admin_conn.compute.get_server(workload.vm.id).compute_host
+    box.stop(box.host_service("ovn-controller", host))
+    box.start(box.host_service("ovn-controller", host))
+    net = workload.conn.network
+    net.delete_security_group_rule(workload.rule)
+    time.sleep(5)
+    workload.rule = net.create_security_group_rule(
+        security_group_id=workload.group.id, direction="ingress", ethertype="IPv4",
+        protocol="tcp", port_range_min=80, port_range_max=80, remote_ip_prefix="0.0.0.0/0")
+    time.sleep(4)
+    res = run_cmd([cpulse, "upgrade", "stop", run_handle], env=env)
+    assert res.returncode == 0, res.stderr
+    run = requests.get(admin_server.url + "/cpulse/result",
+                       params={"handle": run_handle, "wait": 30}, timeout=40).json()
+    assert run["state"] == "finished", run
+    watched = [r for r in run["results"] if r["name"] == "upgrade.watch/up-vm"][0]
+    match = re.search(r"(\d+) rounds, loss ([\d.]+)% \(tcp/80 (\d+)\), longest outage "
+                      r"(\d+) s; outages at (.*)", watched["details"])
+    assert match and watched["status"] == "failed", watched   # over 1% lost
+    rounds, lost, longest = int(match.group(1)), int(match.group(3)), int(match.group(4))
+    assert 3 <= longest <= 12 and lost >= 3 and rounds >= 12, watched["details"]
+    assert "(ongoing)" not in watched["details"]
+    # stopped by the CLI, not by its 120 s
+    assert (results.parse_ts(run["finished_at"]) - results.parse_ts(run["created_at"])) \
+        .total_seconds() < 90
 
 
 def test_a_snapshot_of_a_project_verifies_healthy_untouched_and_names_each_break(

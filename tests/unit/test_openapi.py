@@ -16,7 +16,7 @@ from cloudpulse_api import openapi
 from cloudpulse_api import service as service_mod
 
 OFFERED = [results.CheckType.ENDPOINT, results.CheckType.OPERATOR]
-ERROR_CODES = {"400", "401", "403", "404", "413", "429", "502"}
+ERROR_CODES = {"400", "401", "403", "404", "409", "413", "429", "502"}
 
 
 class Service:

@@ -63,30 +63,43 @@ def test_a_queue_made_before_runs_named_their_cloud_keeps_its_runs(tmp_path):
     assert run_queue.handles() == {"h1"}
     assert _add(run_queue, [ENDPOINT], "p1", cloud="box") == ("h1", False)
     assert _add(run_queue, [ENDPOINT], "p1", cloud="box-b")[1]
-    assert run_queue.claim("r1") == ("h1", [ENDPOINT], "box", "p1", None)
+    assert run_queue.claim("r1") == ("h1", [ENDPOINT], "box", "p1", {})
     queue.RunQueue(engine, first_cloud="box")   # once: a second start changes nothing
     assert len(run_queue.handles()) == 2
 
 
-def test_upgrade_runs_of_two_snapshots_are_two_runs(run_queue):
+def test_runs_asked_with_other_arguments_are_other_runs(run_queue):
     upgrade = [results.CheckType.UPGRADE]
     made = []
 
-    def add(snapshot):
-        return run_queue.add(upgrade, "p1", 10, 3, made.append, made.remove, cloud="box",
-                             snapshot=snapshot)
-    first, new = add("s1")
-    assert new and add("s1") == (first, False)
-    second, new = add("s2")
+    def add(args):
+        return run_queue.add(upgrade, "p1", 10, 5, made.append, made.remove, cloud="box",
+                             args=args)
+    first, new = add({"snapshot": "s1"})
+    assert new and add({"snapshot": "s1"}) == (first, False)
+    second, new = add({"snapshot": "s2"})
     assert new and second != first
-    newest, new = add("")   # the project's newest snapshot, whichever it is then
-    assert new and newest not in (first, second)
-    assert run_queue.claim("r1").snapshot == "s1"
-    assert run_queue.claim("r1")[-1] == "s2"
-    assert run_queue.claim("r1").snapshot is None
+    watch, new = add({"watch": 600, "snapshot": "s1"})   # the same snapshot, watched
+    assert new and watch not in (first, second)
+    assert add({"snapshot": "s1", "watch": 600}) == (watch, False)   # in any order
+    newest, new = add(None)   # the project's newest snapshot, whichever it is then
+    assert new and newest not in (first, second, watch)
+    assert run_queue.claim("r1").args == {"snapshot": "s1"}
+    assert run_queue.claim("r1")[-1] == {"snapshot": "s2"}
+    assert run_queue.claim("r1").args == {"snapshot": "s1", "watch": 600}
+    assert run_queue.claim("r1").args == {}
 
 
-def test_a_queue_made_before_upgrade_runs_named_their_snapshot_keeps_its_runs(tmp_path):
+def test_a_run_is_told_to_stop_through_its_row(run_queue):
+    handle, _ = _add(run_queue, [ENDPOINT], "p1")
+    assert run_queue.stop_requested(handle) is False
+    assert run_queue.request_stop(handle) is True
+    assert run_queue.stop_requested(handle) is True
+    run_queue.finished(handle)
+    assert run_queue.request_stop(handle) is False   # no longer in flight
+
+
+def test_a_queue_made_before_runs_had_arguments_keeps_its_runs(tmp_path):
     engine = sa.create_engine("sqlite:///%s" % (tmp_path / "q.sqlite"))
     with engine.begin() as conn:   # the table as the release before this one made it
         conn.execute(sa.text(
@@ -99,7 +112,8 @@ def test_a_queue_made_before_upgrade_runs_named_their_snapshot_keeps_its_runs(tm
                              "'endpoint', 'queued', NULL, NULL, '2026-12-01 10:00:00')"))
     run_queue = queue.RunQueue(engine, first_cloud="west")
     assert _add(run_queue, [ENDPOINT], "p1", cloud="east") == ("h1", False)
-    assert run_queue.claim("r1") == ("h1", [ENDPOINT], "east", "p1", None)
+    assert run_queue.claim("r1") == ("h1", [ENDPOINT], "east", "p1", {})
+    assert run_queue.request_stop("h1") and run_queue.stop_requested("h1")
 
 
 def test_the_queue_is_bounded_overall_and_per_project(run_queue):
@@ -119,8 +133,8 @@ def test_the_run_that_filled_the_queue_an_instant_ago_is_the_answer_not_a_429(ru
     _add(run_queue, [ENDPOINT], "p2")
     lookup, theirs = run_queue.active, []
 
-    def racing_lookup(project_id, check_types, cloud="", snapshot=""):
-        found = lookup(project_id, check_types, cloud, snapshot)
+    def racing_lookup(project_id, check_types, cloud="", args=None):
+        found = lookup(project_id, check_types, cloud, args)
         if not theirs:   # the other request queues the same run now
             theirs.append(None)
             theirs[0] = _add(run_queue, [ENDPOINT], "p3", max_active=3)[0]
@@ -137,8 +151,8 @@ def test_the_run_that_filled_the_queue_an_instant_ago_is_the_answer_not_a_429(ru
 def test_runners_take_the_oldest_run_once_and_finish_it(run_queue):
     first, _ = _add(run_queue, [ENDPOINT], "p1")
     second, _ = _add(run_queue, [ENDPOINT, OPERATOR], "p2")
-    assert run_queue.claim("r1") == (first, [ENDPOINT], "box", "p1", None)
-    assert run_queue.claim("r2") == (second, [ENDPOINT, OPERATOR], "box", "p2", None)
+    assert run_queue.claim("r1") == (first, [ENDPOINT], "box", "p1", {})
+    assert run_queue.claim("r2") == (second, [ENDPOINT, OPERATOR], "box", "p2", {})
     assert run_queue.claim("r1") is None
     assert run_queue.wait_finished(first, 0.05) is False
     run_queue.finished(first)

@@ -141,3 +141,43 @@ def test_only_active_vms_with_a_floating_ip_are_probed():
                         {"id": "f2", "name": "198.19.0.8", "port_id": "p2"},
                         {"id": "f3", "name": "198.19.0.9", "port_id": None}]}
     assert upgrade.floating_ips_of_vms(resources) == {"vm1": "198.19.0.7"}
+
+
+def test_a_watch_counts_each_cut_from_its_first_lost_round_to_the_next_good_one():
+    watched = upgrade.Watched("198.19.0.7", ("icmp", "tcp/80"))
+    rounds = [(0, True, True), (1, True, False), (2, False, False), (3, True, True),
+              (4, True, True), (5, True, False)]
+    for at, icmp, http in rounds:
+        watched.add(at, {"icmp": icmp, "tcp/80": http})
+    watched.end(6.5)
+    assert watched.outages == [[1, 3], [5, 6.5, "ongoing"]]
+    assert watched.longest == 2 and watched.lost == {"icmp": 1, "tcp/80": 3}
+    assert watched.loss == pytest.approx(100.0 * 4 / 12)
+
+
+def test_only_the_probes_that_passed_before_are_watched():
+    snapshot = {"reach": {
+        "vm1": {"address": "198.19.0.7", "icmp": "silent", "tcp/22": "refused",
+                "tcp/80": "open"},
+        "vm2": {"address": "198.19.0.8", "icmp": "silent", "tcp/22": "silent"}}}
+    assert upgrade.watch_targets(snapshot) == {"vm1": ("198.19.0.7", ("tcp/22", "tcp/80"))}
+
+
+def test_a_watch_fails_a_workload_over_its_outage_or_loss(before):
+    vm = before["resources"]["vm"][0]
+    cut = upgrade.Watched("198.19.0.186", ("tcp/80",))
+    for at in range(100):
+        cut.add(at, {"tcp/80": not 10 <= at < 12})
+    cut.end(100)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    snapshot_result, result = upgrade.watch_results(before, "s1", {vm["id"]: cut}, started,
+                                                    max_outage=60, max_loss=1.0)
+    assert snapshot_result.name == "upgrade.snapshot"
+    assert (result.name, result.status.value) == ("upgrade.watch/up-vm", "failed")
+    assert result.details == ("198.19.0.186: 100 rounds, loss 2.0% (tcp/80 2), longest "
+                              "outage 2 s; outages at +10 s for 2 s (allowed: 60 s, 1.0%)")
+    _, lenient = upgrade.watch_results(before, "s1", {vm["id"]: cut}, started,
+                                       max_outage=60, max_loss=5.0)
+    assert lenient.status.value == "passed"
+    nothing = upgrade.watch_results(before, "s1", {}, started, 60, 1.0)
+    assert [r.status.value for r in nothing] == ["skipped"]
