@@ -58,9 +58,11 @@ class CallCounter:
 def grow_to(conn, scale, made):
     """The bench project's resources up to `scale` units (VMs booted together)."""
     net = conn.network
-    image = made.setdefault("image", conn.create_image(
-        "bench-image", data=b"cloudbox instance image\n" * 64, disk_format="raw",
-        container_format="bare", wait=True, timeout=60))
+    if "image" not in made:
+        made["image"] = conn.create_image(
+            "cloudpulse-upgrade-bench", data=b"cloudbox instance image\n" * 64,
+            disk_format="raw", container_format="bare", wait=True, timeout=60)
+    image = made["image"]
     flavor = conn.compute.find_flavor("cbx.tiny")
     while len(made.setdefault("nets", [])) < UNIT["net"] * scale:
         n = len(made["nets"])
@@ -127,10 +129,11 @@ def remove(admin, conn, made, project):
     for fip in made.get("fips", []):
         conn.network.delete_ip(fip, ignore_missing=True)
     if "router" in made:
-        for network in made.get("nets", []):
-            for subnet in conn.network.subnets(network_id=network.id):
+        for port in conn.network.ports(device_id=made["router"].id,
+                                       device_owner="network:router_interface"):
+            for ip in port.fixed_ips:
                 conn.network.remove_interface_from_router(made["router"],
-                                                          subnet_id=subnet.id)
+                                                          subnet_id=ip["subnet_id"])
         conn.network.delete_router(made["router"], ignore_missing=True)
     for vm in made.get("vms", []):
         conn.compute.delete_server(vm, ignore_missing=True)
@@ -144,11 +147,20 @@ def remove(admin, conn, made, project):
         conn.network.delete_security_group(made["group"], ignore_missing=True)
     if "image" in made:
         conn.image.delete_image(made["image"], ignore_missing=True)
+    user = admin.identity.find_user("cloudpulse-bench", domain_id="default")
+    if user is not None:
+        admin.identity.delete_user(user)
     admin.identity.delete_project(project, ignore_missing=True)
 
 
 def bench_project(admin, box):
-    """A project and user of the bench's own, with the quota its 4x needs."""
+    """A project and user of the bench's own, with the quota its 4x needs (those a
+    bench killed before its end left, removed first)."""
+    for find, delete in ((admin.identity.find_user, admin.identity.delete_user),
+                         (admin.identity.find_project, admin.identity.delete_project)):
+        found = find("cloudpulse-bench", domain_id="default")
+        if found is not None:
+            delete(found)
     project = admin.identity.create_project(name="cloudpulse-bench", domain_id="default")
     user = admin.identity.create_user(name="cloudpulse-bench", password=box.password,
                                       default_project_id=project.id, domain_id="default")
@@ -180,11 +192,11 @@ def main():
             scoped = [] if cmd[0] == "image" else ["--project", project.id]
             subprocess.run(osc + cmd + scoped + ["-f", "json"], env=env, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    made, rows = {}, []
+    made, rows, watched_cost = {}, [], None
     try:
         grow_to(conn, 1, made)
         open_to_the_checker(conn, made, UNIT["vm"])
-        watched, cpu, pps = watch_cost(admin, scope, 20)
+        watched_cost = watch_cost(admin, scope, 20)
         for scale in [int(s) for s in args.scales.split(",")]:
             t0 = time.monotonic()
             grow_to(conn, scale, made)
@@ -199,15 +211,21 @@ def main():
             c = median(timed(cli_lists, max(1, args.repeat // 2)))
             rows.append((scale, recorded, built, a, take_calls, b, verify_calls, c))
     finally:
+        report(rows, watched_cost)
         remove(admin, conn, made, project)
+
+
+def report(rows, watched_cost):
     print("%-6s %-10s %-9s %-12s %-11s %-12s %-11s %-12s %s" % (
         "scale", "resources", "built s", "snapshot s", "calls", "verify s", "calls",
         "osc lists s", "osc/snapshot"))
     for scale, recorded, built, a, ta, b, tb, c in rows:
         print("%-6s %-10d %-9.1f %-12.3f %-11d %-12.3f %-11d %-12.3f %.1fx" % (
             "%dx" % scale, recorded, built, a, ta, b, tb, c, c / a))
-    print("watch: %d workloads for 20 s: %.4f CPU s per workload-second (%.2f%% of a "
-          "core), %.1f packets/s sent per workload" % (watched, cpu, 100 * cpu, pps))
+    if watched_cost:
+        watched, cpu, pps = watched_cost
+        print("watch: %d workloads for 20 s: %.4f CPU s per workload-second (%.2f%% of a "
+              "core), %.1f packets/s sent per workload" % (watched, cpu, 100 * cpu, pps))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from cloudpulse import cloud
+from cloudpulse import reach
 from cloudpulse import results
 from tests.integration.conftest import TIMEOUT, run_cmd
 from tests.integration.server import Server
@@ -28,8 +29,16 @@ NAMES = {"vm": "up-vm", "net": "up-net", "subnet": "up-subnet", "router": "up-ro
 class Workload:
     """What a tenant runs, made as the demo user; removed, whatever a test broke."""
 
-    def __init__(self, conn, tmp_path):
-        self.conn, net = conn, conn.network
+    def __init__(self, conn):
+        self.conn = conn
+        try:
+            self._make()
+        except Exception:
+            self.remove()   # what was made before the failure
+            raise
+
+    def _make(self):
+        conn, net = self.conn, self.conn.network
         self.image = conn.create_image(
             NAMES["image"], data=b"cloudbox instance image\n" * 64, disk_format="raw",
             container_format="bare", wait=True, timeout=60)
@@ -54,30 +63,47 @@ class Workload:
         self.vm = conn.compute.wait_for_server(self.vm, wait=60)
         vm_port = next(net.ports(device_id=self.vm.id))
         self.floating_ip = net.create_ip(floating_network_id=public.id, port_id=vm_port.id)
+        # running, as its users see it: its http answers through the floating IP
+        deadline = time.monotonic() + 60
+        while reach.tcp(self.floating_ip.floating_ip_address, 80, 1)[0] != reach.TCP.OPEN:
+            assert time.monotonic() < deadline, "the VM's http through its floating IP"
+            time.sleep(0.5)
         conn.block_storage.wait_for_status(self.volume, "available", wait=60)
         conn.compute.create_volume_attachment(self.vm, volume_id=self.volume.id)
         conn.block_storage.wait_for_status(self.volume, "in-use", wait=60)
 
     def remove(self):
+        """Everything made, in an order neutron and cinder accept; what a test (or a
+        failed setup) already removed, or never made, is passed over."""
         conn, net = self.conn, self.conn.network
-        net.delete_ip(self.floating_ip, ignore_missing=True)
-        conn.compute.delete_server(self.vm, ignore_missing=True)
-        conn.compute.wait_for_delete(self.vm, wait=60)
-        conn.block_storage.wait_for_status(self.volume, "available", wait=60)
-        conn.block_storage.delete_volume(self.volume, ignore_missing=True)
-        net.delete_port(self.port, ignore_missing=True)
-        net.remove_interface_from_router(self.router, subnet_id=self.subnet.id)
-        net.delete_router(self.router, ignore_missing=True)
-        net.delete_network(self.net, ignore_missing=True)
-        net.delete_security_group(self.group, ignore_missing=True)
-        conn.image.delete_image(self.image, ignore_missing=True)
-        conn.block_storage.wait_for_delete(self.volume, wait=60)
+        made = lambda name: getattr(self, name, None)   # noqa: E731
+        if made("floating_ip"):
+            net.delete_ip(self.floating_ip, ignore_missing=True)
+        if made("vm"):
+            conn.compute.delete_server(self.vm, ignore_missing=True)
+            conn.compute.wait_for_delete(self.vm, wait=60)
+        if made("volume"):
+            conn.block_storage.wait_for_status(self.volume, "available", wait=60)
+            conn.block_storage.delete_volume(self.volume, ignore_missing=True)
+        if made("port"):
+            net.delete_port(self.port, ignore_missing=True)
+        if made("router"):
+            if made("subnet") and any(net.ports(device_id=self.router.id,
+                                                device_owner="network:router_interface")):
+                net.remove_interface_from_router(self.router, subnet_id=self.subnet.id)
+            net.delete_router(self.router, ignore_missing=True)
+        for name, delete in (("net", net.delete_network), ("group", net.delete_security_group),
+                             ("image", conn.image.delete_image)):
+            if made(name):
+                delete(getattr(self, name), ignore_missing=True)
+        if made("volume"):
+            conn.block_storage.wait_for_delete(self.volume, wait=60)
 
 
 @pytest.fixture(scope="module")
-def workload(box, tmp_path_factory):
+def workload(box):
     conn = cloud.connect(box.demo_cloud, box.clouds_yaml, timeout=30)
-    made = Workload(conn, tmp_path_factory.mktemp("upgrade-workload"))
+    made = Workload(conn)
     yield made
     made.remove()
 
