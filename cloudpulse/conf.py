@@ -348,7 +348,7 @@ notifications_opts = [
 availability_opts = [
     cfg.Opt("windows", type=types.List(item_type=Interval()), default=["1h", "24h", "30d"],
             help="The windows availability is reported over by default (GET "
-                 "/cpulse/availability, /cpulse/metrics): 1h, 24h, 30d "
+                 "/cpulse/availability, /metrics): 1h, 24h, 30d "
                  "(docs/availability.md)."),
     cfg.FloatOpt("slo", default=0.999, min=0.0, max=1.0,
                  help="The availability objective the error budget is counted against: "

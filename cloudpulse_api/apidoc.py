@@ -1,6 +1,8 @@
 """Building blocks of the OpenAPI document (cloudpulse_api/openapi.py), for the areas
 that describe their own routes next to their handlers."""
 
+# Every route's prefix, the document's server URL; a path elsewhere names its own servers.
+PREFIX = "/cpulse"
 TIME = {"type": "string", "format": "date-time"}
 NULLABLE_TIME = dict(TIME, nullable=True)
 

@@ -43,6 +43,8 @@ def create_app(service):
     app.config["MAX_CONTENT_LENGTH"] = checks.MAX_BODY
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint, url_prefix=openapi.PREFIX)
+    for blueprint in areas.ROOT_BLUEPRINTS:
+        app.register_blueprint(blueprint)
 
     @app.get("/")
     def root():

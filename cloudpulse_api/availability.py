@@ -22,6 +22,8 @@ from cloudpulse_api import policies
 from cloudpulse_api import service as service_mod
 
 blueprint = flask.Blueprint("availability", __name__)
+# Prometheus' default metrics_path, at the server's root (the same view as /cpulse/metrics)
+root_blueprint = flask.Blueprint("metrics", __name__)
 
 
 class BadParameter(ValueError):
@@ -145,6 +147,7 @@ class _HistoryCollector:
 
 
 @blueprint.get("/metrics")
+@root_blueprint.get("/metrics")
 def get_metrics():
     if not handling.allowed(policies.METRICS_GET):
         return handling.forbidden(policies.METRICS_GET, "reading the metrics")
@@ -229,11 +232,15 @@ def openapi_paths(check_types):
             "responses": apidoc.responses(
                 200, apidoc.json_response("Availability", "The report."), 400, 403),
         }},
-        "/metrics": {"get": {
-            "operationId": "getMetrics",
-            "summary": "The server's own runs as Prometheus metrics (text exposition).",
-            "responses": apidoc.responses(200, {
-                "description": "Prometheus text format 0.0.4.",
-                "content": {"text/plain": {"schema": {"type": "string"}}}}, 403),
-        }},
+        "/metrics": {
+            # Prometheus' default metrics_path (/metrics) as well as under /cpulse
+            "servers": [{"url": apidoc.PREFIX}, {"url": "/"}],
+            "get": {
+                "operationId": "getMetrics",
+                "summary": "The server's own runs as Prometheus metrics (text "
+                           "exposition), at /metrics and /cpulse/metrics.",
+                "responses": apidoc.responses(200, {
+                    "description": "Prometheus text format 0.0.4.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}}, 403),
+            }},
     }

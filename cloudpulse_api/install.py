@@ -188,9 +188,12 @@ def nginx_site(args, prefix):
                   "    ssl_certificate_key %s;" % args.tls_key,
                   "    ssl_protocols TLSv1.2 TLSv1.3;",
                   "    ssl_session_cache shared:cloudpulse:1m;"]
+    to_uwsgi = ["        uwsgi_param %s;" % param for param in _UWSGI_PARAMS]
     lines += ["    client_max_body_size %d;" % NGINX_MAX_BODY,
-              "    location /cpulse/ {"]
-    lines += ["        uwsgi_param %s;" % param for param in _UWSGI_PARAMS]
+              # Prometheus' default metrics_path; never cached (a scrape reads now)
+              "    location = /metrics {", *to_uwsgi,
+              "        uwsgi_pass cloudpulse_api;", "    }",
+              "    location /cpulse/ {", *to_uwsgi]
     lines += ["        uwsgi_cache cloudpulse_runs;",
               # the caller's token (either header) in the key: a caller never gets
               # another's answer

@@ -19,7 +19,7 @@ from cloudpulse_api import checks
 blueprint = flask.Blueprint("openapi", __name__)
 
 OPENAPI_VERSION = "3.0.3"
-PREFIX = "/cpulse"
+PREFIX = apidoc.PREFIX
 
 # Every error the API (its middlewares included) answers has this body.
 _ERROR = {
@@ -46,11 +46,14 @@ _ERRORS = {
     502: "The cloud did not answer what the request needs of it; the message says what.",
 }
 
+_METHODS = {"get", "put", "post", "delete", "patch"}
+
+
 def _open(paths):
     """`paths` of a server without authentication (noauth): no 401."""
     for item in paths.values():
-        for operation in item.values():
-            del operation["responses"]["401"]
+        for method in set(item) & _METHODS:
+            del item[method]["responses"]["401"]
     return paths
 
 

@@ -156,7 +156,8 @@ _AVAILABILITY = [
     policy.DocumentedRuleDefault(
         name=METRICS_GET, check_str="rule:%s" % ADMIN, scope_types=["project"],
         description="Read the server's own runs as Prometheus metrics.",
-        operations=[{"path": "/cpulse/metrics", "method": "GET"}]),
+        operations=[{"path": "/metrics", "method": "GET"},
+                    {"path": "/cpulse/metrics", "method": "GET"}]),
     policy.DocumentedRuleDefault(
         name=STATUS_GET, check_str="rule:%s" % PROJECT_MEMBER, scope_types=["project"],
         description="Read each check type's verdict now: a member, of their project's "

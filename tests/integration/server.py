@@ -187,14 +187,16 @@ class WebhookReceiver:
 
 class Prometheus:
     """A real Prometheus (Debian's) on 127.0.0.1 scraping `target` (host:port) every
-    second at `metrics_path`, its data in `state`; stopped by PID."""
+    second at `metrics_path` (None: Prometheus' default, /metrics), its data in `state`;
+    stopped by PID."""
 
-    def __init__(self, state, target, metrics_path, bearer_token=None):
+    def __init__(self, state, target, metrics_path=None, bearer_token=None):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
-        job = {"job_name": "cloudpulse", "metrics_path": metrics_path,
-               "scrape_interval": "1s", "scrape_timeout": "1s",
+        job = {"job_name": "cloudpulse", "scrape_interval": "1s", "scrape_timeout": "1s",
                "static_configs": [{"targets": [target]}]}
+        if metrics_path:
+            job["metrics_path"] = metrics_path
         if bearer_token:
             job["authorization"] = {"credentials": bearer_token}
         config = state / "prometheus.yml"

@@ -128,6 +128,12 @@ def test_cpulse_checks_the_cloud_through_nginx_and_uwsgi_as_installed(
             a.headers for a in answers]
         assert answers[0].json() == answers[1].json()
         assert "X-Accel-Expires" not in answers[0].headers   # nginx's own, not passed on
+        # Prometheus' default metrics_path reaches the API, fresh at every scrape
+        scrapes = [requests.get(url + "/metrics", verify=str(cert), timeout=10)
+                   for _ in range(2)]
+        assert [a.status_code for a in scrapes] == [200, 200]
+        assert "cloudpulse_check_up{" in scrapes[1].text
+        assert "X-Cache-Status" not in scrapes[1].headers
         # nginx's own refusals read as the API's errors
         missing = requests.get(url + "/elsewhere", verify=str(cert), timeout=5)
         assert missing.status_code == 404 and set(missing.json()) == {"error", "message"}

@@ -4,7 +4,7 @@ receiver on 127.0.0.1.  Glance stopped: one "failed", signed; glance back while 
 receiver is down for a minute: one "recovered" once it is up; a fault that comes and
 goes: one fault; the server restarted with a notification in its outbox: delivered once.
 The same outage in the history: GET /cpulse/availability, a real Prometheus scraping
-/cpulse/metrics, and the status page in a real headless Chromium, healthy then broken.
+/metrics, and the status page in a real headless Chromium, healthy then broken.
 
 Retries are shortened for CI time ([notifications] retry_initial 1 s, retry_max 8 s); the
 backoff itself is the real one (doubling, capped)."""
@@ -136,7 +136,7 @@ def test_glance_stopped_is_one_signed_failed_and_back_one_recovered_despite_the_
 def test_the_outage_is_in_the_availability_and_a_real_prometheus_scrapes_it(
         notified, tmp_path):
     """The previous test's glance outage as GET /cpulse/availability gives it, and as
-    Debian's Prometheus scrapes /cpulse/metrics (docs/availability.md)."""
+    Debian's Prometheus scrapes /metrics, its default metrics_path (docs/availability.md)."""
     doc = requests.get(notified.server.url + "/cpulse/availability",
                        params={"window": "1h"}, timeout=10).json()
     checks = {c["key"]: c for c in doc["windows"][0]["checks"]}
@@ -156,11 +156,11 @@ def test_the_outage_is_in_the_availability_and_a_real_prometheus_scrapes_it(
     assert checks["endpoint.keystone"]["down_seconds"] == 0
 
     host, port = notified.server.url.split("//")[1].split(":")
-    prometheus = Prometheus(tmp_path, "%s:%s" % (host, port), "/cpulse/metrics")
+    prometheus = Prometheus(tmp_path, "%s:%s" % (host, port))
     try:
         scraped = notified.box.wait_for(lambda: prometheus.query(
             'cloudpulse_availability_ratio{key="endpoint.glance",window="1h"}'),
-            timeout=30, interval=0.5, message="a scrape of /cpulse/metrics")
+            timeout=30, interval=0.5, message="a scrape of /metrics")
         assert prometheus.target_health() == [("up", "")]
         [(labels, ratio)] = scraped
         assert labels["check_type"] == "endpoint" and labels["cloud"] == doc["cloud"]

@@ -1,4 +1,4 @@
-"""GET /cpulse/availability, GET /cpulse/metrics and `cpulse availability` through the app,
+"""GET /cpulse/availability, GET /metrics (and /cpulse/metrics) and `cpulse availability` through the app,
 behind a static token file (a member of each of two projects, an admin), over a real
 SQLite history written as the runner writes it.  The metrics are read back with
 prometheus_client's own parser; a real Prometheus scrape: tests/integration."""
@@ -183,9 +183,11 @@ def test_one_type_and_several_windows(client):
     assert _checks(doc, 600)["endpoint.glance"]["availability"] == 1.0
 
 
-def test_metrics_in_prometheus_text_format_for_an_admin_only(client, now):
+# Prometheus' default metrics_path, and the API's own prefix
+@pytest.mark.parametrize("path", ["/metrics", "/cpulse/metrics"])
+def test_metrics_in_prometheus_text_format_for_an_admin_only(client, now, path):
     # as Prometheus 2 scrapes: a bearer token, the classic text format accepted
-    answer = client.get("/cpulse/metrics", headers={
+    answer = client.get(path, headers={
         "Authorization": "Bearer " + TOKENS["admin"], "Accept": "text/plain;version=0.0.4"})
     assert answer.status_code == 200
     assert answer.content_type == "text/plain; version=0.0.4; charset=utf-8"
@@ -213,9 +215,9 @@ def test_metrics_in_prometheus_text_format_for_an_admin_only(client, now):
     assert samples[("cloudpulse_slo_ratio", (("cloud", "other"),))] == 0.999
     assert not [k for k in samples if dict(k[1]).get("cloud") == "other"
                 and k[0] != "cloudpulse_slo_ratio"]
-    assert client.get("/cpulse/metrics", headers=_as("a")).status_code == 403
-    assert client.get("/cpulse/metrics").status_code == 401
-    assert client.get("/cpulse/metrics",
+    assert client.get(path, headers=_as("a")).status_code == 403
+    assert client.get(path).status_code == 401
+    assert client.get(path,
                       headers={"Authorization": "Bearer " + "x" * 24}).status_code == 401
 
 
