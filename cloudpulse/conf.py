@@ -373,6 +373,14 @@ upgrade_opts = [
     cfg.FloatOpt("max_loss", default=1.0, min=0.0, max=100.0,
                  help="Percent of a workload's probes a watch may lose before it fails "
                       "it; a minor update's watch allows none."),
+    cfg.StrOpt("cidr", default="198.18.50.0/24",
+               help="The first network of a set a snapshot creates (create true); its "
+                    "next networks take the next ranges of the same size, unless the "
+                    "request gives their cidr."),
+    cfg.IntOpt("max_created_vms", default=10, min=1,
+               help="The most VMs a snapshot may create (create true): the set is built "
+                    "with the functional check's image_file and flavor, and stays until "
+                    "its snapshot is deleted."),
 ]
 
 _GROUPS = [(None, default_opts), ("api", api_opts), ("cloud", cloud_opts),
@@ -432,6 +440,10 @@ def validate(conf):
     _validate_availability(conf)
     if conf.upgrade.max_watch <= 0:
         raise ConfigError("[upgrade] max_watch: a period such as 4h (a watch is bounded)")
+    try:
+        ipaddress.ip_network(conf.upgrade.cidr)
+    except ValueError as exc:
+        raise ConfigError("[upgrade] cidr: %s" % exc) from None
     clouds(conf)
 
 

@@ -126,8 +126,7 @@ def start_check():
         handle, _ = handling.service().submit(
             check_types, project_id=handling.caller().project_id, cloud=cloud, args=args)
     except queue.QueueFull as exc:
-        return (flask.jsonify(error="Too Many Requests", message=str(exc)), 429,
-                {"Retry-After": str(exc.retry_after)})
+        return handling.queue_full(exc)
     # the same handle when a run of these types is already queued or running
     return flask.jsonify(handle=handle), 202, {"Location": "/cpulse/result?handle=" + handle}
 

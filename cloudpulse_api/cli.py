@@ -9,6 +9,7 @@
     cpulse upgrade snapshot          # before an upgrade: the project's resources
     cpulse upgrade watch [HANDLE] --seconds 3600   # during it: each workload's outages
     cpulse upgrade verify [HANDLE] --wait   # after it: what changed (docs/upgrade.md)
+    cpulse upgrade create --resources set.yaml --wait   # or: a set the server makes
 
 Server address: --url, else $CPULSE_URL, else `url` in the [cpulse] section of
 ~/.cpulserc, else http://127.0.0.1:9999.
@@ -26,6 +27,7 @@ import time
 import urllib.parse
 
 import requests
+import yaml
 
 from cloudpulse import availability
 from cloudpulse import results
@@ -150,8 +152,18 @@ class Client:
     def snapshot(self, handle):
         return self._call("GET", "/cpulse/snapshot", params={"handle": handle})
 
-    def delete_snapshot(self, handle):
-        self._call("DELETE", "/cpulse/snapshot", params={"handle": handle})
+    def create_set(self, resources, cloud=None):
+        """The handle of the run that creates `resources` and snapshots them."""
+        body = {"create": True, "resources": resources}
+        if cloud is not None:
+            body["cloud"] = cloud
+        return self._call("POST", "/cpulse/snapshot", json=body)["handle"]
+
+    def delete_snapshot(self, handle, keep_resources=False):
+        """None when it is deleted; the handle of the run that removes its set first."""
+        answer = self._call("DELETE", "/cpulse/snapshot", params={
+            "handle": handle, "keep_resources": "true" if keep_resources else "false"})
+        return answer["handle"] if answer else None
 
     def result(self, handle, wait=0.0):
         return results.CheckRun.from_api(
@@ -403,8 +415,20 @@ def _upgrade_parser(sub):
     up_list.add_argument("-f", "--format", choices=("table", "json"), default="table")
     show = up_sub.add_parser("show", help="a snapshot, with every record (json)")
     show.add_argument("handle")
-    forget = up_sub.add_parser("delete", help="forget a snapshot (the resources stay)")
+    create = up_sub.add_parser("create", help="have the server create a set of resources, "
+                                              "prove it and snapshot it (admin); prints "
+                                              "the handle")
+    create.add_argument("--resources", required=True, metavar="FILE",
+                        help="YAML or JSON: {image, net, router, vm: [...], connections: "
+                             "[[vm, vm]]} (docs/upgrade.md)")
+    create.add_argument("--cloud", help="the cloud (default: the server's first)")
+    _run_options(create)
+    forget = up_sub.add_parser("delete", help="forget a snapshot; a set the server created "
+                                              "is removed first (prints that run's handle)")
     forget.add_argument("handle")
+    forget.add_argument("--keep-resources", action="store_true",
+                        help="leave a created set in the cloud")
+    _run_options(forget)
     verify = up_sub.add_parser("verify", help="start an upgrade run of a snapshot (default: "
                                               "the project's newest) and print its handle")
     verify.add_argument("handle", nargs="?", help="the snapshot (cpulse upgrade list)")
@@ -448,8 +472,12 @@ def _webhook_command(client, args):
     return EXIT_OK
 
 
+# The upgrade commands that start a run (--wait waits for it).
+_UPGRADE_RUNS = ("verify", "watch", "create", "delete")
+
+
 def _upgrade_command(client, args):
-    """cpulse upgrade snapshot, list, show and delete (verify is a check run)."""
+    """cpulse upgrade snapshot, list, show and stop (the others start a run)."""
     command = args.upgrade_command
     if command in ("snapshot", "list"):
         if command == "snapshot":
@@ -461,11 +489,33 @@ def _upgrade_command(client, args):
         print(json.dumps(docs, indent=2) if args.format == "json" else text)
     elif command == "show":
         print(json.dumps(client.snapshot(args.handle), indent=2))
-    elif command == "stop":
-        client.stop(args.run)
     else:
-        client.delete_snapshot(args.handle)
+        client.stop(args.run)
     return EXIT_OK
+
+
+def _upgrade_run(client, args):
+    """The handle of the run an upgrade command starts (None: a delete done at once)."""
+    command = args.upgrade_command
+    if command == "create":
+        return client.create_set(_resources_file(args.resources), args.cloud)
+    if command == "delete":
+        return client.delete_snapshot(args.handle, args.keep_resources)
+    watching = command == "watch"
+    return client.check(results.CheckType.UPGRADE.value, args.cloud, snapshot=args.handle,
+                        watch=args.seconds if watching else None,
+                        minor=args.minor if watching and args.minor else None)
+
+
+def _resources_file(path):
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)
+    except OSError as exc:
+        raise CliError("--resources: %s: %s" % (path, exc.strerror)) from None
+    except yaml.YAMLError as exc:
+        raise CliError("--resources: %s is not YAML or JSON: %s" % (
+            path, str(exc).splitlines()[0])) from None
 
 
 def _list_runs(client, args):
@@ -502,16 +552,14 @@ def main(argv=None):
             print(json.dumps(report.to_api(), indent=2) if args.format == "json"
                   else format_availability(report))
             return EXIT_FAILED if slo_missed(report) else EXIT_OK
-        if args.command == "upgrade" and args.upgrade_command not in ("verify", "watch"):
+        if args.command == "upgrade" and args.upgrade_command not in _UPGRADE_RUNS:
             return _upgrade_command(client, args)
         if args.command == "check":
             handle = client.check(args.type, args.cloud)
         elif args.command == "upgrade":
-            watching = args.upgrade_command == "watch"
-            handle = client.check(results.CheckType.UPGRADE.value, args.cloud,
-                                  snapshot=args.handle,
-                                  watch=args.seconds if watching else None,
-                                  minor=args.minor if watching and args.minor else None)
+            handle = _upgrade_run(client, args)
+            if handle is None:
+                return EXIT_OK
         if args.command in ("check", "upgrade"):
             if not args.wait:
                 print(handle)

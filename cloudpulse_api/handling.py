@@ -32,3 +32,9 @@ def forbidden(rule, what):
 
 def not_found(message):
     return flask.jsonify(error="Not Found", message=message), 404
+
+
+def queue_full(exc):
+    """The answer to a run refused by the queue (queue.QueueFull): 429, Retry-After."""
+    return (flask.jsonify(error="Too Many Requests", message=str(exc)), 429,
+            {"Retry-After": str(exc.retry_after)})

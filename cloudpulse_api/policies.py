@@ -44,6 +44,7 @@ SNAPSHOT_CREATE = "cloudpulse:snapshot:create"
 SNAPSHOT_LIST = "cloudpulse:snapshot:list"
 SNAPSHOT_DELETE = "cloudpulse:snapshot:delete"
 SNAPSHOT_ALL_PROJECTS = "cloudpulse:snapshot:all_projects"
+SNAPSHOT_CREATE_RESOURCES = "cloudpulse:snapshot:create_resources"
 _SNAPSHOT = [{"path": "/cpulse/snapshot", "method": "POST"},
              {"path": "/cpulse/snapshots", "method": "GET"},
              {"path": "/cpulse/snapshot", "method": "GET"},
@@ -185,6 +186,11 @@ _SNAPSHOTS = [
         description="Snapshot another project's resources (project_id) or every "
                     "project's (all_projects); list, read, verify and delete every "
                     "snapshot.", operations=_SNAPSHOT),
+    policy.DocumentedRuleDefault(
+        name=SNAPSHOT_CREATE_RESOURCES, check_str="rule:%s" % ADMIN, scope_types=["project"],
+        description="Have the server create a set of resources and snapshot it (create "
+                    "true): the set is made in the project of the server's credentials, "
+                    "and stays until its snapshot is deleted.", operations=_SNAPSHOT[:1]),
 ]
 
 

@@ -12,6 +12,8 @@ from cloudpulse.checks import runner
 from cloudpulse.checks import service_states
 from cloudpulse.checks import operator
 from cloudpulse.checks import upgrade
+from cloudpulse.checks import workload
+from cloudpulse.checks.upgrade import created
 from cloudpulse import cloud
 from cloudpulse import conf as cp_conf
 from cloudpulse import coordination
@@ -52,6 +54,10 @@ def _upgrade_results(cloud_checks, args, claimed):
     this cloud (read with the server's credentials, filtered by the snapshot's scope);
     with `watch` (seconds), the watch of its workloads instead, until then or until the
     API stops it."""
+    if "create" in claimed.args:
+        return _create_results(cloud_checks, args, claimed)
+    if "remove" in claimed.args:
+        return _remove_results(cloud_checks, claimed)
     store = cloud_checks.snapshots
     named = claimed.args.get("snapshot")
     if named:
@@ -69,7 +75,43 @@ def _upgrade_results(cloud_checks, args, claimed):
     if "watch" in claimed.args:
         return _watch_results(cloud_checks, stored, claimed)
     return upgrade.verify(cloud_checks.conn, stored.document, stored.handle,
-                          timeout=args["timeout"])
+                          timeout=args["timeout"], secret=stored.secret)
+
+
+def _create_results(cloud_checks, args, claimed):
+    """The set a snapshot creates (create true), in the project of the server's
+    credentials: made with the functional check's steps, proven, and recorded as the
+    snapshot of the run's own handle; removed again when a step fails."""
+    conn = cloud_checks.conn
+    spec = created.parse(claimed.args["create"], args["upgrade_cidr"],
+                         args["max_created_vms"])
+    settings = workload.WorkloadSettings(
+        api_timeout=float(args["timeout"]), runs_dir=args["runs_dir"], volume_size=0,
+        **{opt: args[opt] for opt in _WORKLOAD_OPTS if opt in args and opt != "cidr"})
+
+    def record(made):
+        document = upgrade.take(conn, upgrade.Scope(conn.current_project_id),
+                                timeout=args["timeout"], only=made.ids)
+        document["created"] = made.document()
+        cloud_checks.snapshots.add(cloud_checks.name, claimed.project_id, document,
+                                   upgrade.taken_at(document), handle=claimed.handle,
+                                   secret=made.private_key)
+    return created.CreatedSet(conn, settings, claimed.handle, spec, record).run()
+
+
+def _remove_results(cloud_checks, claimed):
+    """The removal of what a snapshot created, then of the snapshot (kept, to try
+    again, while something of its set is left)."""
+    handle = claimed.args["remove"]
+    stored = cloud_checks.snapshots.get(handle, all_projects=True)
+    if stored is None:
+        return upgrade.no_snapshot("snapshot %s was deleted before its removal run started"
+                                   % handle)
+    started = results.utcnow()
+    removed, problems = created.remove(cloud_checks.conn, stored.created)
+    if not problems:
+        cloud_checks.snapshots.delete(handle, all_projects=True)
+    return [upgrade.removal_result(handle, removed, problems, started)]
 
 
 def _watch_results(cloud_checks, stored, claimed):
@@ -107,6 +149,9 @@ _CONF_ARGS = {
     results.CheckType.COMPREHENSIVE: [
         ("comprehensive", ("cidr", "max_parallel_boots", "probe_timeout", "jumbo_mtu")),
         ("functional", _WORKLOAD_OPTS)],
+    # a snapshot that creates its set (create true) builds it as the functional check
+    results.CheckType.UPGRADE: [("upgrade", ("max_created_vms",)),
+                                ("functional", _WORKLOAD_OPTS)],
 }
 # The types that boot VMs: offered when [functional] names an image and a flavor.
 _WORKLOAD_TYPES = (results.CheckType.FUNCTIONAL, results.CheckType.COMPREHENSIVE)
@@ -402,9 +447,18 @@ class CloudChecks:
             for opt in names:
                 if getattr(self.conf[group], opt) is not None:
                     args.setdefault(opt, getattr(self.conf[group], opt))
-        if check_type in _WORKLOAD_TYPES:
+        if check_type in _WORKLOAD_TYPES + (results.CheckType.UPGRADE,):
             args.setdefault("runs_dir", self.runs_dir)
+        if check_type == results.CheckType.UPGRADE:
+            args.setdefault("upgrade_cidr", self.conf.upgrade.cidr)
         return args
+
+    @property
+    def creates_sets(self):
+        """Whether a snapshot may create its set here: the functional check's image and
+        flavor are configured."""
+        args = self.task_args(results.CheckType.UPGRADE)
+        return bool(args.get("image_file") and args.get("flavor"))
 
     def engine_args(self, check_type):
         """The task arguments of a run through Rally's engine."""

@@ -1,9 +1,11 @@
 """The upgrade area's own routes: the snapshots an upgrade check verifies (docs/upgrade.md).
 
-    POST   /cpulse/snapshot            {"create": false}: record the project's resources
+    POST   /cpulse/snapshot            {"create": false}: record the project's resources;
+                                       {"create": true, "resources": {...}}: a queued run
+                                       makes that set first (admin; docs/upgrade.md)
     GET    /cpulse/snapshots           the caller's project's snapshots (admin: all)
     GET    /cpulse/snapshot?handle=    one snapshot, every record
-    DELETE /cpulse/snapshot?handle=    forget it
+    DELETE /cpulse/snapshot?handle=    forget it (a created set: removed first, by a run)
 
 The verify is a run: POST /cpulse/check {"type": "upgrade", "snapshot": HANDLE}.  A
 snapshot is read with the server's credentials (it creates nothing): a member's is of
@@ -14,14 +16,17 @@ snapshot answers 404, as one that does not exist.
 import flask
 
 from cloudpulse.checks import upgrade
+from cloudpulse.checks.upgrade import created
+from cloudpulse import results
 from cloudpulse_api import apidoc
 from cloudpulse_api import handling
 from cloudpulse_api import policies
 from cloudpulse_api import service as service_mod
+from cloudpulse_rally import queue
 
 blueprint = flask.Blueprint("upgrade", __name__)
 
-_FIELDS = ("create", "cloud", "project_id", "all_projects")
+_FIELDS = ("create", "resources", "cloud", "project_id", "all_projects")
 
 
 def _store():
@@ -39,10 +44,11 @@ def _validated(body):
     create = body.get("create", False)
     if not isinstance(create, bool):
         raise ValueError("create: true or false")
-    if create:
-        raise ValueError("create: true (CloudPulse creating the resources first) is not "
-                         "offered by this server yet; snapshot existing resources with "
-                         "create false")
+    if create and (body.get("project_id") or body.get("all_projects")):
+        raise ValueError("project_id, all_projects: not with create (the set is made in "
+                         "the project of the server's credentials)")
+    if not create and "resources" in body:
+        raise ValueError("resources: only with create true (what to create)")
     project_id, all_projects = body.get("project_id"), body.get("all_projects", False)
     if project_id is not None and (not isinstance(project_id, str) or not project_id):
         raise ValueError("project_id: a project's id")
@@ -65,13 +71,16 @@ def _summary_doc(stored):
 def take_snapshot():
     if not handling.allowed(policies.SNAPSHOT_CREATE):
         return handling.forbidden(policies.SNAPSHOT_CREATE, "taking a snapshot")
+    body = flask.request.get_json(silent=True)
     try:
-        cloud, scope = _validated(flask.request.get_json(silent=True))
+        cloud, scope = _validated(body)
         checks = handling.service().cloud(cloud)
     except service_mod.UnknownCloud as exc:
         return handling.bad_request(str(exc), allowed=exc.allowed)
     except ValueError as exc:
         return handling.bad_request(str(exc))
+    if body.get("create"):
+        return _create_set(checks, body.get("resources"))
     own = handling.caller().project_id
     if (scope.all_projects or scope.project_id not in (None, own)) and not handling.allowed(
             policies.SNAPSHOT_ALL_PROJECTS):
@@ -92,6 +101,33 @@ def take_snapshot():
     answer = _summary_doc(_store().get(handle, own))
     answer["versions"] = document["versions"]
     return flask.jsonify(answer), 201, {"Location": "/cpulse/snapshot?handle=" + handle}
+
+
+def _create_set(checks, resources):
+    """create true: a queued upgrade run makes the set, proves it and records it as the
+    snapshot of the run's handle (GET /cpulse/result?handle= follows it)."""
+    if not handling.allowed(policies.SNAPSHOT_CREATE_RESOURCES):
+        return handling.forbidden(policies.SNAPSHOT_CREATE_RESOURCES,
+                                  "create: having the server create resources")
+    if not checks.creates_sets:
+        return handling.bad_request("create: cloud %s has no [functional] image_file and "
+                                    "flavor to build a set with" % checks.name)
+    conf = handling.service().conf.upgrade
+    try:
+        spec = created.parse(resources if resources is not None else {}, conf.cidr,
+                             conf.max_created_vms)
+    except ValueError as exc:
+        return handling.bad_request(str(exc))
+    try:
+        handle, _ = handling.service().submit(
+            [results.CheckType.UPGRADE], project_id=handling.caller().project_id,
+            cloud=checks.name, args={"create": resources})
+    except queue.QueueFull as exc:
+        return handling.queue_full(exc)
+    return (flask.jsonify(handle=handle, timestamp=results.utcnow().isoformat(),
+                          cloud=checks.name, state=results.RunState.QUEUED.value,
+                          resources=spec.summary()),
+            202, {"Location": "/cpulse/result?handle=" + handle})
 
 
 @blueprint.get("/snapshots")
@@ -136,13 +172,27 @@ def get_snapshot():
 
 @blueprint.delete("/snapshot")
 def delete_snapshot():
+    """Forget a snapshot.  One whose set CloudPulse created: its set is removed first,
+    by a queued run (202 with its handle), unless keep_resources=true."""
     handle = flask.request.args.get("handle", "").strip()
     if not handle:
         return handling.bad_request("handle: missing query parameter")
-    if not handling.allowed(policies.SNAPSHOT_DELETE) or not _store().delete(
-            handle, handling.caller().project_id,
-            all_projects=handling.allowed(policies.SNAPSHOT_ALL_PROJECTS)):
+    keep = flask.request.args.get("keep_resources", "false").lower()
+    if keep not in ("true", "false"):
+        return handling.bad_request("keep_resources: true or false")
+    stored = _owned(handle) if handling.allowed(policies.SNAPSHOT_DELETE) else None
+    if stored is None:
         return handling.not_found("handle: no snapshot %r" % handle)
+    if stored.created is not None and keep == "false":
+        try:
+            run, _ = handling.service().submit(
+                [results.CheckType.UPGRADE], project_id=handling.caller().project_id,
+                cloud=stored.cloud, args={"remove": handle})
+        except queue.QueueFull as exc:
+            return handling.queue_full(exc)
+        return (flask.jsonify(handle=run, removing=handle), 202,
+                {"Location": "/cpulse/result?handle=" + run})
+    _store().delete(handle, all_projects=True)
     return "", 204
 
 
@@ -172,11 +222,28 @@ _VERSIONS = {"type": "object", "description": "Per API, its version and microver
 OPENAPI_SCHEMAS = {
     "SnapshotRequest": {"type": "object", "additionalProperties": False, "properties": {
         "create": {"type": "boolean", "default": False,
-                   "description": "false: record the existing resources."},
+                   "description": "false: record the existing resources; true: create "
+                                  "`resources` first (admin), in the project of the "
+                                  "server's credentials."},
+        "resources": {"type": "object", "description": "create true: the set, "
+                      "{image, net, router, vm: [name or object], connections: [[vm, "
+                      "vm]]} (docs/upgrade.md).",
+                      "additionalProperties": {"type": "array"}},
         "cloud": {"type": "string", "description": "Default: the server's first cloud."},
         "project_id": {"type": "string", "description": "Admin: another project's."},
         "all_projects": {"type": "boolean", "description": "Admin: every project's."}}},
     "SnapshotSummary": _SUMMARY,
+    "SetQueued": {"type": "object", "required": ["handle", "timestamp", "cloud", "state",
+                                                 "resources"], "properties": {
+        "handle": {"type": "string", "description": "The run's, and the snapshot's."},
+        "timestamp": apidoc.TIME, "cloud": {"type": "string"},
+        "state": {"type": "string", "enum": ["queued"]},
+        "resources": {"type": "object", "description": "What the run creates, per kind "
+                      "(image, net, router, vm) and the connections.",
+                      "additionalProperties": {"type": "array"}}}},
+    "SetRemoval": {"type": "object", "required": ["handle", "removing"], "properties": {
+        "handle": {"type": "string", "description": "The removal run's."},
+        "removing": {"type": "string", "description": "The snapshot."}}},
     "Snapshot": {"allOf": [{"$ref": "#/components/schemas/SnapshotSummary"}, {
         "type": "object", "required": ["versions"], "properties": {
             "versions": _VERSIONS,
@@ -209,9 +276,12 @@ def openapi_paths(check_types):
                                "them all.",
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/SnapshotRequest"}}}},
-                "responses": apidoc.responses(
-                    201, apidoc.json_response("Snapshot", "The snapshot taken."),
-                    400, 403, 502),
+                "responses": dict(apidoc.responses(
+                    201, apidoc.json_response("Snapshot", "The snapshot taken (create "
+                                                          "false)."),
+                    400, 403, 429, 502), **{"202": apidoc.json_response(
+                        "SetQueued", "create true: the run that makes the set and "
+                                     "records it as the snapshot of its handle.")}),
             },
             "get": {
                 "operationId": "getSnapshot",
@@ -222,9 +292,16 @@ def openapi_paths(check_types):
             },
             "delete": {
                 "operationId": "deleteSnapshot",
-                "summary": "Forget a snapshot (the resources stay as they are).",
-                "parameters": [handle],
-                "responses": apidoc.responses(204, {"description": "Deleted."}, 400, 404),
+                "summary": "Forget a snapshot; a set CloudPulse created is removed "
+                           "first, by a run (202), unless keep_resources.",
+                "parameters": [handle, apidoc.query(
+                    "keep_resources", {"type": "string", "enum": ["true", "false"]},
+                    "true: leave a created set in the cloud (default false).")],
+                "responses": dict(apidoc.responses(
+                    204, {"description": "Deleted."}, 400, 404, 429),
+                    **{"202": apidoc.json_response(
+                        "SetRemoval", "The run that removes the set, then the "
+                                      "snapshot.")}),
             },
         },
         "/snapshots": {"get": {

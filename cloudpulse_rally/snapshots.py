@@ -20,6 +20,9 @@ _SNAPSHOTS = sa.Table(
     sa.Column("project", sa.String(64), nullable=False),   # "": the server's own
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("document", sa.Text, nullable=False),        # the snapshot, as JSON
+    # A set CloudPulse created: the private key of its VMs (for the connections' pings),
+    # never in an answer, a result or a log.
+    sa.Column("secret", sa.Text, nullable=True),
     sa.Index("cloudpulse_snapshots_owner_idx", "cloud", "project", "created_at"),
 )
 
@@ -31,13 +34,19 @@ class StoredSnapshot:
     project_id: typing.Optional[str]   # who took it; None: the server's own
     created_at: datetime.datetime
     document: dict
+    secret: typing.Optional[str] = dataclasses.field(default=None, repr=False)
+
+    @property
+    def created(self):
+        """What CloudPulse created for it (its `created` part), or None."""
+        return self.document.get("created")
 
 
 def _stored(row):
     return StoredSnapshot(
         handle=row.handle, cloud=row.cloud, project_id=row.project or None,
         created_at=row.created_at.replace(tzinfo=datetime.timezone.utc),
-        document=json.loads(row.document))
+        document=json.loads(row.document), secret=row.secret)
 
 
 class SnapshotStore:
@@ -46,15 +55,20 @@ class SnapshotStore:
     def __init__(self, engine):
         self.engine = engine
         _METADATA.create_all(engine)   # idempotent
+        present = {c["name"] for c in sa.inspect(engine).get_columns(_SNAPSHOTS.name)}
+        if "secret" not in present:   # a table of the release before created sets
+            with engine.begin() as conn:
+                conn.execute(sa.text("ALTER TABLE %s ADD COLUMN secret TEXT"
+                                     % _SNAPSHOTS.name))
 
-    def add(self, cloud, project_id, document, created_at):
-        """A new snapshot's handle."""
-        handle = str(uuid.uuid4())
+    def add(self, cloud, project_id, document, created_at, handle=None, secret=None):
+        """A new snapshot's handle (`handle`: the one of the run that made its set)."""
+        handle = handle or str(uuid.uuid4())
         with self.engine.begin() as conn:
             conn.execute(_SNAPSHOTS.insert().values(
                 handle=handle, cloud=cloud, project=project_id or "",
                 created_at=created_at.astimezone(datetime.timezone.utc).replace(tzinfo=None),
-                document=json.dumps(document, sort_keys=True)))
+                document=json.dumps(document, sort_keys=True), secret=secret))
         return handle
 
     def _owned(self, query, project_id, all_projects):

@@ -232,12 +232,18 @@ class WorkloadRun:
             try:
                 self.steps()
             finally:
-                self.step("cleanup", "cleanup", self.cleanup)
+                if not self.keeps():
+                    self.step("cleanup", "cleanup", self.cleanup)
                 # What the cleanup could not remove (a volume stuck while cinder-volume
                 # hangs) stays registered: the sweeper takes it once the cloud lets it.
                 if self._left:
                     registry.keep(self.run_id)
         return self._results
+
+    def keeps(self):
+        """Whether what the run made stays in the cloud (an upgrade check's set, once
+        recorded in its snapshot) rather than being cleaned up at the end."""
+        return False
 
     def sweep(self, registry):
         """Remove what runs that died on this machine left in this cloud, and say what."""
@@ -422,10 +428,10 @@ class WorkloadRun:
         self.conn.network.add_interface_to_router(router, subnet_id=subnet_id)
         self.router = router
 
-    def upload_image(self):
+    def upload_image(self, name=None):
         with open(self.settings.image_file, "rb") as data:
             image = self.conn.image.create_image(
-                name=self._name("image"), data=data, disk_format=self.settings.image_disk_format,
+                name=name or self._name("image"), data=data, disk_format=self.settings.image_disk_format,
                 container_format="bare", tags=self.tags, allow_duplicates=True,
                 visibility="private")
         self.created("image", image.id, lambda: self.conn.image.delete_image(image))
@@ -471,17 +477,19 @@ class WorkloadRun:
     def boot(self, requests, parallel):
         """Boot VMs: requests are (label, create_server keyword arguments; security_groups
         a list of groups, the run's own by default; networks, the run's network by
-        default), at most `parallel` building at a time.  {label: VM or the exception
-        that stopped it}."""
+        default; image_id, the run's image by default; name, the front end's for `label`
+        by default), at most `parallel` building at a time.  {label: VM or the exception that stopped it}."""
         flavor = self.conn.compute.find_flavor(self.settings.flavor, ignore_missing=False)
 
         def boot_one(request):
             label, extra = request
             extra = dict(extra)
-            groups = extra.pop("security_groups", [self.security_group])
-            networks = extra.pop("networks", [{"uuid": self.network.id}])
+            groups = extra.pop("security_groups", None) or [self.security_group]
+            networks = extra.pop("networks", None) or [{"uuid": self.network.id}]
+            image_id = extra.pop("image_id", None) or self.image.id
             server = self.conn.compute.create_server(
-                name=self._name(label), image_id=self.image.id, flavor_id=flavor.id,
+                name=extra.pop("name", None) or self._name(label), image_id=image_id,
+                flavor_id=flavor.id,
                 networks=networks, key_name=self.keypair.name,
                 security_groups=[{"name": g.name} for g in groups], tags=self.tags,
                 **extra)
@@ -580,22 +588,9 @@ class WorkloadRun:
         """An SSH session into a VM of this run, through its floating IP; retried until
         ping_timeout (a new VM's sshd may not answer yet)."""
         address = vm.floating_ip or self.attach_floating_ip(vm)
-        host = SSHHost(vm.label, address, self.settings.ssh_user, self.key_file)
-        pool = ssh.SessionPool(ssh.SSHSettings(
-            strict_host_keys=False, accept_new_host_keys=True,
-            connect_timeout=min(10.0, self.settings.api_timeout),
-            command_timeout=20.0, max_parallel=1))
-        deadline = time.monotonic() + self.settings.ping_timeout
-        while True:
-            state = pool.connect_all([host])[host.name]
-            if not isinstance(state, Exception):
-                return state
-            pool.close()
-            if time.monotonic() > deadline:
-                raise StepFailed("%s: no SSH through floating IP %s in %s s (%s)" % (
-                    vm.where(), address, self.settings.ping_timeout, state),
-                    "%s/floating-ip" % vm.label)
-            time.sleep(1)
+        return ssh_into(vm.where(), SSHHost(vm.label, address, self.settings.ssh_user,
+                                            self.key_file),
+                        self.settings.ping_timeout, self.settings.api_timeout)
 
     def cleanup(self):
         """Remove what the run made (remove_all), and check that nothing of the run's is
@@ -678,6 +673,33 @@ def ping_until(session, address, timeout):
         last[:] = [(res.stdout + res.stderr).strip()]
         return res.exit_status == 0
     return wait_until(replied, timeout), last[0] if last else ""
+
+
+def ssh_into(where, host, timeout, api_timeout):
+    """An SSH session into a VM (`host`: an SSHHost, its address the VM's floating IP;
+    `where` names the VM in a failure), retried until `timeout` (a new VM's sshd may not
+    answer yet); StepFailed blaming `<label>/floating-ip` when none came."""
+    pool = ssh.SessionPool(ssh.SSHSettings(
+        strict_host_keys=False, accept_new_host_keys=True,
+        connect_timeout=min(10.0, api_timeout), command_timeout=20.0, max_parallel=1))
+    deadline = time.monotonic() + timeout
+    while True:
+        state = pool.connect_all([host])[host.name]
+        if not isinstance(state, Exception):
+            return state
+        pool.close()
+        if time.monotonic() > deadline:
+            raise StepFailed("%s: no SSH through floating IP %s in %s s (%s)" % (
+                where, host.address, timeout, state), "%s/floating-ip" % host.name)
+        time.sleep(1)
+
+
+def ping_summary(output):
+    """ping's own verdict line of its output (`1 packets transmitted, 0 received, 100%
+    packet loss`), else its last line: one line for a result's details."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    verdict = [line for line in lines if "packet loss" in line or "unreachable" in line]
+    return (verdict or lines or [""])[-1].split(", time ")[0][:200]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,11 +13,13 @@ import time
 
 import pytest
 import requests
+import yaml
 
 from cloudpulse import cloud
 from cloudpulse import reach
 from cloudpulse import results
-from tests.integration.conftest import TIMEOUT, run_cmd
+from cloudpulse.checks import workload as workload_mod
+from tests.integration.conftest import FUNCTIONAL_CONF, TIMEOUT, WORKLOAD_TIMEOUT, run_cmd
 from tests.integration.server import Server
 
 CIDR = "198.18.77.0/28"   # the operator bed has 198.18.10.0/24, the functional check .42
@@ -110,8 +112,13 @@ def workload(box):
 
 @pytest.fixture(scope="module")
 def admin_server(venv_bin, tmp_path_factory, box):
-    """The admin's server (noauth: every caller is admin), judging hosts too."""
-    srv = Server(venv_bin, tmp_path_factory.mktemp("upgrade-server"), box)
+    """The admin's server (noauth: every caller is admin), judging hosts too, and
+    building the sets a snapshot creates with the functional check's image and flavor."""
+    state = tmp_path_factory.mktemp("upgrade-server")
+    image = state / "image.raw"
+    image.write_bytes(b"cloudbox instance image\n" * 64)
+    srv = Server(venv_bin, state, box, extra=FUNCTIONAL_CONF % image,
+                 timeout=WORKLOAD_TIMEOUT)
     yield srv
     srv.stop()
 
@@ -307,7 +314,89 @@ def test_a_member_snapshots_and_verifies_their_own_project_only(
             .status_code == 204
         bad = call("POST", "/cpulse/snapshot", "a", json={"create": "yes"})
         assert bad.status_code == 400 and bad.json()["message"].startswith("create: ")
+        # a set made with the server's credentials is the operator's to ask for
+        refused = call("POST", "/cpulse/snapshot", "a", json={"create": True,
+                                                             "resources": SET})
+        assert refused.status_code == 403 and "cloudpulse:snapshot:create_resources" in \
+            refused.json()["message"]
     finally:
         srv.stop()
     assert not any(token in srv.log_text() for token in tokens.values())
 
+
+
+# What a snapshot creates (create true): two VMs on two networks behind one router, and
+# the connection between them, which must ping both ways.
+SET = {"net": ["up-a", {"name": "up-b", "cidr": "198.18.51.0/24"}],
+       "router": [{"name": "up-r", "nets": ["up-a", "up-b"]}],
+       "vm": [{"name": "up-1", "net": "up-a"}, {"name": "up-2", "net": "up-b"}],
+       "connections": [["up-1", "up-2"]]}
+
+
+def test_a_created_set_is_proven_spared_by_the_sweeper_verified_and_removed_on_request(
+        admin_server, admin_conn, box, venv_bin, tmp_path):
+    refused = requests.post(admin_server.url + "/cpulse/snapshot", json={
+        "create": True, "resources": dict(SET, vm=[{"name": "up-1", "net": "up-c"}])},
+        timeout=TIMEOUT)
+    assert refused.status_code == 400 and refused.json()["message"] == \
+        "resources.vm[0].net: no network 'up-c' in resources.net", refused.text
+    env = dict(os.environ, CPULSE_URL=admin_server.url)
+    cpulse = os.path.join(venv_bin, "cpulse")
+    (tmp_path / "set.yaml").write_text(yaml.safe_dump(SET))
+    res = run_cmd([cpulse, "upgrade", "create", "--resources", str(tmp_path / "set.yaml"),
+                   "--wait", "--timeout", "240", "-f", "json"], env=env, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    made = json.loads(res.stdout)
+    handle = made["handle"]   # the run's, and the snapshot's
+    assert {"upgrade.create.network", "upgrade.create.boot", "upgrade.create.connections",
+            "upgrade.create.snapshot"} <= {r["name"] for r in made["results"]
+                                          if r["status"] == "passed"}, made["results"]
+    # the set stays: no cleanup
+    assert "upgrade.create.cleanup" not in {r["name"] for r in made["results"]}
+
+    shown = requests.get(admin_server.url + "/cpulse/snapshot", params={"handle": handle},
+                         timeout=TIMEOUT)
+    snap = shown.json()
+    assert snap["resources"]["vm"] == ["up-1", "up-2"]
+    assert snap["resources"]["net"] == ["up-a", "up-b"] and snap["resources"]["router"] \
+        == ["up-r"]
+    # only what the run made: no network or VM of the project besides
+    assert len(snap["resources"]["floating_ip"]) == 2 and len(snap["resources"]["image"]) == 1
+    assert "PRIVATE KEY" not in shown.text and "PRIVATE KEY" not in admin_server.log_text()
+    # a sweeper (the next workload run's, the server's at start) leaves a live set alone
+    registry = workload_mod.RunRegistry(str(admin_server.state / "runs"))
+    assert workload_mod.sweep(admin_conn, registry) == []
+    vms = {s.name: s for s in admin_conn.compute.servers(tags="cloudpulse-run:" + handle)}
+    assert sorted(vms) == ["up-1", "up-2"]
+    assert all("cloudpulse" in s.tags for s in vms.values())
+
+    untouched = _verify(admin_server, handle)
+    assert untouched["healthy"], untouched
+    assert {"upgrade.connection/up-1-up-2", "upgrade.vm/up-1", "upgrade.vm/up-2",
+            "upgrade.router/up-r"} <= set(untouched["tests_passed"]), untouched
+
+    # the set's security group stops letting ping in: each way fails, named, and so does
+    # the checker's own ping of each VM
+    [group] = admin_conn.network.security_groups(tags="cloudpulse-run:" + handle)
+    [icmp] = [r for r in group.security_group_rules if r["protocol"] == "icmp"]
+    admin_conn.network.delete_security_group_rule(icmp["id"])
+    seen = []
+    box.wait_for(lambda: seen.append(_failed(_verify(admin_server, handle)))
+                 or "upgrade.connection/up-1-up-2" in seen[-1], timeout=60, interval=2,
+                 message="the connection cut: %s" % seen[-1:])
+    cut = seen[-1]["upgrade.connection/up-1-up-2"]
+    assert re.match(r"up-1 -> up-2 \(198\.18\.51\.\d+\): no reply in .*; "
+                    r"up-2 -> up-1 \(198\.18\.50\.\d+\): no reply in ", cut), cut
+    assert "icmp was allowed, now blocked" in seen[-1]["upgrade.vm/up-1"]
+
+    res = run_cmd([cpulse, "upgrade", "delete", handle, "--wait", "--timeout", "240",
+                   "-f", "json"], env=env, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    [removed] = json.loads(res.stdout)["results"]
+    assert removed["name"] == "upgrade.remove" and removed["status"] == "passed", removed
+    assert "server" in removed["details"] and "snapshot %s deleted" % handle in \
+        removed["details"]
+    assert requests.get(admin_server.url + "/cpulse/snapshot", params={"handle": handle},
+                        timeout=TIMEOUT).status_code == 404
+    assert workload_mod.leftovers(admin_conn, handle) == []
+    assert admin_conn.compute.find_keypair("cloudpulse-%s-key" % handle[:8]) is None

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from cloudpulse.checks import upgrade
+from cloudpulse.checks.upgrade import created
 from cloudpulse_rally import snapshots
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "upgrade")
@@ -181,3 +182,62 @@ def test_a_watch_fails_a_workload_over_its_outage_or_loss(before):
     assert lenient.status.value == "passed"
     nothing = upgrade.watch_results(before, "s1", {}, started, 60, 1.0)
     assert [r.status.value for r in nothing] == ["skipped"]
+
+
+# -- create true: the set asked for ----------------------------------------------------
+def test_a_set_takes_its_defaults_and_the_next_ranges():
+    spec = created.parse({"vm": ["a", {"name": "b", "net": "n2"}],
+                          "net": ["n1", "n2"]}, "198.18.50.0/24", 10)
+    assert [(n.name, n.cidr) for n in spec.nets] == [("n1", "198.18.50.0/24"),
+                                                    ("n2", "198.18.51.0/24")]
+    assert spec.images == ("a-image",)
+    assert spec.routers == (created.RouterSpec("a-router", ("n1", "n2")),)
+    assert [(v.name, v.net, v.image) for v in spec.vms] == [("a", "n1", "a-image"),
+                                                            ("b", "n2", "a-image")]
+    assert spec.summary()["connections"] == []
+
+
+@pytest.mark.parametrize("resources, message", [
+    ([], "resources: an object with image, vm, net, router, connections"),
+    ({"vm": []}, "resources.vm: at least one VM"),
+    ({"vm": ["a"] * 11}, "resources.vm: at most 10 VMs ([upgrade] max_created_vms)"),
+    ({"vm": ["a", "a"]}, "resources.vm[1]: 'a' is named twice"),
+    ({"vm": ["a"], "volume": []}, "resources.volume: not a kind (image, vm, net, router, "
+                                  "connections)"),
+    ({"vm": [{"name": "a", "flavor": "x"}]},
+     "resources.vm[0].flavor: not a field (name, net, image)"),
+    ({"vm": [{"net": "n"}]}, "resources.vm[0].name: a name (1 to 64 characters)"),
+    ({"vm": [{"name": "a", "image": "i9"}]},
+     "resources.vm[0].image: no image 'i9' in resources.image"),
+    ({"vm": ["a"], "net": [{"name": "n", "cidr": "10.0.0.300/24"}]},
+     "resources.net[0].cidr: '10.0.0.300/24' is not a network address"),
+    ({"vm": ["a"], "router": [{"name": "r", "nets": ["x"]}]},
+     "resources.router[0].nets: no network 'x' in resources.net"),
+    ({"vm": ["a", "b"], "connections": [["a", "a"]]},
+     "resources.connections[0]: two names of resources.vm"),
+    ({"vm": ["a", "b"], "connections": [["a", "c"]]},
+     "resources.connections[0]: no VM 'c' in resources.vm"),
+])
+def test_a_bad_set_is_refused_naming_the_field(resources, message):
+    with pytest.raises(ValueError) as exc:
+        created.parse(resources, "198.18.50.0/24", 10)
+    assert str(exc.value) == message
+
+
+def test_a_created_sets_key_is_kept_apart_and_an_older_table_gains_its_column(tmp_path):
+    engine = sa.create_engine("sqlite:///%s" % (tmp_path / "old.db"))
+    with engine.begin() as conn:   # the table as the release before created sets made it
+        conn.execute(sa.text(
+            "CREATE TABLE cloudpulse_snapshots (handle VARCHAR(36) PRIMARY KEY, cloud "
+            "VARCHAR(255) NOT NULL, project VARCHAR(64) NOT NULL, created_at DATETIME NOT "
+            "NULL, document TEXT NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO cloudpulse_snapshots VALUES ('old', 'box', 'p1', "
+                             "'2026-12-01 10:00:00', '{\"resources\": {}}')"))
+    store = snapshots.SnapshotStore(engine)
+    assert store.get("old", "p1").secret is None and store.get("old", "p1").created is None
+    now = datetime.datetime.now(datetime.timezone.utc)
+    handle = store.add("box", "p1", {"resources": {}, "created": {"run_id": "r1"}}, now,
+                       handle="r1", secret="-----BEGIN OPENSSH PRIVATE KEY-----")
+    stored = store.get(handle, "p1")
+    assert handle == "r1" and stored.created == {"run_id": "r1"}
+    assert stored.secret.startswith("-----BEGIN") and "PRIVATE" not in repr(stored)

@@ -23,6 +23,7 @@ import typing
 
 from cloudpulse.checks import runner
 from cloudpulse.checks import service_states
+from cloudpulse.checks.upgrade import created
 from cloudpulse import fanout
 from cloudpulse import reach
 from cloudpulse import results
@@ -207,12 +208,17 @@ def inventory(conn, scope, timeout=None, max_workers=8):
             for kind, r in zip(kinds, found)}
 
 
-def take(conn, scope=Scope(), timeout=None, max_workers=8):
-    """A snapshot document of `scope` (see the module's docstring)."""
+def take(conn, scope=Scope(), timeout=None, max_workers=8, only=None):
+    """A snapshot document of `scope` (see the module's docstring); with `only` (ids),
+    of those resources and their ports only (a set CloudPulse created)."""
     scope = Scope(scope.project_id or (None if scope.all_projects else
                                        conn.current_project_id), scope.all_projects)
     taken_at = results.utcnow()
     resources = inventory(conn, scope, timeout, max_workers)
+    if only is not None:
+        resources = {kind: [r for r in records if r["id"] in only or
+                            (kind == "port" and r["device_id"] in only)]
+                     for kind, records in resources.items()}
     return {"format": FORMAT, "taken_at": taken_at.isoformat(),
             "project_id": scope.project_id, "all_projects": scope.all_projects,
             "resources": resources, "versions": _versions(conn),
@@ -434,10 +440,12 @@ def _host_down(record, hosts_up):
     return None
 
 
-def verify(conn, snapshot, handle, timeout=None, max_workers=8):
+def verify(conn, snapshot, handle, timeout=None, max_workers=8, secret=None):
     """[CheckResult] of a snapshot now: `upgrade.snapshot` (which snapshot, of when),
     `upgrade.versions` (before and after, side by side), then one result per recorded
-    resource, `upgrade.<kind>/<label>` (the resource's label is its component too)."""
+    resource, `upgrade.<kind>/<label>` (the resource's label is its component too), and
+    for a set CloudPulse created, one per listed connection, `upgrade.connection/<a>-<b>`
+    (pinged both ways from inside the VMs with the set's key, `secret`)."""
     started = results.utcnow()
     scope = Scope(snapshot["project_id"], snapshot["all_projects"])
     try:
@@ -470,6 +478,33 @@ def verify(conn, snapshot, handle, timeout=None, max_workers=8):
             out.append(_result("%s/%s" % (kind, label), label,
                                results.Status.FAILED if found else results.Status.PASSED,
                                "; ".join(found), started))
+    if snapshot.get("created", {}).get("connections"):
+        out += connection_results(snapshot, secret, started, timeout or 10.0)
+    return out
+
+
+def connection_results(snapshot, secret, started, api_timeout):
+    """One CheckResult per connection pair of a created set: both ways, each from
+    inside its VM; failed naming the way that does not ping."""
+    made = snapshot["created"]
+    named = labels(snapshot["resources"]).get("vm", {})
+    pinged = created.ping_connections(made["connections"], made["ssh_user"], secret,
+                                      api_timeout=api_timeout)
+    pairs = {}
+    for connection in made["connections"]:
+        pair = tuple(sorted((connection["from"], connection["to"]),
+                            key=lambda vm: named.get(vm, vm)))
+        pairs.setdefault(pair, []).append(connection)
+    out = []
+    for (a, b), ways in pairs.items():
+        pair = "%s-%s" % (named.get(a, a), named.get(b, b))
+        problems = ["%s -> %s (%s): %s" % (named.get(c["from"], c["from"]),
+                                           named.get(c["to"], c["to"]), c["address"],
+                                           pinged[(c["from"], c["to"])])
+                    for c in ways if pinged[(c["from"], c["to"])]]
+        out.append(_result("connection/%s" % pair, pair, results.Status.FAILED if problems
+                           else results.Status.PASSED, "; ".join(problems) or
+                           "pings both ways", started))
     return out
 
 
@@ -486,6 +521,18 @@ def _result(what, component, status, details, started):
         name="%s.%s" % (CHECK_TYPE.value, what), check_type=CHECK_TYPE, component=component,
         status=status, details=details, started_at=started, finished_at=results.utcnow(),
         duration=(results.utcnow() - started).total_seconds())
+
+
+def removal_result(handle, removed, problems, started):
+    """`upgrade.remove`: what the removal of a snapshot's set took away, or what is
+    left (the snapshot is then kept, for another try)."""
+    if problems:
+        return _result("remove", handle, results.Status.FAILED,
+                       "could not remove %s; snapshot %s kept: delete it again"
+                       % ("; ".join(problems), handle), started)
+    return _result("remove", handle, results.Status.PASSED, "removed %s; snapshot %s "
+                   "deleted" % (", ".join(removed) or "nothing (already gone)", handle),
+                   started)
 
 
 def no_snapshot(why, status=results.Status.SKIPPED):
