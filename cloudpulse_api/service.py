@@ -118,10 +118,12 @@ def _watch_results(cloud_checks, stored, claimed):
     limits = cloud_checks.conf.upgrade
     minor = claimed.args.get("minor", False)   # a minor update may cut nothing
     started = results.utcnow()
-    watched = upgrade.watch(
-        upgrade.watch_targets(stored.document),
-        min(claimed.args["watch"], limits.max_watch),
-        should_stop=lambda: cloud_checks.stop_requested(claimed.handle))
+    named = upgrade.labels(stored.document["resources"]).get("vm", {})
+    with created.inside_pings(stored.document, stored.secret, named) as inside:
+        watched = upgrade.watch(
+            upgrade.watch_targets(stored.document),
+            min(claimed.args["watch"], limits.max_watch),
+            should_stop=lambda: cloud_checks.stop_requested(claimed.handle), inside=inside)
     return upgrade.watch_results(stored.document, stored.handle, watched, started,
                                  0.0 if minor else limits.max_outage,
                                  0.0 if minor else limits.max_loss)

@@ -348,55 +348,81 @@ def test_a_created_set_is_proven_spared_by_the_sweeper_verified_and_removed_on_r
     assert res.returncode == 0, res.stdout + res.stderr
     made = json.loads(res.stdout)
     handle = made["handle"]   # the run's, and the snapshot's
-    assert {"upgrade.create.network", "upgrade.create.boot", "upgrade.create.connections",
-            "upgrade.create.snapshot"} <= {r["name"] for r in made["results"]
-                                          if r["status"] == "passed"}, made["results"]
-    # the set stays: no cleanup
-    assert "upgrade.create.cleanup" not in {r["name"] for r in made["results"]}
+    try:
+        assert {"upgrade.create.network", "upgrade.create.boot", "upgrade.create.connections",
+                "upgrade.create.snapshot"} <= {r["name"] for r in made["results"]
+                                              if r["status"] == "passed"}, made["results"]
+        # the set stays: no cleanup
+        assert "upgrade.create.cleanup" not in {r["name"] for r in made["results"]}
 
-    shown = requests.get(admin_server.url + "/cpulse/snapshot", params={"handle": handle},
-                         timeout=TIMEOUT)
-    snap = shown.json()
-    assert snap["resources"]["vm"] == ["up-1", "up-2"]
-    assert snap["resources"]["net"] == ["up-a", "up-b"] and snap["resources"]["router"] \
-        == ["up-r"]
-    # only what the run made: no network or VM of the project besides
-    assert len(snap["resources"]["floating_ip"]) == 2 and len(snap["resources"]["image"]) == 1
-    assert "PRIVATE KEY" not in shown.text and "PRIVATE KEY" not in admin_server.log_text()
-    # a sweeper (the next workload run's, the server's at start) leaves a live set alone
-    registry = workload_mod.RunRegistry(str(admin_server.state / "runs"))
-    assert workload_mod.sweep(admin_conn, registry) == []
-    vms = {s.name: s for s in admin_conn.compute.servers(tags="cloudpulse-run:" + handle)}
-    assert sorted(vms) == ["up-1", "up-2"]
-    assert all("cloudpulse" in s.tags for s in vms.values())
+        shown = requests.get(admin_server.url + "/cpulse/snapshot", params={"handle": handle},
+                             timeout=TIMEOUT)
+        snap = shown.json()
+        assert snap["resources"]["vm"] == ["up-1", "up-2"]
+        assert snap["resources"]["net"] == ["up-a", "up-b"] and snap["resources"]["router"] \
+            == ["up-r"]
+        # only what the run made: no network or VM of the project besides
+        assert len(snap["resources"]["floating_ip"]) == 2 and len(snap["resources"]["image"]) == 1
+        assert "PRIVATE KEY" not in shown.text and "PRIVATE KEY" not in admin_server.log_text()
+        # a sweeper (the next workload run's, the server's at start) leaves a live set alone
+        registry = workload_mod.RunRegistry(str(admin_server.state / "runs"))
+        assert workload_mod.sweep(admin_conn, registry) == []
+        vms = {s.name: s for s in admin_conn.compute.servers(tags="cloudpulse-run:" + handle)}
+        assert sorted(vms) == ["up-1", "up-2"]
+        assert all("cloudpulse" in s.tags for s in vms.values())
 
-    untouched = _verify(admin_server, handle)
-    assert untouched["healthy"], untouched
-    assert {"upgrade.connection/up-1-up-2", "upgrade.vm/up-1", "upgrade.vm/up-2",
-            "upgrade.router/up-r"} <= set(untouched["tests_passed"]), untouched
+        untouched = _verify(admin_server, handle)
+        assert untouched["healthy"], _failed(untouched)
+        assert {"upgrade.connection/up-1-up-2", "upgrade.vm/up-1", "upgrade.vm/up-2",
+                "upgrade.router/up-r"} <= set(untouched["tests_passed"]), untouched
 
-    # the set's security group stops letting ping in: each way fails, named, and so does
-    # the checker's own ping of each VM
-    [group] = admin_conn.network.security_groups(tags="cloudpulse-run:" + handle)
-    [icmp] = [r for r in group.security_group_rules if r["protocol"] == "icmp"]
-    admin_conn.network.delete_security_group_rule(icmp["id"])
-    seen = []
-    box.wait_for(lambda: seen.append(_failed(_verify(admin_server, handle)))
-                 or "upgrade.connection/up-1-up-2" in seen[-1], timeout=60, interval=2,
-                 message="the connection cut: %s" % seen[-1:])
-    cut = seen[-1]["upgrade.connection/up-1-up-2"]
-    assert re.match(r"up-1 -> up-2 \(198\.18\.51\.\d+\): no reply in .*; "
-                    r"up-2 -> up-1 \(198\.18\.50\.\d+\): no reply in ", cut), cut
-    assert "icmp was allowed, now blocked" in seen[-1]["upgrade.vm/up-1"]
+        # the set's security group stops letting ping in, during a watch: each way fails,
+        # named, and so does the checker's own ping of each VM
+        res = run_cmd([cpulse, "upgrade", "watch", handle, "--seconds", "120"], env=env)
+        assert res.returncode == 0, res.stderr
+        watch_handle = res.stdout.strip()
+        time.sleep(4)
+        [group] = admin_conn.network.security_groups(tags="cloudpulse-run:" + handle)
+        [icmp] = [r for r in group.security_group_rules if r["protocol"] == "icmp"]
+        admin_conn.network.delete_security_group_rule(icmp["id"])
+        seen = []
+        box.wait_for(lambda: seen.append(_failed(_verify(admin_server, handle)))
+                     or "upgrade.connection/up-1-up-2" in seen[-1], timeout=60, interval=2,
+                     message="the connection cut: %s" % seen[-1:])
+        cut = seen[-1]["upgrade.connection/up-1-up-2"]
+        assert re.match(r"up-1 -> up-2 \(198\.18\.51\.\d+\): no reply in .*; "
+                        r"up-2 -> up-1 \(198\.18\.50\.\d+\): no reply in ", cut), cut
+        assert "icmp was allowed, now blocked" in seen[-1]["upgrade.vm/up-1"]
+        res = run_cmd([cpulse, "upgrade", "stop", watch_handle], env=env)
+        assert res.returncode == 0, res.stderr
+        watch = requests.get(admin_server.url + "/cpulse/result", params={
+            "handle": watch_handle, "wait": 30}, timeout=40).json()
+        watched = {r["name"]: r for r in watch["results"]}
+        for way in ("up-1->up-2", "up-2->up-1"):   # pinged from inside, over SSH
+            seen_way = watched["upgrade.watch/%s" % way]
+            assert seen_way["status"] == "failed" and "(ongoing)" in seen_way["details"], \
+                seen_way
+            assert re.match(r"%s \(198\.18\.5[01]\.\d+\): (\d+) rounds, loss" % way,
+                            seen_way["details"]), seen_way
+            # it pinged until the rule went, 4 s in: the cut is the only outage
+            started = re.search(r"outages at \+(\d+) s for \d+ s \(ongoing\)",
+                                seen_way["details"])
+            assert started and int(started.group(1)) >= 3, seen_way["details"]
+        assert "icmp" in watched["upgrade.watch/up-1"]["details"] and \
+            watched["upgrade.watch/up-1"]["status"] == "failed"
 
-    res = run_cmd([cpulse, "upgrade", "delete", handle, "--wait", "--timeout", "240",
-                   "-f", "json"], env=env, timeout=300)
-    assert res.returncode == 0, res.stdout + res.stderr
-    [removed] = json.loads(res.stdout)["results"]
-    assert removed["name"] == "upgrade.remove" and removed["status"] == "passed", removed
-    assert "server" in removed["details"] and "snapshot %s deleted" % handle in \
-        removed["details"]
-    assert requests.get(admin_server.url + "/cpulse/snapshot", params={"handle": handle},
-                        timeout=TIMEOUT).status_code == 404
-    assert workload_mod.leftovers(admin_conn, handle) == []
-    assert admin_conn.compute.find_keypair("cloudpulse-%s-key" % handle[:8]) is None
+        res = run_cmd([cpulse, "upgrade", "delete", handle, "--wait", "--timeout", "240",
+                       "-f", "json"], env=env, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+        [removed] = json.loads(res.stdout)["results"]
+        assert removed["name"] == "upgrade.remove" and removed["status"] == "passed", removed
+        assert "server" in removed["details"] and "snapshot %s deleted" % handle in \
+            removed["details"]
+        assert requests.get(admin_server.url + "/cpulse/snapshot", params={"handle": handle},
+                            timeout=TIMEOUT).status_code == 404
+        assert workload_mod.leftovers(admin_conn, handle) == []
+        assert admin_conn.compute.find_keypair("cloudpulse-%s-key" % handle[:8]) is None
+    finally:   # what a failure above left, as the sweeper would take it
+        for _, _, delete in workload_mod.tagged(
+                admin_conn, handle, notes={"keypair": ["cloudpulse-%s-key" % handle[:8]]}):
+            delete()

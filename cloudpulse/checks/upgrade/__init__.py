@@ -597,24 +597,28 @@ def watch_targets(snapshot):
     return out
 
 
-def watch(targets, seconds, should_stop=lambda: False, every=WATCH_EVERY, max_workers=64):
+def watch(targets, seconds, should_stop=lambda: False, every=WATCH_EVERY, max_workers=64,
+          inside=None):
     """{VM id: Watched} of `targets` (watch_targets) probed every `every` seconds for
-    `seconds`, or until should_stop() (asked once a round).  A lost probe waits its
-    timeout: a round sends its probes together (up to `max_workers`), so that it still
-    lasts a second."""
+    `seconds`, or until should_stop() (asked once a round); with `inside` ({label:
+    created.InsidePing}), the connections of a created set too, each pinged from inside
+    its VM ({label: Watched}).  A lost probe waits its timeout: a round sends its
+    probes together (up to `max_workers`), so that it still lasts a second."""
+    inside = inside or {}
     watched = {vm: Watched(address, probes) for vm, (address, probes) in targets.items()}
-    items = [(vm, address, probe) for vm, (address, probes) in targets.items()
-             for probe in probes]
+    watched.update((label, Watched(ping.describe(), ("icmp",)))
+                   for label, ping in inside.items())
+    items = [(vm, probe, lambda a=address, p=probe: _passes(_probe(a, p, WATCH_PROBE_TIMEOUT)))
+             for vm, (address, probes) in targets.items() for probe in probes]
+    items += [(label, "icmp", ping) for label, ping in inside.items()]
     start = time.monotonic()
     next_round = start
     while items and time.monotonic() - start < seconds and not should_stop():
         at = time.monotonic() - start
-        found = fanout.fan_out(lambda item: _passes(_probe(item[1], item[2],
-                                                           WATCH_PROBE_TIMEOUT)),
-                               items, max_workers=max_workers,
+        found = fanout.fan_out(lambda item: item[2](), items, max_workers=max_workers,
                                timeout=WATCH_PROBE_TIMEOUT + 5, name="cpulse-watch")
         rounds = {}
-        for (vm, _, probe), result in zip(items, found):
+        for (vm, probe, _), result in zip(items, found):
             rounds.setdefault(vm, {})[probe] = result.ok and result.value
         for vm, passed in rounds.items():
             watched[vm].add(at, passed)

@@ -21,6 +21,7 @@ no sweeper touches it; `remove()` deletes it on request.
 """
 
 import base64
+import contextlib
 import dataclasses
 import ipaddress
 import os
@@ -287,11 +288,27 @@ class CreatedSet(workload.WorkloadRun):
     def attach_floating_ips(self):
         """A floating IP for each VM on a network behind a router's gateway: the
         checker's way in (the probes, the watch, SSH for the connections)."""
-        reachable = [vm for vm in self.spec.vms if vm.net in self._routed]
-        for item in fanout.fan_out(lambda vm: self.attach_floating_ip(self.vms[vm.name]),
-                                   reachable, max_workers=4, name="cpulse-fip"):
+        reachable = [self.vms[vm.name] for vm in self.spec.vms if vm.net in self._routed]
+        for item in fanout.fan_out(self._floating_ip_shown, reachable, max_workers=4,
+                                   name="cpulse-fip"):
             if not item.ok:
                 raise item.error
+
+    def _floating_ip_shown(self, vm):
+        """A floating IP for `vm`, once nova shows it among the VM's addresses (its
+        network cache catches up with neutron a moment later): the snapshot records the
+        VM as it then stays."""
+        address = self.attach_floating_ip(vm)
+
+        def shown():
+            server = self.conn.compute.get_server(vm.server.id)
+            return any(a["addr"] == address for addrs in (server.addresses or {}).values()
+                       for a in addrs)
+        if not workload.wait_until(shown, self.settings.boot_timeout,
+                                   interval=workload.POLL_INTERVAL):
+            raise workload.StepFailed("%s: nova does not show its floating IP %s within "
+                                      "%s s" % (vm.where(), address,
+                                                self.settings.boot_timeout), vm.label)
 
     def ping_connections(self):
         """Each listed connection pings both ways before it is recorded: a set that
@@ -356,10 +373,7 @@ def ping_connections(connections, ssh_user, private_key, timeout=PING_TIMEOUT,
     (Made.connections), each from inside its VM over SSH through its floating IP as
     `ssh_user` with the set's key, all at once."""
     with tempfile.TemporaryDirectory(prefix="cloudpulse-upgrade-") as keydir:
-        key_file = os.path.join(keydir, "id_ed25519")
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(private_key)
+        key_file = _write_key(keydir, private_key)
 
         def ping(connection):
             host = workload.SSHHost(connection["from"][:8], connection["via"],
@@ -377,6 +391,67 @@ def ping_connections(connections, ssh_user, private_key, timeout=PING_TIMEOUT,
         found = fanout.fan_out(ping, connections, max_workers=8, name="cpulse-connection")
     return {(c["from"], c["to"]): (r.value if r.ok else runner.describe_error(
         r.error)) for c, r in zip(connections, found)}
+
+
+class InsidePing:
+    """One way of a created set's connection, pinged from inside its VM once a round
+    of a watch, over an SSH session kept open (opened again, one try a round, when an
+    outage dropped it)."""
+
+    def __init__(self, connection, label, ssh_user, key_file, timeout=1.0):
+        self.connection, self.label, self.timeout = connection, label, timeout
+        self._host = workload.SSHHost(label, connection["via"], ssh_user, key_file)
+        self._session = None
+
+    def describe(self):
+        return "%s (%s)" % (self.label, self.connection["address"])
+
+    def __call__(self):
+        try:
+            if self._session is None:
+                self._session = workload.ssh_into(self.label, self._host, 0, self.timeout)
+            res = self._session.run("ping -n -c 1 -W %d %s" % (
+                max(1, int(self.timeout)), workload.ip(self.connection["address"])),
+                timeout=self.timeout + 2)
+            return res.exit_status == 0
+        except Exception:   # the way in is cut too: lost, and reconnected next round
+            self.close()
+            return False
+
+    def close(self):
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+@contextlib.contextmanager
+def inside_pings(snapshot, secret, labels):
+    """{label `a->b`: InsidePing} of each way of a created set's connections (none for
+    another snapshot), for a watch; their sessions and key gone at the end."""
+    made = snapshot.get("created") or {}
+    if not made.get("connections") or not secret:
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="cloudpulse-watch-") as keydir:
+        key_file = _write_key(keydir, secret)
+        pings = {}
+        for connection in made["connections"]:
+            label = "%s->%s" % (labels.get(connection["from"], connection["from"]),
+                                labels.get(connection["to"], connection["to"]))
+            pings[label] = InsidePing(connection, label, made["ssh_user"], key_file)
+        try:
+            yield pings
+        finally:
+            for ping in pings.values():
+                ping.close()
+
+
+def _write_key(directory, private_key):
+    key_file = os.path.join(directory, "id_ed25519")
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(private_key)
+    return key_file
 
 
 def remove(conn, created):
