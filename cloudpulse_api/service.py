@@ -11,6 +11,7 @@ from cloudpulse.checks import endpoint
 from cloudpulse.checks import runner
 from cloudpulse.checks import service_states
 from cloudpulse.checks import operator
+from cloudpulse.checks.operator import upgrade_status
 from cloudpulse.checks import upgrade
 from cloudpulse.checks import workload
 from cloudpulse.checks.upgrade import created
@@ -75,7 +76,8 @@ def _upgrade_results(cloud_checks, args, claimed):
     if "watch" in claimed.args:
         return _watch_results(cloud_checks, stored, claimed)
     return upgrade.verify(cloud_checks.conn, stored.document, stored.handle,
-                          timeout=args["timeout"], secret=stored.secret)
+                          timeout=args["timeout"], secret=stored.secret,
+                          readiness=cloud_checks.readiness)
 
 
 def _create_results(cloud_checks, args, claimed):
@@ -454,6 +456,15 @@ class CloudChecks:
         if check_type == results.CheckType.UPGRADE:
             args.setdefault("upgrade_cidr", self.conf.upgrade.cidr)
         return args
+
+    @property
+    def readiness(self):
+        """() -> {service@node: Readiness} of the control plane's own upgrade checks
+        over SSH ([operator] service_map's nodes), or None without a map."""
+        if self.operator_map is None:
+            return None
+        settings = operator.settings_from_args(self.task_args(results.CheckType.OPERATOR))
+        return lambda: upgrade_status.read_all(self.operator_map, settings)
 
     @property
     def creates_sets(self):

@@ -92,14 +92,20 @@ def take_snapshot():
         return flask.jsonify(error="Forbidden", message=(
             "project_id: the server's credentials for cloud %s are not admin: they read "
             "only project %s" % (checks.name, readable))), 403
+    # the control plane's own upgrade checks: an operator's, over SSH
+    readiness = checks.readiness if handling.allowed(policies.RESULT_OPERATOR_DETAIL) \
+        else None
     try:
-        document = upgrade.take(checks.conn, scope, timeout=checks.timeout)
+        document = upgrade.take(checks.conn, scope, timeout=checks.timeout,
+                                readiness=readiness)
     except upgrade.InventoryFailed as exc:
         return flask.jsonify(error="Bad Gateway", message="cloud %s: %s" % (
             checks.name, exc)), 502
     handle = _store().add(checks.name, own, document, upgrade.taken_at(document))
     answer = _summary_doc(_store().get(handle, own))
     answer["versions"] = document["versions"]
+    if "readiness" in document:
+        answer["readiness"] = document["readiness"]
     return flask.jsonify(answer), 201, {"Location": "/cpulse/snapshot?handle=" + handle}
 
 
@@ -167,6 +173,8 @@ def get_snapshot():
                                     for vm in records.get("vm", ())])
     answer.update(versions=stored.document["versions"], records=records,
                   reach=stored.document.get("reach", {}))
+    if "readiness" in stored.document and handling.allowed(policies.RESULT_OPERATOR_DETAIL):
+        answer["readiness"] = stored.document["readiness"]
     return flask.jsonify(answer)
 
 
@@ -251,6 +259,14 @@ OPENAPI_SCHEMAS = {
                         "the state the verify compares (GET only).",
                         "additionalProperties": {"type": "array",
                                                  "items": {"type": "object"}}},
+            "readiness": {"type": "object", "description": "An operator's snapshot: per "
+                          "service@node, its `<service>-status upgrade check` before the "
+                          "upgrade (verdict success, warning, failure, error or absent; "
+                          "checks [check, result, details]; note).",
+                          "additionalProperties": {"type": "object", "properties": {
+                              "verdict": {"type": "string"},
+                              "checks": {"type": "array", "items": {"type": "array"}},
+                              "note": {"type": "string"}}}},
             "reach": {"type": "object", "description": "Per VM id, what the checker got "
                       "of its floating IP (GET only): address, and per probe (icmp, "
                       "tcp/22, tcp/80) answered, open, refused or silent.",

@@ -20,6 +20,7 @@ from cloudpulse import reach
 from cloudpulse import results
 from cloudpulse.checks import workload as workload_mod
 from tests.integration.conftest import FUNCTIONAL_CONF, TIMEOUT, WORKLOAD_TIMEOUT, run_cmd
+from tests.integration.controller import CONFIGURED, Controller
 from tests.integration.server import Server
 
 CIDR = "198.18.77.0/28"   # the operator bed has 198.18.10.0/24, the functional check .42
@@ -426,3 +427,50 @@ def test_a_created_set_is_proven_spared_by_the_sweeper_verified_and_removed_on_r
         for _, _, delete in workload_mod.tagged(
                 admin_conn, handle, notes={"keypair": ["cloudpulse-%s-key" % handle[:8]]}):
             delete()
+
+
+def test_an_operators_snapshot_records_the_control_planes_own_upgrade_checks(
+        venv_bin, tmp_path, box, faults):
+    """The *-status tools run over SSH on a controller (the box's host, configured as
+    one): before the upgrade as the snapshot's readiness, and after, beside it; placement
+    down in between stops nova-status's Placement API check, for real."""
+    controller = Controller(tmp_path / "ctl", box)
+    (tmp_path / "srv").mkdir()
+    srv = Server(venv_bin, tmp_path / "srv", box, extra=(
+        "[operator]\nservice_map = %s\nknown_hosts_file = %s\nssh_key_file = %s\n"
+        % (controller.service_map(), controller.known_hosts, controller.key)))
+    try:
+        answer = requests.post(srv.url + "/cpulse/snapshot", json={}, timeout=120)
+        assert answer.status_code == 201, answer.text
+        ready = answer.json()["readiness"]
+        assert sorted(ready) == sorted("%s@ctl1" % s for s in CONFIGURED)
+        verdicts = {key: r["verdict"] for key, r in ready.items()}
+        # nova-status has no --json: read from its table (a warning when an earlier
+        # test's stopped nova-compute is still listed down)
+        assert verdicts["nova@ctl1"] in ("success", "warning"), ready["nova@ctl1"]
+        assert ready["nova@ctl1"]["checks"][0] == ["Cells v2", "success", ""]
+        assert verdicts["neutron@ctl1"] == "warning" and any(
+            c[0] == "Worker counts configured" and c[1] == "warning"
+            for c in ready["neutron@ctl1"]["checks"])
+        # the box's glance-status crashes on its configuration: the tool's own error
+        assert verdicts["glance@ctl1"] == "error" and "NoSuchOptError" in \
+            ready["glance@ctl1"]["note"]
+        assert {verdicts[k] for k in ("cinder@ctl1", "placement@ctl1", "keystone@ctl1")} \
+            == {"success"}
+
+        faults.stop("placement")
+        run = _verify(srv, answer.json()["handle"])
+        found = {r["name"]: r for r in run["results"]}
+        # nova-status cannot finish its Placement API check: the tool's exit 255, and
+        # the reason it printed
+        nova = found["upgrade.readiness/nova@ctl1"]
+        assert nova["status"] == "error", nova["details"]
+        assert re.match(r"now error: exit status 255: keystoneauth1\.exceptions\."
+                        r"connection\.ConnectFailure: Unable to establish connection to "
+                        r"http://127\.0\.0\.1:8778/.*; before the upgrade (success|warning)",
+                        nova["details"]), nova["details"]
+        assert found["upgrade.readiness/neutron@ctl1"]["status"] == "passed"
+        assert found["upgrade.readiness/glance@ctl1"]["status"] == "error"
+    finally:
+        srv.stop()
+        controller.stop()

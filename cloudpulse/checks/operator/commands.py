@@ -48,10 +48,18 @@ CRM_MON_XML_OLD = "crm_mon -1 -X"
 PCS_STATUS = "pcs status"
 CRM_STATUS = "crm status"
 
+# oslo.upgradecheck's tools, by the service they judge; --json where the release has it.
+UPGRADE_CHECK = {service: "%s-status upgrade check" % service
+                 for service in ("nova", "cinder", "neutron", "placement", "keystone",
+                                 "glance")}
+UPGRADE_CHECK_JSON = {service: command + " --json"
+                      for service, command in UPGRADE_CHECK.items()}
+
 FIXED = frozenset([LISTENING_TCP, PROCESSES, SYSTEMD_UNITS, RABBIT_CLUSTER_STATUS_JSON,
                    RABBIT_CLUSTER_STATUS, GALERA_WSREP_STATUS, HAPROXY_SHOW_STAT, CRM_MON_XML,
                    CRM_MON_XML_OLD, PCS_STATUS, CRM_STATUS, HTTP_PROBE_FROM_NODE,
-                   *CONTAINERS.values()])
+                   *CONTAINERS.values(), *UPGRADE_CHECK.values(),
+                   *UPGRADE_CHECK_JSON.values()])
 
 # The fixed command runs under the container's own sh -c, so a compound one (the HAProxy
 # socket loop) is parsed inside the container, not by the outer shell.

@@ -17,10 +17,13 @@ admin's are filtered by project), run in parallel, bounded.  The Rally scenarios
 these two functions; docs/upgrade.md says how to use them around an upgrade.
 """
 
+import concurrent.futures
+import contextlib
 import dataclasses
 import time
 import typing
 
+from cloudpulse.checks.operator import upgrade_status
 from cloudpulse.checks import runner
 from cloudpulse.checks import service_states
 from cloudpulse.checks.upgrade import created
@@ -208,21 +211,40 @@ def inventory(conn, scope, timeout=None, max_workers=8):
             for kind, r in zip(kinds, found)}
 
 
-def take(conn, scope=Scope(), timeout=None, max_workers=8, only=None):
+def take(conn, scope=Scope(), timeout=None, max_workers=8, only=None, readiness=None):
     """A snapshot document of `scope` (see the module's docstring); with `only` (ids),
-    of those resources and their ports only (a set CloudPulse created)."""
+    of those resources and their ports only (a set CloudPulse created); with
+    `readiness` (() -> {service@node: upgrade_status.Readiness}: an operator's), the
+    control plane's own upgrade checks too, read meanwhile."""
     scope = Scope(scope.project_id or (None if scope.all_projects else
                                        conn.current_project_id), scope.all_projects)
     taken_at = results.utcnow()
-    resources = inventory(conn, scope, timeout, max_workers)
-    if only is not None:
-        resources = {kind: [r for r in records if r["id"] in only or
-                            (kind == "port" and r["device_id"] in only)]
-                     for kind, records in resources.items()}
-    return {"format": FORMAT, "taken_at": taken_at.isoformat(),
-            "project_id": scope.project_id, "all_projects": scope.all_projects,
-            "resources": resources, "versions": _versions(conn),
-            "reach": probe_all(floating_ips_of_vms(resources), max_workers)}
+    with _meanwhile(readiness) as ready:
+        resources = inventory(conn, scope, timeout, max_workers)
+        if only is not None:
+            resources = {kind: [r for r in records if r["id"] in only or
+                                (kind == "port" and r["device_id"] in only)]
+                         for kind, records in resources.items()}
+        document = {"format": FORMAT, "taken_at": taken_at.isoformat(),
+                    "project_id": scope.project_id, "all_projects": scope.all_projects,
+                    "resources": resources, "versions": _versions(conn),
+                    "reach": probe_all(floating_ips_of_vms(resources), max_workers)}
+    if readiness is not None:
+        document["readiness"] = {key: r.to_dict() for key, r in ready().items()}
+    return document
+
+
+@contextlib.contextmanager
+def _meanwhile(func):
+    """Yields () -> func()'s value, func running in a thread of its own meanwhile (the
+    status tools take seconds, the listings too); a func of None yields () -> None."""
+    if func is None:
+        yield lambda: None
+        return
+    with concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="cpulse-readiness") as pool:
+        future = pool.submit(func)
+        yield future.result
 
 
 def floating_ips_of_vms(resources):
@@ -440,13 +462,48 @@ def _host_down(record, hosts_up):
     return None
 
 
-def verify(conn, snapshot, handle, timeout=None, max_workers=8, secret=None):
+def verify(conn, snapshot, handle, timeout=None, max_workers=8, secret=None,
+           readiness=None):
     """[CheckResult] of a snapshot now: `upgrade.snapshot` (which snapshot, of when),
     `upgrade.versions` (before and after, side by side), then one result per recorded
     resource, `upgrade.<kind>/<label>` (the resource's label is its component too), and
     for a set CloudPulse created, one per listed connection, `upgrade.connection/<a>-<b>`
-    (pinged both ways from inside the VMs with the set's key, `secret`)."""
+    (pinged both ways from inside the VMs with the set's key, `secret`); and, for a
+    snapshot that recorded the control plane's upgrade checks, one per tool,
+    `upgrade.readiness/<service>@<node>`, read again by `readiness` (as take's)."""
     started = results.utcnow()
+    before = snapshot.get("readiness")
+    with _meanwhile(readiness if before is not None else None) as ready:
+        out = _verify(conn, snapshot, handle, timeout, max_workers, secret, started)
+    if before is not None and out[0].status == results.Status.PASSED:
+        out += readiness_results(before, ready(), started)
+    return out
+
+
+def readiness_results(before, now, started):
+    """One CheckResult per status tool: its verdict now (failure fails, an error of the
+    tool errs, a tool not installed is skipped), beside the one before the upgrade."""
+    status = {"success": results.Status.PASSED, "warning": results.Status.PASSED,
+              "failure": results.Status.FAILED, "absent": results.Status.SKIPPED}
+    out = []
+    for key in sorted(set(before) | set(now or {})):
+        was, found = before.get(key), (now or {}).get(key)
+        if found is None:
+            out.append(_result("readiness/%s" % key, key, results.Status.ERROR,
+                               "not read now (no node of the service map runs it)",
+                               started))
+            continue
+        details = "now %s" % found.says()
+        if was is not None:
+            details += "; before the upgrade %s" % upgrade_status.Readiness.from_dict(
+                key, was).says()
+        out.append(_result("readiness/%s" % key, key,
+                           status.get(found.verdict, results.Status.ERROR), details,
+                           started))
+    return out
+
+
+def _verify(conn, snapshot, handle, timeout, max_workers, secret, started):
     scope = Scope(snapshot["project_id"], snapshot["all_projects"])
     try:
         now = inventory(conn, scope, timeout, max_workers)
