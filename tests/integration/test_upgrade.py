@@ -139,9 +139,10 @@ def _failed(run):
 
 def test_a_watch_measures_each_workloads_outages_until_stopped(admin_server, workload,
                                                               admin_conn, box, venv_bin):
-    """During an "upgrade": ovn-controller restarted on the VM's host (its flows stay: the
-    data plane should keep forwarding), then the VM's http cut for a few seconds by its
-    security group; the watch, stopped through the CLI, names the cut and its length."""
+    """During an "upgrade": ovn-controller restarted on the VM's host and neutron-server
+    restarted (the flows stay: the data plane should keep forwarding through both), then
+    the VM's http cut for a few seconds by its security group; the watch, stopped
+    through the CLI, names that cut alone, and its length."""
     project = workload.conn.current_project_id
     snap = requests.post(admin_server.url + "/cpulse/snapshot",
                          json={"project_id": project}, timeout=30).json()
@@ -154,6 +155,8 @@ def test_a_watch_measures_each_workloads_outages_until_stopped(admin_server, wor
     host = admin_conn.compute.get_server(workload.vm.id).compute_host
     box.stop(box.host_service("ovn-controller", host))
     box.start(box.host_service("ovn-controller", host))
+    box.stop("neutron")
+    box.start("neutron")
     net = workload.conn.network
     net.delete_security_group_rule(workload.rule)
     time.sleep(5)
