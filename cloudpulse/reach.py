@@ -28,18 +28,27 @@ class TCP(str, enum.Enum):
         return self is not TCP.SILENT
 
 
-def tcp(host, port, timeout):
-    """(TCP, why) of a connection to host:port from here; `why` says what an OSError
-    other than a timeout or a reset was (SILENT then)."""
+def connect(host, port, timeout):
+    """(TCP, why, the connected socket or None) of a connection to host:port from here;
+    `why` says what an OSError other than a timeout or a reset was (SILENT then).  The
+    caller closes the socket (a probe that goes on to speak TLS on it)."""
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
     except ConnectionRefusedError:
-        return TCP.REFUSED, "connection refused"
+        return TCP.REFUSED, "connection refused", None
     except (socket.timeout, TimeoutError):
-        return TCP.SILENT, "no answer within %s s" % timeout
+        return TCP.SILENT, "no answer within %s s" % timeout, None
     except OSError as exc:
-        return TCP.SILENT, (exc.strerror or str(exc)).lower()
-    return TCP.OPEN, ""
+        return TCP.SILENT, (exc.strerror or str(exc)).lower(), None
+    return TCP.OPEN, "", sock
+
+
+def tcp(host, port, timeout):
+    """(TCP, why) of a connection to host:port from here (connect's, the socket closed)."""
+    outcome, why, sock = connect(host, port, timeout)
+    if sock is not None:
+        sock.close()
+    return outcome, why
 
 
 class PingUnavailable(Exception):

@@ -124,16 +124,21 @@ def _create_set(checks, resources):
                              conf.max_created_vms)
     except ValueError as exc:
         return handling.bad_request(str(exc))
+    return _queued(checks.name, {"create": resources}, lambda handle: dict(
+        handle=handle, timestamp=results.utcnow().isoformat(), cloud=checks.name,
+        state=results.RunState.QUEUED.value, resources=spec.summary()))
+
+
+def _queued(cloud, args, answer):
+    """An upgrade run of the caller's project queued with `args` (a set to create or to
+    remove): 202 with `answer(handle)` and the run's Location, or the queue's 429."""
     try:
         handle, _ = handling.service().submit(
             [results.CheckType.UPGRADE], project_id=handling.caller().project_id,
-            cloud=checks.name, args={"create": resources})
+            cloud=cloud, args=args)
     except queue.QueueFull as exc:
         return handling.queue_full(exc)
-    return (flask.jsonify(handle=handle, timestamp=results.utcnow().isoformat(),
-                          cloud=checks.name, state=results.RunState.QUEUED.value,
-                          resources=spec.summary()),
-            202, {"Location": "/cpulse/result?handle=" + handle})
+    return flask.jsonify(answer(handle)), 202, {"Location": "/cpulse/result?handle=" + handle}
 
 
 @blueprint.get("/snapshots")
@@ -192,14 +197,8 @@ def delete_snapshot():
     if stored is None:
         return handling.not_found("handle: no snapshot %r" % handle)
     if stored.created is not None and keep == "false":
-        try:
-            run, _ = handling.service().submit(
-                [results.CheckType.UPGRADE], project_id=handling.caller().project_id,
-                cloud=stored.cloud, args={"remove": handle})
-        except queue.QueueFull as exc:
-            return handling.queue_full(exc)
-        return (flask.jsonify(handle=run, removing=handle), 202,
-                {"Location": "/cpulse/result?handle=" + run})
+        return _queued(stored.cloud, {"remove": handle},
+                       lambda run: dict(handle=run, removing=handle))
     _store().delete(handle, all_projects=True)
     return "", 204
 

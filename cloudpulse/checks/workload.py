@@ -403,28 +403,32 @@ class WorkloadRun:
         finally:
             self._network_done.set()
 
+    def external_gateway(self):
+        """A router's gateway argument on the external network (self.external found), or
+        {} when the suite names none."""
+        if not self.settings.external_network:
+            return {}
+        self.external = find_network(self.conn, self.settings.external_network)
+        if self.external is None:
+            raise StepFailed("external network %s not found"
+                             % self.settings.external_network, "external-network")
+        return {"external_gateway_info": {"network_id": self.external.id}}
+
     def create_router(self):
         """A router (its gateway on the external network when there is one), made while
         the network step makes the network, then its interface on the run's subnet."""
-        gateway = {}
-        if self.settings.external_network:
-            self.external = find_network(self.conn, self.settings.external_network)
-            if self.external is None:
-                raise StepFailed("external network %s not found"
-                                 % self.settings.external_network, "external-network")
-            gateway = {"external_gateway_info": {"network_id": self.external.id}}
         # Removed with whatever interfaces it has then: an interface call that timed out
         # on the client may still have been made.
         router = self.create_tagged("router", self.conn.network.create_router,
-                                    lambda made: _delete_router(self.conn, made),
-                                    name=self._name("router"), **gateway)
+                                    lambda made: delete_router(self.conn, made),
+                                    name=self._name("router"), **self.external_gateway())
         self._network_done.wait()
         if self.subnet is None:
             raise NotChecked("network")
         # Registered first: a call that timed out on the client may still have been made.
         subnet_id = self.subnet.id
         self.created("router interface", subnet_id,
-                     lambda: _remove_interface(self.conn, router, subnet_id))
+                     lambda: remove_interface(self.conn, router, subnet_id))
         self.conn.network.add_interface_to_router(router, subnet_id=subnet_id)
         self.router = router
 
@@ -753,7 +757,7 @@ def _listers(conn, tag, run_id, notes):
                            for s in conn.compute.servers(tags=tag, **everywhere)],
         "floating IP": lambda: [(f, lambda f=f: net.delete_ip(f, ignore_missing=True))
                                 for f in tagged_or_in_its_project(net.ips)],
-        "router": lambda: [(r, lambda r=r: _delete_router(conn, r))
+        "router": lambda: [(r, lambda r=r: delete_router(conn, r))
                            for r in tagged_or_in_its_project(net.routers)],
         "port": lambda: [(p, lambda p=p: net.delete_port(p, ignore_missing=True))
                          for p in tagged_or_in_its_project(net.ports, own_port)],
@@ -807,7 +811,7 @@ def _delete_and_wait_server(conn, server, wait=300):
     conn.compute.wait_for_delete(server, wait=wait, interval=POLL_INTERVAL)
 
 
-def _delete_router(conn, router):
+def delete_router(conn, router):
     """Its interfaces, then the router (neutron removes the gateway with it)."""
     for port in conn.network.ports(device_id=router.id,
                                    device_owner="network:router_interface"):
@@ -816,7 +820,7 @@ def _delete_router(conn, router):
     conn.network.delete_router(router, ignore_missing=True)
 
 
-def _remove_interface(conn, router, subnet_id):
+def remove_interface(conn, router, subnet_id):
     try:
         conn.network.remove_interface_from_router(router, subnet_id=subnet_id)
     except sdk_exceptions.NotFoundException:   # never made (the add failed)

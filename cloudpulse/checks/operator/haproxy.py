@@ -9,7 +9,6 @@ import csv
 import dataclasses
 import io
 import re
-import socket
 import ssl
 import typing
 
@@ -21,6 +20,7 @@ from cloudpulse.checks.operator import parsers
 from cloudpulse.checks.operator import servicemap
 from cloudpulse.checks import runner
 from cloudpulse import fanout
+from cloudpulse import reach
 
 CHECK = "haproxy"
 SERVICE = "haproxy"
@@ -115,15 +115,12 @@ def probe_server(address, timeout, verify=True):
     a CA bundle or True for the system's); any other server must accept a TCP connection."""
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
-    try:
-        sock = socket.create_connection((host, int(port)), timeout=timeout)
-    except ConnectionRefusedError:
+    outcome, why, sock = reach.connect(host, port, timeout)
+    if outcome == reach.TCP.REFUSED:
         # The host answered: nothing listens there (the server is down).
         return ServerProbe(False, "direct connect to %s: connection refused" % address)
-    except OSError as exc:
-        reason = "no answer within %s s" % timeout if isinstance(
-            exc, (socket.timeout, TimeoutError)) else (exc.strerror or str(exc)).lower()
-        return ServerProbe(None, "not reachable from the checker: %s" % reason)
+    if outcome == reach.TCP.SILENT:
+        return ServerProbe(None, "not reachable from the checker: %s" % why)
     if int(port) not in API_PORTS:
         sock.close()
         return ServerProbe(True)

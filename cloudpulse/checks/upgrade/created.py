@@ -229,7 +229,7 @@ class CreatedSet(workload.WorkloadRun):
             images.result()
         self.step("boot", "vm", self.boot_all)
         self.step("floating_ip", "floating IP", self.attach_floating_ips)
-        self.step("connections", "vm", self.ping_connections)
+        self.step("connections", "vm", self.prove_connections)
         self.step("snapshot", "snapshot", self.record_set)
 
     def create_networks(self):
@@ -253,22 +253,15 @@ class CreatedSet(workload.WorkloadRun):
     def create_routers(self):
         """Each router, its gateway on the external network when there is one, and its
         interfaces on its networks."""
-        gateway = {}
-        if self.settings.external_network:
-            self.external = workload.find_network(self.conn, self.settings.external_network)
-            if self.external is None:
-                raise workload.StepFailed("external network %s not found"
-                                          % self.settings.external_network,
-                                          "external-network")
-            gateway = {"external_gateway_info": {"network_id": self.external.id}}
+        gateway = self.external_gateway()
         for spec in self.spec.routers:
             router = self.create_tagged("router", self.conn.network.create_router,
-                                        lambda made: workload._delete_router(self.conn, made),
+                                        lambda made: workload.delete_router(self.conn, made),
                                         name=spec.name, **gateway)
             for net in spec.nets:
                 subnet_id = self.nets[net][1].id
                 self.created("router interface", subnet_id,
-                             lambda r=router, s=subnet_id: workload._remove_interface(
+                             lambda r=router, s=subnet_id: workload.remove_interface(
                                  self.conn, r, s))
                 self.conn.network.add_interface_to_router(router, subnet_id=subnet_id)
                 if gateway:
@@ -310,7 +303,7 @@ class CreatedSet(workload.WorkloadRun):
                                       "%s s" % (vm.where(), address,
                                                 self.settings.boot_timeout), vm.label)
 
-    def ping_connections(self):
+    def prove_connections(self):
         """Each listed connection pings both ways before it is recorded: a set that
         does not work before the upgrade proves nothing after it."""
         for a, b in self.spec.connections:
