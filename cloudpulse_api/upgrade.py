@@ -45,8 +45,8 @@ def _validated(body):
     if not isinstance(create, bool):
         raise ValueError("create: true or false")
     if create and (body.get("project_id") or body.get("all_projects")):
-        raise ValueError("project_id, all_projects: not with create (the set is made in "
-                         "the project of the server's credentials)")
+        raise ValueError("create: true is not with project_id or all_projects (the set is "
+                         "made in the project of the server's credentials)")
     if not create and "resources" in body:
         raise ValueError("resources: only with create true (what to create)")
     project_id, all_projects = body.get("project_id"), body.get("all_projects", False)
