@@ -13,6 +13,8 @@ their own project; an admin may name a project, or every project.  Another proje
 snapshot answers 404, as one that does not exist.
 """
 
+import re
+
 import flask
 
 from cloudpulse.checks import upgrade
@@ -26,6 +28,7 @@ from cloudpulse_rally import queue
 
 blueprint = flask.Blueprint("upgrade", __name__)
 
+_PROJECT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _FIELDS = ("create", "resources", "cloud", "project_id", "all_projects")
 
 
@@ -50,8 +53,10 @@ def _validated(body):
     if not create and "resources" in body:
         raise ValueError("resources: only with create true (what to create)")
     project_id, all_projects = body.get("project_id"), body.get("all_projects", False)
-    if project_id is not None and (not isinstance(project_id, str) or not project_id):
-        raise ValueError("project_id: a project's id")
+    if project_id is not None and (not isinstance(project_id, str) or
+                                   not _PROJECT_ID.fullmatch(project_id)):
+        # never passed on to the cloud as it came (neutron answers a 500 to some)
+        raise ValueError("project_id: a project's id (letters, digits, - _ ., at most 64)")
     if not isinstance(all_projects, bool):
         raise ValueError("all_projects: true or false")
     if all_projects and project_id:
