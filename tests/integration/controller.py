@@ -56,6 +56,9 @@ class Controller:
             "mount -t overlay overlay -o lowerdir=/etc,upperdir=%s,workdir=%s /etc"
             % (etc_upper, etc_work),
             "mount --bind %s /usr/local/bin" % tools,
+            # drop this namespace's copies of the netns mounts: they would keep the box's
+            # and the bed's namespaces (and their veths) alive after those are deleted
+            "{ umount -l /run/netns 2>/dev/null || true; }",
             # sshd's privilege separation directory, in this namespace's own /run
             "mount -t tmpfs tmpfs /run", "mkdir -m 755 /run/sshd",
             "exec %s -D -e -f %s" % (SSHD, config)])

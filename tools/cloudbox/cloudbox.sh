@@ -357,6 +357,8 @@ start_chassis() {
   ip=$UNDERLAY.$(chassis_index "$h")
   chassis_env "$h"
   mkdir -p "$c"/{db,run,etc}
+  # leftovers of a box whose state directory went (see cmd_down)
+  ip netns del "$ns" 2>/dev/null || true; ip link del "cbu-$h" 2>/dev/null || true
   ip netns add "$ns"; ip -n "$ns" link set lo up
   ip link add "cbu-$h" mtu "$UNDERLAY_MTU" type veth peer name uplink mtu "$UNDERLAY_MTU" netns "$ns"
   ip link set "cbu-$h" master cbxul up
@@ -383,6 +385,7 @@ start_chassis() {
   ip -n "$ns" addr replace "$ip/24" dev br-phy
   ip -n "$ns" link set br-phy up
   if [ "$h" = "$GATEWAY" ]; then
+    ip link del cbx-ext 2>/dev/null || true
     ip link add cbx-ext type veth peer name ext netns "$ns"
     ip addr replace "$BREX_CIDR" dev cbx-ext
     ethtool -K cbx-ext tx off >/dev/null
@@ -450,7 +453,12 @@ cmd_down() {
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true   # takes its veths' root ends with it
   done
-  for n in cbx-ext cbxul; do ip link del "$n" 2>/dev/null || true; done
+  # a namespace whose name is gone lives on while a process or another mount namespace
+  # holds it, and so does its veth's root end: deleting that end frees the name for `up`
+  for n in cbx-ext cbxul $(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' \
+                           | grep '^cbu-' || true); do
+    ip link del "$n" 2>/dev/null || true
+  done
   stop_groups rabbitmq epmd mariadb
   [ "$quiet" ] || ts "OVS/OVN, RabbitMQ, MariaDB stopped"
   # a daemon still running on this box's own files is ours too (clients that merely
