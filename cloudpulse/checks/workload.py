@@ -954,18 +954,26 @@ def _try_lock(fd):
         return False
 
 
+def remove_tagged(conn, run_id, notes):
+    """Delete what run `run_id` left in the cloud of `conn` (its tags, and its untagged
+    `notes`), in CLEANUP_AFTER's order: (removed, problems), ["<kind> <id>"] each."""
+    removed, problems = [], []
+    for kind, thing, delete in tagged(conn, run_id, notes=notes):
+        try:
+            delete()
+            removed.append("%s %s" % (kind, thing.id))
+        except Exception as exc:   # the rest may still go; this one is said
+            problems.append("%s %s: %s" % (kind, thing.id, runner.describe_error(exc)))
+    return removed, problems
+
+
 def sweep(conn, registry):
     """Delete what the dead runs of `registry` left in the cloud of `conn` (tagged with
     their run tags), and forget the runs that left nothing.  ["server <id> (run <id>)"]."""
     removed = []
     for run_id in registry.dead_runs():
-        problems = []
-        for kind, thing, delete in tagged(conn, run_id, notes=registry.notes(run_id)):
-            try:
-                delete()
-                removed.append("%s %s (run %s)" % (kind, thing.id, run_id))
-            except Exception as exc:   # the rest may still go; this one is said
-                problems.append("%s %s: %s" % (kind, thing.id, runner.describe_error(exc)))
+        gone, problems = remove_tagged(conn, run_id, registry.notes(run_id))
+        removed.extend("%s (run %s)" % (thing, run_id) for thing in gone)
         if problems:
             LOG.warning("sweeper: run %s: could not remove %s", run_id, "; ".join(problems))
         else:

@@ -555,10 +555,7 @@ def connection_results(snapshot, secret, started, api_timeout):
     out = []
     for (a, b), ways in pairs.items():
         pair = "%s-%s" % (named.get(a, a), named.get(b, b))
-        problems = ["%s -> %s (%s): %s" % (named.get(c["from"], c["from"]),
-                                           named.get(c["to"], c["to"]), c["address"],
-                                           pinged[(c["from"], c["to"])])
-                    for c in ways if pinged[(c["from"], c["to"])]]
+        problems = created.way_problems(ways, pinged, named)
         out.append(_result("connection/%s" % pair, pair, results.Status.FAILED if problems
                            else results.Status.PASSED, "; ".join(problems) or
                            "pings both ways", started))

@@ -307,48 +307,38 @@ class CreatedSet(workload.WorkloadRun):
         """Each listed connection pings both ways before it is recorded: a set that
         does not work before the upgrade proves nothing after it."""
         for a, b in self.spec.connections:
-            for origin, target in ((a, b), (b, a)):
+            for origin in (a, b):
                 if not self.vms[origin].floating_ip:
                     raise workload.StepFailed(
                         "connection %s-%s: %s has no floating IP (its network %s is "
                         "behind no router with a gateway): the checker cannot reach it to "
                         "ping from it" % (a, b, origin, self._spec_of(origin).net), origin)
-        found = fanout.fan_out(self._ping_both_ways, self.spec.connections,
-                               max_workers=4, name="cpulse-connection")
-        bad = [item for item in found if not item.ok or item.value]
-        for item in found:
-            a, b = item.item
-            details = (runner.describe_error(item.error) if not item.ok
-                       else "; ".join(item.value))
-            self.record("connections", results.Status.FAILED if details else
-                        results.Status.PASSED, "%s-%s" % (a, b), details)
-        if bad:
+        ways = self._ways()
+        pinged = ping_ways(ways, self.settings.ssh_user, self.key_file,
+                           self.settings.ping_timeout, self.settings.api_timeout)
+        name_of = {vm.server.id: name for name, vm in self.vms.items()}
+        failed = False
+        for a, b in self.spec.connections:
+            problems = way_problems([w for w in ways if {name_of[w["from"]], name_of[w["to"]]}
+                                     == {a, b}], pinged, name_of)
+            failed = failed or bool(problems)
+            self.record("connections", results.Status.FAILED if problems else
+                        results.Status.PASSED, "%s-%s" % (a, b), "; ".join(problems))
+        if failed:
             self.stop_dependent_steps("connections")
         return True
 
     def _spec_of(self, name):
         return next(vm for vm in self.spec.vms if vm.name == name)
 
-    def _ping_both_ways(self, pair):
-        problems = []
-        for origin, target in (pair, pair[::-1]):
-            vm, to = self.vms[origin], self.vms[target]
-            session = self.ssh_to(vm)
-            try:
-                replied, last = workload.ping_until(session, to.address,
-                                                    self.settings.ping_timeout)
-            finally:
-                session.close()
-            if not replied:
-                problems.append("%s -> %s (%s): no reply in %g s (%s)" % (
-                    origin, target, to.address, self.settings.ping_timeout,
-                    workload.ping_summary(last)))
-        return problems
+    def _ways(self):
+        """Made.connections: each way of each listed connection."""
+        return [{"from": self.vms[o].server.id, "to": self.vms[t].server.id,
+                 "via": self.vms[o].floating_ip, "address": self.vms[t].address}
+                for a, b in self.spec.connections for o, t in ((a, b), (b, a))]
 
     def made(self):
-        connections = [{"from": self.vms[o].server.id, "to": self.vms[t].server.id,
-                        "via": self.vms[o].floating_ip, "address": self.vms[t].address}
-                       for a, b in self.spec.connections for o, t in ((a, b), (b, a))]
+        connections = self._ways()
         ids = {entry.ident for entry in self._undo}
         with open(self.key_file) as key:
             private_key = key.read()
@@ -362,28 +352,40 @@ class CreatedSet(workload.WorkloadRun):
 
 def ping_connections(connections, ssh_user, private_key, timeout=PING_TIMEOUT,
                      api_timeout=10.0):
-    """{(from id, to id): None when it pings, else why not} of a snapshot's connections
-    (Made.connections), each from inside its VM over SSH through its floating IP as
-    `ssh_user` with the set's key, all at once."""
+    """ping_ways of a snapshot's connections (Made.connections), with the set's key."""
     with tempfile.TemporaryDirectory(prefix="cloudpulse-upgrade-") as keydir:
-        key_file = _write_key(keydir, private_key)
+        return ping_ways(connections, ssh_user, _write_key(keydir, private_key), timeout,
+                         api_timeout)
 
-        def ping(connection):
-            host = workload.SSHHost(connection["from"][:8], connection["via"],
-                                    ssh_user, key_file)
-            try:
-                session = workload.ssh_into(connection["via"], host, timeout, api_timeout)
-            except workload.StepFailed as exc:
-                return str(exc)
-            try:
-                replied, last = workload.ping_until(session, connection["address"], timeout)
-            finally:
-                session.close()
-            return None if replied else "no reply in %g s (%s)" % (
-                timeout, workload.ping_summary(last))
-        found = fanout.fan_out(ping, connections, max_workers=8, name="cpulse-connection")
-    return {(c["from"], c["to"]): (r.value if r.ok else runner.describe_error(
-        r.error)) for c, r in zip(connections, found)}
+
+def ping_ways(ways, ssh_user, key_file, timeout, api_timeout):
+    """{(from id, to id): None when it pings, else why not} of connection ways
+    (Made.connections' shape), each from inside its VM over SSH through its floating IP
+    as `ssh_user` with `key_file`, all at once."""
+    def ping(way):
+        host = workload.SSHHost(way["from"][:8], way["via"], ssh_user, key_file)
+        try:
+            session = workload.ssh_into(way["via"], host, timeout, api_timeout)
+        except workload.StepFailed as exc:
+            return str(exc)
+        try:
+            replied, last = workload.ping_until(session, way["address"], timeout)
+        finally:
+            session.close()
+        return None if replied else "no reply in %g s (%s)" % (
+            timeout, workload.ping_summary(last))
+    found = fanout.fan_out(ping, ways, max_workers=8, name="cpulse-connection")
+    return {(w["from"], w["to"]): (r.value if r.ok else runner.describe_error(r.error))
+            for w, r in zip(ways, found)}
+
+
+def way_problems(ways, pinged, name_of):
+    """["a -> b (address): why"] of the `ways` that did not ping (`pinged` as ping_ways
+    answers it; `name_of` {VM id: name})."""
+    return ["%s -> %s (%s): %s" % (name_of.get(w["from"], w["from"]),
+                                   name_of.get(w["to"], w["to"]), w["address"],
+                                   pinged[(w["from"], w["to"])])
+            for w in ways if pinged[(w["from"], w["to"])]]
 
 
 class InsidePing:
@@ -450,13 +452,4 @@ def _write_key(directory, private_key):
 def remove(conn, created):
     """Delete what a snapshot's set (its document's `created`) still has in the cloud,
     in the order the sweeper deletes: (removed, problems), ["<kind> <id>"] each."""
-    removed, problems = [], []
-    for kind, thing, delete in workload.tagged(conn, created["run_id"],
-                                               notes=created["notes"]):
-        try:
-            delete()
-            removed.append("%s %s" % (kind, thing.id))
-        except Exception as exc:   # the rest may still go; this one is said
-            problems.append("%s %s: %s" % (kind, thing.id,
-                                           runner.describe_error(exc)))
-    return removed, problems
+    return workload.remove_tagged(conn, created["run_id"], created["notes"])
