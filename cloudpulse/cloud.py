@@ -53,3 +53,38 @@ def password_credentials(conn):
         return None
     return (auth["username"], auth["password"],
             auth.get("user_domain_name") or auth.get("domain_name") or "Default")
+
+
+def delegate(conn, token, trustor_user_id, project_id, roles):
+    """A keystone trust from a caller (their request's token) to the user of `conn`: the
+    caller's `roles` in `project_id`, impersonating (what is made is the caller's), as Heat
+    and Magnum act for a user later.  Its id; the token is used for this call only."""
+    caller = openstack.connection.Connection(
+        auth={"auth_url": conn.session.auth.auth_url, "token": token,
+              "project_id": project_id},
+        auth_type="v3token", region_name=conn.config.region_name,
+        interface=conn.config.interface, api_timeout=conn.config.config.get("api_timeout"),
+        verify=conn.config.verify, identity_api_version="3")
+    return caller.identity.create_trust(
+        trustor_user_id=trustor_user_id, trustee_user_id=conn.current_user_id,
+        project_id=project_id, roles=[{"name": role} for role in roles],
+        is_impersonation=True).id
+
+
+def on_behalf(conn, trust_id):
+    """A connection as the user of `conn` scoped to a trust (delegate): the trustor's
+    rights in the trust's project.  Keystone takes a trust with a password (or a token),
+    never with an application credential: CloudConfigError otherwise."""
+    credentials = password_credentials(conn)
+    if credentials is None:
+        raise CloudConfigError("acting for a user of another project needs a keystone "
+                               "trust, which the server's credentials (auth type %s) cannot "
+                               "use: give it a password" % conn.config.auth_type)
+    username, password, user_domain_name = credentials
+    return openstack.connection.Connection(
+        auth={"auth_url": conn.session.auth.auth_url, "username": username,
+              "password": password, "user_domain_name": user_domain_name,
+              "trust_id": trust_id},
+        auth_type="password", region_name=conn.config.region_name,
+        interface=conn.config.interface, api_timeout=conn.config.config.get("api_timeout"),
+        verify=conn.config.verify, identity_api_version="3")

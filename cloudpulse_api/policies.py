@@ -187,10 +187,12 @@ _SNAPSHOTS = [
                     "project's (all_projects); list, read, verify and delete every "
                     "snapshot.", operations=_SNAPSHOT),
     policy.DocumentedRuleDefault(
-        name=SNAPSHOT_CREATE_RESOURCES, check_str="rule:%s" % ADMIN, scope_types=["project"],
+        name=SNAPSHOT_CREATE_RESOURCES, check_str="rule:%s" % PROJECT_MEMBER,
+        scope_types=["project"],
         description="Have the server create a set of resources and snapshot it (create "
-                    "true): the set is made in the project of the server's credentials, "
-                    "and stays until its snapshot is deleted.", operations=_SNAPSHOT[:1]),
+                    "true): the set is made in the caller's project (through a keystone "
+                    "trust from the caller, in a project not the server's own), and stays "
+                    "until its snapshot is deleted.", operations=_SNAPSHOT[:1]),
 ]
 
 

@@ -81,10 +81,16 @@ def _upgrade_results(cloud_checks, args, claimed):
 
 
 def _create_results(cloud_checks, args, claimed):
-    """The set a snapshot creates (create true), in the project of the server's
-    credentials: made with the functional check's steps, proven, and recorded as the
-    snapshot of the run's own handle; removed again when a step fails."""
-    conn = cloud_checks.conn
+    """The set a snapshot creates (create true), in the project of the run: with the
+    server's credentials in its own project, through the caller's keystone trust in
+    another (the API's cloud.delegate; deleted when the run ends).  Made with the
+    functional check's steps, proven, and recorded as the snapshot of the run's own
+    handle; removed again when a step fails."""
+    trust_id = claimed.args.get("trust_id")
+    try:
+        conn = cloud.on_behalf(cloud_checks.conn, trust_id) if trust_id else cloud_checks.conn
+    except cloud.CloudConfigError as exc:
+        return upgrade.no_snapshot("create: %s" % exc, results.Status.ERROR)
     spec = created.parse(claimed.args["create"], args["upgrade_cidr"],
                          args["max_created_vms"])
     settings = workload.WorkloadSettings(
@@ -92,13 +98,25 @@ def _create_results(cloud_checks, args, claimed):
         **{opt: args[opt] for opt in _WORKLOAD_OPTS if opt in args and opt != "cidr"})
 
     def record(made):
-        document = upgrade.take(conn, upgrade.Scope(conn.current_project_id),
+        # read as every snapshot is, with the server's own credentials (a member's
+        # trust would not show the VMs' hosts)
+        document = upgrade.take(cloud_checks.conn, upgrade.Scope(conn.current_project_id),
                                 timeout=args["timeout"], only=made.ids)
         document["created"] = made.document()
         cloud_checks.snapshots.add(cloud_checks.name, claimed.project_id, document,
                                    upgrade.taken_at(document), handle=claimed.handle,
                                    secret=made.private_key)
-    return created.CreatedSet(conn, settings, claimed.handle, spec, record).run()
+    try:
+        return created.CreatedSet(conn, settings, claimed.handle, spec, record,
+                                  trust_id=trust_id, sweeper_conn=cloud_checks.conn).run()
+    finally:
+        if trust_id:   # the set is removed and verified with the server's own credentials
+            try:
+                conn.identity.delete_trust(trust_id, ignore_missing=True)
+            except Exception as exc:   # noqa: BLE001 - said; the sweeper cannot see it
+                LOG.warning("run %s: could not delete trust %s: %s", claimed.handle,
+                            trust_id, runner.describe_error(exc))
+            conn.close()
 
 
 def _remove_results(cloud_checks, claimed):

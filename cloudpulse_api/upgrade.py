@@ -2,7 +2,8 @@
 
     POST   /cpulse/snapshot            {"create": false}: record the project's resources;
                                        {"create": true, "resources": {...}}: a queued run
-                                       makes that set first (admin; docs/upgrade.md)
+                                       makes that set first, in the caller's project
+                                       (docs/upgrade.md)
     GET    /cpulse/snapshots           the caller's project's snapshots (admin: all)
     GET    /cpulse/snapshot?handle=    one snapshot, every record
     DELETE /cpulse/snapshot?handle=    forget it (a created set: removed first, by a run)
@@ -15,17 +16,23 @@ snapshot answers 404, as one that does not exist.
 
 import re
 
-import flask
+import logging
 
+import flask
+from openstack import exceptions as sdk_exceptions
+
+from cloudpulse import cloud as cloud_mod
 from cloudpulse.checks import upgrade
 from cloudpulse.checks.upgrade import created
 from cloudpulse import results
 from cloudpulse_api import apidoc
+from cloudpulse_api import auth
 from cloudpulse_api import handling
 from cloudpulse_api import policies
 from cloudpulse_api import service as service_mod
 from cloudpulse_rally import queue
 
+LOG = logging.getLogger(__name__)
 blueprint = flask.Blueprint("upgrade", __name__)
 
 _PROJECT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -129,19 +136,63 @@ def _create_set(checks, resources):
                              conf.max_created_vms)
     except ValueError as exc:
         return handling.bad_request(str(exc))
-    return _queued(checks.name, {"create": resources}, lambda handle: dict(
+    args = {"create": resources}
+    caller = handling.caller()
+    if caller.project_id and caller.project_id != checks.conn.current_project_id:
+        refusal = _undelegable(checks, caller)
+        if refusal:
+            return handling.bad_request(refusal)
+        try:
+            args["trust_id"] = cloud_mod.delegate(
+                checks.conn, caller.auth_token, caller.user_id, caller.project_id,
+                [role for role in caller.roles if role != "admin"] or caller.roles)
+        except sdk_exceptions.SDKException as exc:
+            return flask.jsonify(error="Bad Gateway", message=(
+                "create: keystone of cloud %s did not take the caller's trust in CloudPulse:"
+                " %s" % (checks.name, exc))), 502
+    return _queued(checks.name, args, lambda handle: dict(
         handle=handle, timestamp=results.utcnow().isoformat(), cloud=checks.name,
-        state=results.RunState.QUEUED.value, resources=spec.summary()))
+        state=results.RunState.QUEUED.value, resources=spec.summary()),
+        on_refused=lambda: _forget_trust(checks.conn, args.get("trust_id")))
 
 
-def _queued(cloud, args, answer):
+def _undelegable(checks, caller):
+    """Why the server cannot make a set in the caller's project (not its own), or None:
+    it acts there through a keystone trust from the caller, and removes and verifies the
+    set later with its own admin credentials."""
+    where = "create: a set in project %s (not the server's own, %s)" % (
+        caller.project_id, checks.conn.current_project_id)
+    if handling.service().conf.api.auth_strategy != auth.KEYSTONE:
+        return ("%s is made through a keystone trust from the caller: it needs [api] "
+                "auth_strategy = keystone" % where)
+    if not checks.is_admin:
+        return ("%s: the server's credentials for cloud %s are not admin, so it could not "
+                "verify or remove the set later" % (where, checks.name))
+    if cloud_mod.password_credentials(checks.conn) is None:
+        return ("%s is made through a keystone trust, which the server's credentials for "
+                "cloud %s (auth type %s) cannot use: give it a password"
+                % (where, checks.name, checks.conn.config.auth_type))
+    return None
+
+
+def _forget_trust(conn, trust_id):
+    if trust_id:
+        try:
+            conn.identity.delete_trust(trust_id, ignore_missing=True)
+        except sdk_exceptions.SDKException as exc:
+            LOG.warning("could not delete trust %s of a refused run: %s", trust_id, exc)
+
+
+def _queued(cloud, args, answer, on_refused=lambda: None):
     """An upgrade run of the caller's project queued with `args` (a set to create or to
-    remove): 202 with `answer(handle)` and the run's Location, or the queue's 429."""
+    remove): 202 with `answer(handle)` and the run's Location, or the queue's 429 (after
+    `on_refused()`)."""
     try:
         handle, _ = handling.service().submit(
             [results.CheckType.UPGRADE], project_id=handling.caller().project_id,
             cloud=cloud, args=args)
     except queue.QueueFull as exc:
+        on_refused()
         return handling.queue_full(exc)
     return flask.jsonify(answer(handle)), 202, {"Location": "/cpulse/result?handle=" + handle}
 

@@ -44,10 +44,13 @@ RUN_METADATA = "cloudpulse-run"     # cinder has metadata, not tags
 QUOTA_PREFIX = "quota exhausted in the check's project:"
 # What a run creates, by kind, in the order the sweeper can delete them one by one.
 KINDS = ("server", "floating IP", "router", "port", "network", "security group",
-         "server group", "keypair", "image", "volume", "user", "project")
+         "server group", "keypair", "image", "volume", "user", "project", "trust")
 # nova has no tags for key pairs and server groups, and a project made for the run (Rally's
-# users context) is keystone's: a run writes these into its run file (RunRegistry).
-UNTAGGED = ("keypair", "server group", "user", "project")
+# users context) and a trust it acts through are keystone's: a run writes these into its
+# run file (RunRegistry).
+UNTAGGED = ("keypair", "server group", "user", "project", "trust")
+# Also noted: the user a run acts for through a trust, whose key pair it made.
+OWNER = "owner"
 # A run's own cleanup removes each thing it made as soon as what must go first is gone
 # (the floating IP before the router interface its address needs, the VMs before their
 # ports, the ports before their security group and network), everything else at once.
@@ -182,8 +185,10 @@ class WorkloadRun:
 
     check_type: results.CheckType
 
-    def __init__(self, conn, settings, run_id, name=None, account=None):
+    def __init__(self, conn, settings, run_id, name=None, account=None, sweeper_conn=None):
         self.conn = conn
+        # the sweeper's: one that sees every project (a run acting for a user does not)
+        self.sweeper_conn = sweeper_conn or conn
         self.account = account   # an Account made for this run, or None
         self.settings = settings
         self.run_id = run_id
@@ -247,7 +252,7 @@ class WorkloadRun:
 
     def sweep(self, registry):
         """Remove what runs that died on this machine left in this cloud, and say what."""
-        removed = sweep(self.conn, registry)
+        removed = sweep(self.sweeper_conn, registry)
         self.record("sweep", results.Status.PASSED, "sweeper",
                     "removed what dead runs left: %s" % ", ".join(removed) if removed else "")
         return True
@@ -734,7 +739,8 @@ def _listers(conn, tag, run_id, notes):
     An admin looks in every project (a run in a project of its own)."""
     net = conn.network
     everywhere = {"all_projects": True} if service_states.can_read_states(conn) else {}
-    owner = {"user_id": notes["user"][0]} if notes.get("user") else {}
+    owners = notes.get("user") or notes.get(OWNER)
+    owner = {"user_id": owners[0]} if owners else {}
 
     def noted(kind, find):
         return [thing for thing in (find(ident) for ident in notes.get(kind, ()))
@@ -780,6 +786,8 @@ def _listers(conn, tag, run_id, notes):
                          for u in noted("user", identity.find_user)],
         "project": lambda: [(p, lambda p=p: identity.delete_project(p, ignore_missing=True))
                             for p in noted("project", identity.find_project)],
+        "trust": lambda: [(t, lambda t=t: identity.delete_trust(t, ignore_missing=True))
+                          for t in noted("trust", identity.find_trust)],
     }
 
 
@@ -922,7 +930,7 @@ class RunRegistry:
         with contextlib.suppress(FileNotFoundError), open(self._path(run_id)) as f:
             for line in f:
                 kind, _, ident = line.rstrip("\n").partition("\t")
-                if kind in UNTAGGED and ident:
+                if (kind in UNTAGGED or kind == OWNER) and ident:
                     out[kind].append(ident)
         return out
 

@@ -124,11 +124,11 @@ def admin_server(venv_bin, tmp_path_factory, box):
     srv.stop()
 
 
-def _verify(srv, snapshot):
-    handle = requests.post(srv.url + "/cpulse/check", json={
+def _verify(srv, snapshot, http=requests):
+    handle = http.post(srv.url + "/cpulse/check", json={
         "type": "upgrade", "snapshot": snapshot}, timeout=TIMEOUT).json()["handle"]
-    run = requests.get(srv.url + "/cpulse/result", params={"handle": handle, "wait": 60},
-                       timeout=70).json()
+    run = http.get(srv.url + "/cpulse/result", params={"handle": handle, "wait": 60},
+                   timeout=70).json()
     assert run["state"] == "finished", run
     return run
 
@@ -318,11 +318,14 @@ def test_a_member_snapshots_and_verifies_their_own_project_only(
             .status_code == 204
         bad = call("POST", "/cpulse/snapshot", "a", json={"create": "yes"})
         assert bad.status_code == 400 and bad.json()["message"].startswith("create: ")
-        # a set made with the server's credentials is the operator's to ask for
+        # a set in a's project is made through a keystone trust from a: a token of the
+        # token file is not keystone's
         refused = call("POST", "/cpulse/snapshot", "a", json={"create": True,
                                                              "resources": SET})
-        assert refused.status_code == 403 and "cloudpulse:snapshot:create_resources" in \
-            refused.json()["message"]
+        assert refused.status_code == 400 and refused.json()["message"] == (
+            "create: a set in project %s (not the server's own, %s) is made through a "
+            "keystone trust from the caller: it needs [api] auth_strategy = keystone"
+            % (demo, admin_conn.current_project_id)), refused.text
     finally:
         srv.stop()
     assert not any(token in srv.log_text() for token in tokens.values())
@@ -337,14 +340,36 @@ SET = {"net": ["up-a", {"name": "up-b", "cidr": "198.18.51.0/24"}],
        "connections": [["up-1", "up-2"]]}
 
 
-def test_a_created_set_is_proven_spared_by_the_sweeper_verified_and_removed_on_request(
-        admin_server, admin_conn, box, venv_bin, tmp_path):
-    refused = requests.post(admin_server.url + "/cpulse/snapshot", json={
+@pytest.fixture(scope="module")
+def keystone_server(venv_bin, tmp_path_factory, box):
+    """A server whose callers are keystone's (a member acts in their own project),
+    building sets as admin_server does."""
+    state = tmp_path_factory.mktemp("upgrade-keystone-server")
+    image = state / "image.raw"
+    image.write_bytes(b"cloudbox instance image\n" * 64)
+    srv = Server(venv_bin, state, box, auth="keystone", extra=FUNCTIONAL_CONF % image,
+                 timeout=WORKLOAD_TIMEOUT)
+    yield srv
+    srv.stop()
+
+
+def test_a_members_set_is_made_in_their_project_proven_spared_by_the_sweeper_verified_and_removed_on_request(
+        keystone_server, admin_conn, demo_conn, box, venv_bin, tmp_path):
+    """A member (the box's demo) has a set made in their own project, through a keystone
+    trust that lives as long as the creation; the server verifies, watches and removes it
+    with its own credentials."""
+    server = keystone_server
+    member = requests.Session()
+    member.headers["X-Auth-Token"] = demo_conn.session.get_token()
+    demo, demo_user = demo_conn.current_project_id, demo_conn.current_user_id
+    refused = member.post(server.url + "/cpulse/snapshot", json={
         "create": True, "resources": dict(SET, vm=[{"name": "up-1", "net": "up-c"}])},
         timeout=TIMEOUT)
     assert refused.status_code == 400 and refused.json()["message"] == \
         "resources.vm[0].net: no network 'up-c' in resources.net", refused.text
-    env = dict(os.environ, CPULSE_URL=admin_server.url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update(CPULSE_URL=server.url, OS_CLIENT_CONFIG_FILE=str(box.clouds_yaml),
+               OS_CLOUD=box.demo_cloud)
     cpulse = os.path.join(venv_bin, "cpulse")
     (tmp_path / "set.yaml").write_text(yaml.safe_dump(SET))
     res = run_cmd([cpulse, "upgrade", "create", "--resources", str(tmp_path / "set.yaml"),
@@ -359,7 +384,7 @@ def test_a_created_set_is_proven_spared_by_the_sweeper_verified_and_removed_on_r
         # the set stays: no cleanup
         assert "upgrade.create.cleanup" not in {r["name"] for r in made["results"]}
 
-        shown = requests.get(admin_server.url + "/cpulse/snapshot", params={"handle": handle},
+        shown = member.get(server.url + "/cpulse/snapshot", params={"handle": handle},
                              timeout=TIMEOUT)
         snap = shown.json()
         assert snap["resources"]["vm"] == ["up-1", "up-2"]
@@ -367,15 +392,22 @@ def test_a_created_set_is_proven_spared_by_the_sweeper_verified_and_removed_on_r
             == ["up-r"]
         # only what the run made: no network or VM of the project besides
         assert len(snap["resources"]["floating_ip"]) == 2 and len(snap["resources"]["image"]) == 1
-        assert "PRIVATE KEY" not in shown.text and "PRIVATE KEY" not in admin_server.log_text()
+        assert "PRIVATE KEY" not in shown.text and "PRIVATE KEY" not in server.log_text()
         # a sweeper (the next workload run's, the server's at start) leaves a live set alone
-        registry = workload_mod.RunRegistry(str(admin_server.state / "runs"))
+        registry = workload_mod.RunRegistry(str(server.state / "runs"))
         assert workload_mod.sweep(admin_conn, registry) == []
-        vms = {s.name: s for s in admin_conn.compute.servers(tags="cloudpulse-run:" + handle)}
+        vms = {s.name: s for s in admin_conn.compute.servers(
+            tags="cloudpulse-run:" + handle, all_projects=True)}
         assert sorted(vms) == ["up-1", "up-2"]
         assert all("cloudpulse" in s.tags for s in vms.values())
+        # the member's, made on their behalf: in their project, their key pair; the
+        # trust it was made through is gone with the creation run
+        assert {s.project_id for s in vms.values()} == {demo}
+        assert demo_conn.compute.find_keypair("cloudpulse-%s-key" % handle[:8]) is not None
+        assert list(admin_conn.identity.trusts(trustor_user_id=demo_user)) == []
+        assert snap["project_id"] == demo
 
-        untouched = _verify(admin_server, handle)
+        untouched = _verify(server, handle, member)
         assert untouched["healthy"], _failed(untouched)
         assert {"upgrade.connection/up-1-up-2", "upgrade.vm/up-1", "upgrade.vm/up-2",
                 "upgrade.router/up-r"} <= set(untouched["tests_passed"]), untouched
@@ -390,7 +422,7 @@ def test_a_created_set_is_proven_spared_by_the_sweeper_verified_and_removed_on_r
         [icmp] = [r for r in group.security_group_rules if r["protocol"] == "icmp"]
         admin_conn.network.delete_security_group_rule(icmp["id"])
         seen = []
-        box.wait_for(lambda: seen.append(_failed(_verify(admin_server, handle)))
+        box.wait_for(lambda: seen.append(_failed(_verify(server, handle, member)))
                      or "upgrade.connection/up-1-up-2" in seen[-1], timeout=60, interval=2,
                      message="the connection cut: %s" % seen[-1:])
         cut = seen[-1]["upgrade.connection/up-1-up-2"]
@@ -399,7 +431,7 @@ def test_a_created_set_is_proven_spared_by_the_sweeper_verified_and_removed_on_r
         assert "icmp was allowed, now blocked" in seen[-1]["upgrade.vm/up-1"]
         res = run_cmd([cpulse, "upgrade", "stop", watch_handle], env=env)
         assert res.returncode == 0, res.stderr
-        watch = requests.get(admin_server.url + "/cpulse/result", params={
+        watch = member.get(server.url + "/cpulse/result", params={
             "handle": watch_handle, "wait": 30}, timeout=40).json()
         watched = {r["name"]: r for r in watch["results"]}
         for way in ("up-1->up-2", "up-2->up-1"):   # pinged from inside, over SSH
@@ -422,14 +454,17 @@ def test_a_created_set_is_proven_spared_by_the_sweeper_verified_and_removed_on_r
         assert removed["name"] == "upgrade.remove" and removed["status"] == "passed", removed
         assert "server" in removed["details"] and "snapshot %s deleted" % handle in \
             removed["details"]
-        assert requests.get(admin_server.url + "/cpulse/snapshot", params={"handle": handle},
+        assert member.get(server.url + "/cpulse/snapshot", params={"handle": handle},
                             timeout=TIMEOUT).status_code == 404
         assert workload_mod.leftovers(admin_conn, handle) == []
-        assert admin_conn.compute.find_keypair("cloudpulse-%s-key" % handle[:8]) is None
+        assert demo_conn.compute.find_keypair("cloudpulse-%s-key" % handle[:8]) is None
     finally:   # what a failure above left, as the sweeper would take it
         for _, _, delete in workload_mod.tagged(
-                admin_conn, handle, notes={"keypair": ["cloudpulse-%s-key" % handle[:8]]}):
+                admin_conn, handle, notes={"keypair": ["cloudpulse-%s-key" % handle[:8]],
+                                           workload_mod.OWNER: [demo_user]}):
             delete()
+        for trust in admin_conn.identity.trusts(trustor_user_id=demo_user):
+            admin_conn.identity.delete_trust(trust)
 
 
 def test_an_operators_snapshot_records_the_control_planes_own_upgrade_checks(

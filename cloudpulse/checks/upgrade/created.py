@@ -202,10 +202,12 @@ class CreatedSet(workload.WorkloadRun):
 
     check_type = CHECK_TYPE
 
-    def __init__(self, conn, settings, run_id, spec, record):
+    def __init__(self, conn, settings, run_id, spec, record, trust_id=None,
+                 sweeper_conn=None):
         # what the request does not name (key pair, security group, server group):
         # cloudpulse-<run>-<kind>
-        super().__init__(conn, settings, run_id)
+        super().__init__(conn, settings, run_id, sweeper_conn=sweeper_conn)
+        self.trust_id = trust_id   # `conn` acts for a user through it (cloud.on_behalf)
         self.spec = spec
         self._record = record
         self._recorded = False
@@ -221,6 +223,12 @@ class CreatedSet(workload.WorkloadRun):
         return self._recorded
 
     def steps(self):
+        if self.trust_id:
+            # A killed run's trust goes with its set (the sweeper); the user it acts for
+            # owns the key pair, which their project's set is removed with later.
+            self._run_file.note("trust", self.trust_id)
+            self._notes[workload.OWNER].append(self.conn.current_user_id)
+            self._run_file.note(workload.OWNER, self.conn.current_user_id)
         with self.meanwhile() as submit:
             images = submit(self.step, "image", "image", self.upload_images)
             self.steps_together(("network", "network", self.create_networks),
