@@ -19,6 +19,7 @@ from cloudpulse import cloud
 from cloudpulse import reach
 from cloudpulse import results
 from cloudpulse.checks import workload as workload_mod
+from cloudpulse.checks.operator import commands
 from tests.integration.conftest import FUNCTIONAL_CONF, TIMEOUT, WORKLOAD_TIMEOUT, run_cmd
 from tests.integration.controller import CONFIGURED, Controller
 from tests.integration.server import Server
@@ -496,6 +497,12 @@ def test_an_operators_snapshot_records_the_control_planes_own_upgrade_checks(
             ready["glance@ctl1"]["note"]
         assert {verdicts[k] for k in ("cinder@ctl1", "placement@ctl1", "keystone@ctl1")} \
             == {"success"}
+        # the release of each service's code, as its tool's interpreter has it installed:
+        # the box's pins
+        pinned = dict(line.strip().split("==") for line in
+                      open(box.script.parent / "constraints.txt") if "==" in line)
+        assert {key: r["release"] for key, r in ready.items()} == {
+            "%s@ctl1" % s: pinned[commands.DISTRIBUTIONS[s]] for s in CONFIGURED}
 
         faults.stop("placement")
         run = _verify(srv, answer.json()["handle"])
@@ -504,6 +511,7 @@ def test_an_operators_snapshot_records_the_control_planes_own_upgrade_checks(
         # the reason it printed
         nova = found["upgrade.readiness/nova@ctl1"]
         assert nova["status"] == "error", nova["details"]
+        assert nova["details"].endswith("(release %s)" % pinned["nova"])
         assert re.match(r"now error: exit status 255: keystoneauth1\.exceptions\."
                         r"connection\.ConnectFailure: Unable to establish connection to "
                         r"http://127\.0\.0\.1:8778/.*; before the upgrade (success|warning)",

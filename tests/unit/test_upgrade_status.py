@@ -81,3 +81,18 @@ def test_a_recorded_readiness_reads_back_as_it_was():
 def test_what_is_not_a_table_is_refused(text):
     with pytest.raises(parsers.ParseError):
         upgrade_status.parse_table(text)
+
+
+def test_the_release_is_the_services_python_distributions_version():
+    # commands.CODE_VERSION["placement"] run on the box's host, its placement-status
+    # found, then on a host without it
+    found = ssh.CommandResult(0, _read("placement-release.stdout"), "")
+    assert upgrade_status.release(found) == "16.0.0"
+    assert upgrade_status.release(ssh.CommandResult(
+        127, "", _read("release-no-tool.stderr"))) is None
+    assert upgrade_status.release(ssh.CommandResult(0, "Traceback (most recent\n", "")) \
+        is None
+    readiness = upgrade_status.Readiness("placement", "ctl1", "success", release="16.0.0")
+    assert readiness.says() == "success (release 16.0.0)"
+    assert upgrade_status.Readiness.from_dict(readiness.key, readiness.to_dict()) \
+        == readiness

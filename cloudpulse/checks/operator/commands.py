@@ -54,12 +54,23 @@ UPGRADE_CHECK = {service: "%s-status upgrade check" % service
                                  "glance")}
 UPGRADE_CHECK_JSON = {service: command + " --json"
                       for service, command in UPGRADE_CHECK.items()}
+# The release of a service's code on a node: the version of its Python distribution as
+# the interpreter of its status tool sees it (a distribution's package, a virtualenv and
+# a container's venv alike: the tool's #! line names the interpreter).
+DISTRIBUTIONS = {"nova": "nova", "cinder": "cinder", "neutron": "neutron",
+                 "placement": "openstack-placement", "keystone": "keystone",
+                 "glance": "glance"}
+CODE_VERSION = {
+    service: ("""exec $(sed -n '1s/^#!//p' "$(readlink -f "$(command -v %s)")") -c """
+              """"import importlib.metadata as m; print(m.version('%s'))\""""
+              % (UPGRADE_CHECK[service].split()[0], DISTRIBUTIONS[service]))
+    for service in UPGRADE_CHECK}
 
 FIXED = frozenset([LISTENING_TCP, PROCESSES, SYSTEMD_UNITS, RABBIT_CLUSTER_STATUS_JSON,
                    RABBIT_CLUSTER_STATUS, GALERA_WSREP_STATUS, HAPROXY_SHOW_STAT, CRM_MON_XML,
                    CRM_MON_XML_OLD, PCS_STATUS, CRM_STATUS, HTTP_PROBE_FROM_NODE,
                    *CONTAINERS.values(), *UPGRADE_CHECK.values(),
-                   *UPGRADE_CHECK_JSON.values()])
+                   *UPGRADE_CHECK_JSON.values(), *CODE_VERSION.values()])
 
 # The fixed command runs under the container's own sh -c, so a compound one (the HAProxy
 # socket loop) is parsed inside the container, not by the outer shell.

@@ -33,6 +33,7 @@ class Readiness:
     verdict: str                     # success, warning, failure, error, absent
     checks: typing.Tuple[typing.Tuple[str, str, str], ...] = ()   # (check, result, details)
     note: str = ""                   # why error or absent
+    release: typing.Optional[str] = None   # the version of the service's code there
 
     @property
     def key(self):
@@ -43,18 +44,19 @@ class Readiness:
         """The Readiness a snapshot recorded under `key` (to_dict's)."""
         service, _, node = key.partition("@")
         return cls(service, node, doc["verdict"], tuple(map(tuple, doc["checks"])),
-                   doc.get("note", ""))
+                   doc.get("note", ""), doc.get("release"))
 
     def to_dict(self):
         return {"verdict": self.verdict, "checks": [list(c) for c in self.checks],
-                "note": self.note}
+                "note": self.note, "release": self.release}
 
     def says(self):
         """One line: the verdict, and what each check short of success says."""
         notable = ["%s: %s%s" % (check, result, " (%s)" % details if details else "")
                    for check, result, details in self.checks if result != "success"]
-        return "%s%s" % (self.verdict, "; " + "; ".join(notable) if notable
-                         else (": " + self.note if self.note else ""))
+        return "%s%s%s" % (self.verdict, "; " + "; ".join(notable) if notable
+                           else (": " + self.note if self.note else ""),
+                           " (release %s)" % self.release if self.release else "")
 
 
 def parse_json(text):
@@ -150,8 +152,21 @@ def _run(session, node, service):
         return session.run(command, timeout=TIMEOUT)
     first = run(commands.UPGRADE_CHECK_JSON[service])
     if refused_json(first):
-        return judge(service, node.name, first, run(commands.UPGRADE_CHECK[service]))
-    return judge(service, node.name, first)
+        found = judge(service, node.name, first, run(commands.UPGRADE_CHECK[service]))
+    else:
+        found = judge(service, node.name, first)
+    if found.verdict == ABSENT:
+        return found
+    return dataclasses.replace(found, release=release(run(commands.CODE_VERSION[service])))
+
+
+_RELEASE = re.compile(r"^\d+(\.[0-9A-Za-z]+)*(\+[0-9A-Za-z.]+)?$")   # PEP 440's, roughly
+
+
+def release(result):
+    """The version commands.CODE_VERSION printed, or None (not readable there)."""
+    text = result.stdout.strip()
+    return text if result.exit_status == 0 and _RELEASE.match(text) else None
 
 
 def read_all(service_map, settings):
