@@ -317,11 +317,13 @@ OPENAPI_SCHEMAS = {
             "readiness": {"type": "object", "description": "An operator's snapshot: per "
                           "service@node, its `<service>-status upgrade check` before the "
                           "upgrade (verdict success, warning, failure, error or absent; "
-                          "checks [check, result, details]; note).",
+                          "checks [check, result, details]; note; the release of the "
+                          "service's code there, null where it cannot be read).",
                           "additionalProperties": {"type": "object", "properties": {
                               "verdict": {"type": "string"},
                               "checks": {"type": "array", "items": {"type": "array"}},
-                              "note": {"type": "string"}}}},
+                              "note": {"type": "string"},
+                              "release": {"type": "string", "nullable": True}}}},
             "reach": {"type": "object", "description": "Per VM id, what the checker got "
                       "of its floating IP (GET only): address, and per probe (icmp, "
                       "tcp/22, tcp/80) answered, open, refused or silent.",
