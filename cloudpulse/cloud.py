@@ -64,7 +64,7 @@ def delegate(conn, token, trustor_user_id, project_id, roles):
               "project_id": project_id},
         auth_type="v3token", region_name=conn.config.region_name,
         interface=conn.config.interface, api_timeout=conn.config.config.get("api_timeout"),
-        verify=conn.config.verify, identity_api_version="3")
+        verify=conn.session.verify, identity_api_version="3")
     return caller.identity.create_trust(
         trustor_user_id=trustor_user_id, trustee_user_id=conn.current_user_id,
         project_id=project_id, roles=[{"name": role} for role in roles],
@@ -87,4 +87,4 @@ def on_behalf(conn, trust_id):
               "trust_id": trust_id},
         auth_type="password", region_name=conn.config.region_name,
         interface=conn.config.interface, api_timeout=conn.config.config.get("api_timeout"),
-        verify=conn.config.verify, identity_api_version="3")
+        verify=conn.session.verify, identity_api_version="3")
