@@ -416,7 +416,8 @@ def _upgrade_parser(sub):
     show = up_sub.add_parser("show", help="a snapshot, with every record (json)")
     show.add_argument("handle")
     create = up_sub.add_parser("create", help="have the server create a set of resources, "
-                                              "prove it and snapshot it (admin); prints "
+                                              "prove it and snapshot it, in your project; "
+                                              "prints "
                                               "the handle")
     create.add_argument("--resources", required=True, metavar="FILE",
                         help="YAML or JSON: {image, net, router, vm: [...], connections: "
