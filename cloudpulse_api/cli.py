@@ -417,8 +417,7 @@ def _upgrade_parser(sub):
     show.add_argument("handle")
     create = up_sub.add_parser("create", help="have the server create a set of resources, "
                                               "prove it and snapshot it, in your project; "
-                                              "prints "
-                                              "the handle")
+                                              "prints the handle")
     create.add_argument("--resources", required=True, metavar="FILE",
                         help="YAML or JSON: {image, net, router, vm: [...], connections: "
                              "[[vm, vm]]} (docs/upgrade.md)")
